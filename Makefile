@@ -1,0 +1,64 @@
+# trunx: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+ORT_VERSION := 1.31.1
+ORT_LIB := .ort/libonnxruntime.so.$(ORT_VERSION)
+APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav
+PY := .venv/bin/python
+
+.PHONY: demo test ort deps build model corpus bench lint clean
+
+## make demo: build and run the main job on embedded defaults.
+demo: $(ORT_LIB)
+	cargo build --release
+	./target/release/trunx demo
+
+## make test: install what the tests need when missing, then run every test.
+test: deps $(ORT_LIB)
+	cargo test --release --all-targets
+
+## The ONNX Runtime shared library, taken from the onnxruntime wheel on PyPI.
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	mkdir -p .ort/wheel
+	python3 -m pip download --quiet --no-deps --only-binary=:all: \
+	    --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp \
+	    onnxruntime==$(ORT_VERSION) -d .ort/wheel
+	python3 -c "import sys, zipfile, glob; \
+	    z = zipfile.ZipFile(glob.glob('.ort/wheel/onnxruntime-$(ORT_VERSION)-*.whl')[0]); \
+	    open('$(ORT_LIB)', 'wb').write(z.read('onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)'))"
+	rm -rf .ort/wheel
+	@echo "installed $(ORT_LIB)"
+
+## Debian packages the corpus generator and the peer tests use.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+.venv/bin/python: models/requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet -r models/requirements.txt
+	touch .venv/bin/python
+
+## Retrain the beep model from the generated corpus (reproducible, fixed seeds).
+model: $(PY) $(ORT_LIB)
+	cargo run --release -- amd features corpus --out models/beep_features.csv
+	$(PY) models/train_beep.py --data models/beep_features.csv --out models/beep.onnx
+	$(PY) models/make_smoke.py
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+bench: $(ORT_LIB)
+	cargo bench
+
+clean:
+	cargo clean
+	rm -rf .ort .venv corpus

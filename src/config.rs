@@ -1,0 +1,649 @@
+//! Configuration: environment variables (prefix `TRUNX_`) over an optional TOML file over
+//! embedded defaults, validated once into typed values.
+//!
+//! Owns the list of every setting ([`KEYS`]), which the README reference and `trunx config`
+//! are drawn from. It reads no environment itself: callers pass a lookup function, so tests
+//! never mutate the process environment. Secrets are masked whenever the config is shown.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+/// One setting: its TOML key, its environment variable, default and meaning.
+#[derive(Debug)]
+pub struct KeySpec {
+    pub key: &'static str,
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+const fn spec(
+    key: &'static str,
+    env: &'static str,
+    default: Option<&'static str>,
+    secret: bool,
+    doc: &'static str,
+) -> KeySpec {
+    KeySpec {
+        key,
+        env,
+        default,
+        secret,
+        doc,
+    }
+}
+
+/// Every setting trunx reads.
+pub const KEYS: &[KeySpec] = &[
+    spec(
+        "api_addr",
+        "TRUNX_API_ADDR",
+        Some("127.0.0.1:8080"),
+        false,
+        "Address the HTTP control API listens on.",
+    ),
+    spec(
+        "database_url",
+        "TRUNX_DATABASE_URL",
+        Some("sqlite://trunx.db"),
+        true,
+        "Store: `sqlite://PATH` (file created if missing, relative to the working directory); `postgres://` is reserved for multi-node.",
+    ),
+    spec(
+        "sip_addr",
+        "TRUNX_SIP_ADDR",
+        Some("0.0.0.0:5062"),
+        false,
+        "Local UDP address of the SIP user agent.",
+    ),
+    spec(
+        "rtp_ports",
+        "TRUNX_RTP_PORTS",
+        Some("10000-20000"),
+        false,
+        "UDP port range for RTP media, `LOW-HIGH`, even LOW; each call uses an even port and the next odd one for RTCP.",
+    ),
+    spec(
+        "trunk_uri",
+        "TRUNX_TRUNK_URI",
+        None,
+        false,
+        "SIP URI of the carrier trunk calls are sent to, e.g. `sip:trunk.example.net:5060`.",
+    ),
+    spec(
+        "trunk_username",
+        "TRUNX_TRUNK_USERNAME",
+        None,
+        false,
+        "Digest username for the trunk (used on 401/407 challenges).",
+    ),
+    spec(
+        "trunk_password",
+        "TRUNX_TRUNK_PASSWORD",
+        None,
+        true,
+        "Digest password for the trunk. Never logged or printed.",
+    ),
+    spec(
+        "trunk_max_cps",
+        "TRUNX_TRUNK_MAX_CPS",
+        Some("10"),
+        false,
+        "Most new calls per second the trunk accepts from this node; campaigns may not ask for more.",
+    ),
+    spec(
+        "trunk_max_concurrent",
+        "TRUNX_TRUNK_MAX_CONCURRENT",
+        Some("100"),
+        false,
+        "Most simultaneous calls on the trunk from this node.",
+    ),
+    spec(
+        "agent_url",
+        "TRUNX_AGENT_URL",
+        None,
+        false,
+        "WebSocket URL (`ws://` or `wss://`) of the AI voice agent humans are bridged to.",
+    ),
+    spec(
+        "amd_provider",
+        "ACTIVE_AMD_PROVIDER",
+        Some("builtin"),
+        false,
+        "Answering-machine detector: `builtin` (in-process engine). `external` is reserved for a streamed engine.",
+    ),
+    spec(
+        "ort_dylib_path",
+        "ORT_DYLIB_PATH",
+        None,
+        false,
+        "Path of the ONNX Runtime shared library. Unset: `.ort/libonnxruntime.so.1.31.1` in the working directory, then beside the executable (`make ort` installs it).",
+    ),
+    spec(
+        "beep_model_path",
+        "TRUNX_BEEP_MODEL",
+        None,
+        false,
+        "ONNX beep-confirmation model. Unset: the model embedded in the binary (models/beep.onnx).",
+    ),
+    spec(
+        "log_format",
+        "TRUNX_LOG_FORMAT",
+        Some("text"),
+        false,
+        "Log format: `text` or `json` (`--log-format` overrides). Levels come from `RUST_LOG`.",
+    ),
+    spec(
+        "log_phone_numbers",
+        "TRUNX_LOG_PHONE_NUMBERS",
+        Some("false"),
+        false,
+        "`true` writes whole phone numbers to logs; by default all but the last 4 digits are masked.",
+    ),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("invalid value for {key} (from {source_name}): {value:?}: {reason}")]
+    Invalid {
+        key: &'static str,
+        source_name: String,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("unknown key {key:?} in config file {path}; known keys: {known}")]
+    UnknownKey {
+        key: String,
+        path: String,
+        known: String,
+    },
+}
+
+/// Where an effective value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(String),
+    Env(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(p) => write!(f, "file {p}"),
+            Source::Env(v) => write!(f, "env {v}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmdProviderKind {
+    Builtin,
+    External,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub api_addr: SocketAddr,
+    pub database_url: Secret,
+    pub sip_addr: SocketAddr,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub trunk_uri: Option<String>,
+    pub trunk_username: Option<String>,
+    pub trunk_password: Option<Secret>,
+    pub trunk_max_cps: f64,
+    pub trunk_max_concurrent: u32,
+    pub agent_url: Option<String>,
+    pub amd_provider: AmdProviderKind,
+    pub ort_dylib_path: Option<PathBuf>,
+    pub beep_model_path: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub log_phone_numbers: bool,
+    /// Each effective raw value and where it came from, for `trunx config`.
+    effective: BTreeMap<&'static str, (Option<String>, Source)>,
+}
+
+impl Config {
+    /// Builds the configuration from defaults, then the TOML file, then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw: BTreeMap<&'static str, (Option<String>, Source)> = KEYS
+            .iter()
+            .map(|k| (k.key, (k.default.map(str::to_string), Source::Default)))
+            .collect();
+        if let Some(path) = file {
+            for (key, value) in read_toml(path)? {
+                let spec =
+                    KEYS.iter()
+                        .find(|k| k.key == key)
+                        .ok_or_else(|| ConfigError::UnknownKey {
+                            key: key.clone(),
+                            path: path.display().to_string(),
+                            known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
+                        })?;
+                raw.insert(
+                    spec.key,
+                    (Some(value), Source::File(path.display().to_string())),
+                );
+            }
+        }
+        for spec in KEYS {
+            if let Some(value) = env(spec.env) {
+                raw.insert(spec.key, (Some(value), Source::Env(spec.env)));
+            }
+        }
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(
+        raw: BTreeMap<&'static str, (Option<String>, Source)>,
+    ) -> Result<Config, ConfigError> {
+        let get = |key: &'static str| -> Field<'_> {
+            let (value, source) = &raw[key];
+            Field {
+                key,
+                value: value.as_deref().map(str::trim).filter(|v| !v.is_empty()),
+                source,
+            }
+        };
+        let config = Config {
+            api_addr: get("api_addr").required()?.parse_with(parse_socket_addr)?,
+            database_url: Secret(
+                get("database_url")
+                    .required()?
+                    .parse_with(parse_database_url)?,
+            ),
+            sip_addr: get("sip_addr").required()?.parse_with(parse_socket_addr)?,
+            rtp_ports: get("rtp_ports").required()?.parse_with(parse_port_range)?,
+            trunk_uri: get("trunk_uri").optional(parse_sip_uri)?,
+            trunk_username: get("trunk_username").optional(|v| Ok(v.to_string()))?,
+            trunk_password: get("trunk_password").optional(|v| Ok(Secret(v.to_string())))?,
+            trunk_max_cps: get("trunk_max_cps").required()?.parse_with(|v| {
+                let cps: f64 = v.parse().map_err(|_| "not a number".to_string())?;
+                if cps > 0.0 && cps <= 10_000.0 {
+                    Ok(cps)
+                } else {
+                    Err("must be greater than 0 and at most 10000".into())
+                }
+            })?,
+            trunk_max_concurrent: get("trunk_max_concurrent").required()?.parse_with(
+                |v| match v.parse::<u32>() {
+                    Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number from 1 to 100000".into()),
+                },
+            )?,
+            agent_url: get("agent_url").optional(|v| {
+                if v.starts_with("ws://") || v.starts_with("wss://") {
+                    Ok(v.to_string())
+                } else {
+                    Err("must start with ws:// or wss://".into())
+                }
+            })?,
+            amd_provider: get("amd_provider").required()?.parse_with(|v| match v {
+                "builtin" => Ok(AmdProviderKind::Builtin),
+                "external" => Ok(AmdProviderKind::External),
+                _ => Err("must be `builtin` or `external`".into()),
+            })?,
+            ort_dylib_path: get("ort_dylib_path").optional(|v| Ok(PathBuf::from(v)))?,
+            beep_model_path: get("beep_model_path").optional(|v| Ok(PathBuf::from(v)))?,
+            log_format: get("log_format").required()?.parse_with(|v| match v {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("must be `text` or `json`".into()),
+            })?,
+            log_phone_numbers: get("log_phone_numbers")
+                .required()?
+                .parse_with(parse_bool)?,
+            effective: BTreeMap::new(),
+        };
+        Ok(Config {
+            effective: raw,
+            ..config
+        })
+    }
+
+    /// The effective configuration as `key = "value"  # source` lines, secrets masked.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for spec in KEYS {
+            let (value, source) = &self.effective[spec.key];
+            let shown = match value {
+                None => "(unset)".to_string(),
+                Some(v) if spec.secret => format!("{:?}", mask_secret(spec.key, v)),
+                Some(v) => format!("{v:?}"),
+            };
+            out.push_str(&format!("{} = {}  # {}\n", spec.key, shown, source));
+        }
+        out
+    }
+}
+
+/// Masks a secret; for URLs only the password part is hidden so the target stays visible.
+fn mask_secret(key: &str, value: &str) -> String {
+    if key == "database_url"
+        && let Some((scheme, rest)) = value.split_once("://")
+    {
+        if let Some((userinfo, host)) = rest.rsplit_once('@') {
+            let user = userinfo.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:****@{host}");
+        }
+        return value.to_string();
+    }
+    "****".to_string()
+}
+
+struct Field<'a> {
+    key: &'static str,
+    value: Option<&'a str>,
+    source: &'a Source,
+}
+
+impl<'a> Field<'a> {
+    fn invalid(&self, value: &str, reason: String) -> ConfigError {
+        ConfigError::Invalid {
+            key: self.key,
+            source_name: self.source.to_string(),
+            value: value.to_string(),
+            reason,
+        }
+    }
+
+    fn required(self) -> Result<Self, ConfigError> {
+        match self.value {
+            Some(_) => Ok(self),
+            None => Err(self.invalid("", "must not be empty".into())),
+        }
+    }
+
+    fn parse_with<T>(self, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        let value = self.value.unwrap_or("");
+        parse(value).map_err(|reason| self.invalid(value, reason))
+    }
+
+    fn optional<T>(
+        self,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.value {
+            None => Ok(None),
+            Some(v) => parse(v).map(Some).map_err(|reason| self.invalid(v, reason)),
+        }
+    }
+}
+
+fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080".to_string())
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_port_range(v: &str) -> Result<RangeInclusive<u16>, String> {
+    let (lo, hi) = v
+        .split_once('-')
+        .ok_or_else(|| "expected LOW-HIGH, e.g. 10000-20000".to_string())?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| "LOW is not a port".to_string())?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| "HIGH is not a port".to_string())?;
+    if lo < 1024 || !lo.is_multiple_of(2) {
+        return Err("LOW must be an even port of at least 1024".into());
+    }
+    if hi <= lo {
+        return Err("HIGH must be above LOW (each call needs an RTP and an RTCP port)".into());
+    }
+    Ok(lo..=hi)
+}
+
+fn parse_database_url(v: &str) -> Result<String, String> {
+    if v.starts_with("sqlite://") || v.starts_with("sqlite:") {
+        Ok(v.to_string())
+    } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Err("PostgreSQL is not supported yet; use sqlite://PATH".into())
+    } else {
+        Err("expected sqlite://PATH".into())
+    }
+}
+
+fn parse_sip_uri(v: &str) -> Result<String, String> {
+    let rest = v
+        .strip_prefix("sip:")
+        .or_else(|| v.strip_prefix("sips:"))
+        .ok_or_else(|| "expected a sip: URI, e.g. sip:trunk.example.net:5060".to_string())?;
+    let host = rest.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the URI has no host".into());
+    }
+    Ok(v.to_string())
+}
+
+/// Reads a flat TOML table into strings, so file and environment share one parser.
+fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(file_error(format!(
+                        "key {key:?} must be a string, number or boolean, not {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, env_of(&[])).unwrap();
+        assert_eq!(c.api_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.database_url.expose(), "sqlite://trunx.db");
+        assert_eq!(c.rtp_ports, 10000..=20000);
+        assert_eq!(c.amd_provider, AmdProviderKind::Builtin);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(!c.log_phone_numbers);
+        assert!(c.trunk_uri.is_none());
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trunx.toml");
+        std::fs::write(
+            &file,
+            "api_addr = \"0.0.0.0:9000\"\nsip_addr = \"127.0.0.1:5070\"\ntrunk_max_cps = 25\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), env_of(&[("TRUNX_API_ADDR", "127.0.0.1:9100")])).unwrap();
+        assert_eq!(c.api_addr.port(), 9100);
+        assert_eq!(c.sip_addr.port(), 5070);
+        assert_eq!(c.trunk_max_cps, 25.0);
+        let shown = c.render();
+        assert!(
+            shown.contains("api_addr = \"127.0.0.1:9100\"  # env TRUNX_API_ADDR"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sip_addr = \"127.0.0.1:5070\"  # file"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_the_source_and_the_value() {
+        let err = Config::load(None, env_of(&[("TRUNX_RTP_PORTS", "9-5")])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("rtp_ports"), "{text}");
+        assert!(text.contains("TRUNX_RTP_PORTS"), "{text}");
+        assert!(text.contains("\"9-5\""), "{text}");
+
+        let err = Config::load(None, env_of(&[("ACTIVE_AMD_PROVIDER", "magic")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "amd_provider",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let err = Config::load(None, env_of(&[("TRUNX_API_ADDR", "localhost")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "api_addr",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let err = Config::load(None, env_of(&[("TRUNX_TRUNK_URI", "http://x")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "trunk_uri",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let err = Config::load(None, env_of(&[("TRUNX_TRUNK_MAX_CPS", "0")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "trunk_max_cps",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        let err = Config::load(None, env_of(&[("TRUNX_AGENT_URL", "http://a")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "agent_url",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_errors_are_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "api_adr = \"1.2.3.4:5\"\n").unwrap();
+        let err = Config::load(Some(&bad), env_of(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "api_adr"));
+
+        std::fs::write(&bad, "api_addr = [1, 2]\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&bad), env_of(&[])),
+            Err(ConfigError::File { .. })
+        ));
+        let missing = dir.path().join("missing.toml");
+        assert!(matches!(
+            Config::load(Some(&missing), env_of(&[])),
+            Err(ConfigError::File { .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_are_masked_in_render_and_debug() {
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("TRUNX_TRUNK_PASSWORD", "hunter2"),
+                ("TRUNX_DATABASE_URL", "sqlite://secret-file.db"),
+            ]),
+        )
+        .unwrap();
+        let shown = c.render();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("trunk_password = \"****\""), "{shown}");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.trunk_password.as_ref().unwrap().expose(), "hunter2");
+        assert_eq!(
+            mask_secret("database_url", "postgres://u:pw@db:5432/x"),
+            "postgres://u:****@db:5432/x"
+        );
+    }
+}

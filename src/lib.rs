@@ -1,0 +1,8 @@
+//! trunx: a self-hosted outbound dialer engine with in-process answering-machine detection.
+//!
+//! The module tree follows the data flow of a call (see DESIGN.md): `audio` and `amd` are pure
+//! signal code, `config` validates settings, and `runtime` is the only place that does I/O.
+
+pub mod audio;
+pub mod config;
+pub mod runtime;

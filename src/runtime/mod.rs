@@ -1,0 +1,8 @@
+//! The only I/O in trunx: the clock, loading the ONNX Runtime library, and (as later parts land)
+//! sockets, tasks, channels, signals and HTTP clients.
+//!
+//! Everything protocol- or signal-shaped lives in the sans-IO modules; this layer feeds them
+//! input and carries out what they ask.
+
+pub mod clock;
+pub mod onnx;
