@@ -48,7 +48,7 @@ deps:
 
 ## Retrain the beep model from the generated corpus (reproducible, fixed seeds).
 model: $(PY) $(ORT_LIB)
-	cargo run --release -- amd features corpus --out models/beep_features.csv
+	cargo run --release -- bench beep-features corpus --out models/beep_features.csv
 	$(PY) models/train_beep.py --data models/beep_features.csv --out models/beep.onnx
 	$(PY) models/make_smoke.py
 

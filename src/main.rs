@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use trunx::amd::{AmdConfig, BeepModel, analyse_recording};
 use trunx::config::{Config, LogFormat};
+use trunx::runtime::amd_files;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,10 +45,44 @@ enum Command {
     Demo,
     /// Place one call through the trunk.
     Dial,
-    /// Analyse recorded calls with the answering-machine detector.
-    Amd,
+    /// Analyse one recorded call (any audio file) with the answering-machine detector.
+    Amd {
+        file: PathBuf,
+        /// One JSON object with the events.
+        #[arg(long)]
+        json: bool,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Benchmarks of whole pipelines.
-    Bench,
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Replay a directory of labelled calls (WAV + labels.csv) through the AMD and score it.
+    Amd {
+        dir: PathBuf,
+        /// Labels file (default DIR/labels.csv): file,truth,beep_start_ms,beep_end_ms[,notes]
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// One JSON object with the figures.
+        #[arg(long)]
+        json: bool,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
+    /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
+    BeepFeatures {
+        dir: PathBuf,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,9 +131,98 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", config.render());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve | Command::Demo | Command::Dial | Command::Amd | Command::Bench => {
+        Command::Amd {
+            file,
+            json,
+            no_model,
+        } => {
+            let model = model_unless(no_model, &config)?;
+            let pcm = amd_files::read_call_audio(&file)?;
+            let (events, _) = analyse_recording(&pcm, &AmdConfig::default(), model);
+            if json {
+                let out = serde_json::json!({
+                    "file": file.display().to_string(),
+                    "audio_ms": pcm.len() / 8,
+                    "events": events.iter().map(amd_files::event_json).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{} ({} ms)", file.display(), pcm.len() / 8);
+                for e in &events {
+                    println!("  {}", amd_files::event_line(e));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Amd {
+            dir,
+            labels,
+            json,
+            no_model,
+        }) => {
+            let model = model_unless(no_model, &config)?;
+            let (report, outcomes) =
+                amd_files::bench_dir(&dir, labels.as_deref(), &AmdConfig::default(), model)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::BeepFeatures { dir, labels, out }) => {
+            let (pos, neg) =
+                amd_files::write_features(&dir, labels.as_deref(), &AmdConfig::default(), &out)?;
+            eprintln!(
+                "wrote {}: {pos} beep and {neg} non-beep candidates",
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => demo(&config),
+        Command::Serve | Command::Dial => {
             eprintln!("error: this command is not built yet in this version of trunx");
             Ok(ExitCode::from(2))
         }
     }
+}
+
+fn model_unless(no_model: bool, config: &Config) -> Result<Option<BeepModel>> {
+    if no_model {
+        return Ok(None);
+    }
+    Ok(Some(amd_files::load_beep_model(
+        config.ort_dylib_path.as_deref(),
+        config.beep_model_path.as_deref(),
+    )?))
+}
+
+/// The main job on embedded defaults: the bundled recorded calls through the AMD.
+fn demo(config: &Config) -> Result<ExitCode> {
+    let dir = PathBuf::from("audio-fixtures/calls");
+    let model = model_unless(false, config)?;
+    println!("trunx demo: the answering-machine detector on the bundled recorded calls");
+    println!("({}, beep model: ONNX Runtime)\n", dir.display());
+    let amd_config = AmdConfig::default();
+    for (path, label) in amd_files::labelled_files(&dir)? {
+        let pcm = amd_files::read_call_audio(&path)?;
+        let (events, _) = analyse_recording(&pcm, &amd_config, model.clone());
+        let truth = amd_files::truth_str(label.truth);
+        let beep = label
+            .beep_ms
+            .map(|(s, e)| format!(" beep {s}-{e} ms"))
+            .unwrap_or_default();
+        println!(
+            "{}  [truth {truth}, {}{beep}]",
+            label.file,
+            label.category()
+        );
+        for e in &events {
+            println!("    {}", amd_files::event_line(e));
+        }
+    }
+    let (report, outcomes) = amd_files::bench_dir(&dir, None, &amd_config, model)?;
+    println!();
+    print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,113 @@
+//! Every AMD threshold, with its default and the anchors it was chosen against
+//! (Asterisk app_amd 2500/1500/800/5000/100/50/2, Twilio 2400/1200/5000, SignalWire 1250/1000,
+//! Telnyx's hardened avmd profile for tones). Times are milliseconds of audio.
+
+/// Thresholds of the detector. `AmdConfig::default()` is the tuned, human-first setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AmdConfig {
+    // --- speech/silence segmentation ---
+    /// Sliding window of the adaptive noise floor (minimum of hop levels over this span).
+    pub floor_window_ms: u32,
+    /// A hop is speech when it is this far above the noise floor...
+    pub speech_margin_db: f32,
+    /// ...and stays speech while it is this far above it (hysteresis).
+    pub speech_hold_margin_db: f32,
+    /// Absolute level below which nothing is speech (dBFS).
+    pub min_speech_dbfs: f32,
+    /// Once speech was heard, hops more than this below its peak are background (TV, babble).
+    /// 0 disables the gate.
+    pub relative_gate_db: f32,
+    /// Spectral flatness above which a hop is noise, not speech (white noise is ~0.56).
+    pub max_speech_flatness: f32,
+
+    // --- greeting decision (human-first) ---
+    /// Consecutive voice that counts as a word (Asterisk minimumWordLength 100).
+    pub min_word_ms: u32,
+    /// Silence that separates words (Asterisk betweenWordsSilence 50; longer here so that
+    /// syllable gaps are not words).
+    pub between_words_ms: u32,
+    /// Silence after a short greeting that makes it a human (Asterisk 800, Twilio 1200,
+    /// SignalWire 1000, Webex 608).
+    pub human_end_silence_ms: u32,
+    /// A greeting shorter than this needs only `human_short_end_silence_ms` of silence.
+    pub short_utterance_ms: u32,
+    pub human_short_end_silence_ms: u32,
+    /// Cumulative greeting speech that makes it a machine (SignalWire 1250, Asterisk 1500,
+    /// Twilio 2400).
+    pub machine_speech_ms: u32,
+    /// Words above this count make a machine (Asterisk maximumNumberOfWords 2).
+    pub max_words: u32,
+    /// Silence before the first word after which the greeting is judged more strictly
+    /// (Asterisk initialSilence 2500).
+    pub initial_silence_ms: u32,
+    /// The machine speech threshold after a long initial silence.
+    pub machine_speech_after_silence_ms: u32,
+    /// Nothing decisive by then: `unknown` (Asterisk totalAnalysisTime 5000).
+    pub total_analysis_ms: u32,
+
+    // --- after `machine`: end of greeting ---
+    /// Silence after a machine greeting with no beep that ends it (Telnyx 1500).
+    pub greeting_end_silence_ms: u32,
+    /// Longest wait for a beep or end silence after `machine` (Twilio 30 s).
+    pub beep_timeout_ms: u32,
+
+    // --- tones ---
+    /// Tone search band (avmd 440-2000, Telnyx 550-2000, old avmd 300-2500).
+    pub tone_min_hz: f32,
+    pub tone_max_hz: f32,
+    /// Share of band energy in the main lobe for a single tone (Telnyx purity 0.80).
+    pub single_tone_purity: f32,
+    /// Share of band energy in two lobes for a dual tone.
+    pub dual_tone_purity: f32,
+    /// Tone level above the noise floor and absolute minimum (dBFS).
+    pub tone_margin_db: f32,
+    pub min_tone_dbfs: f32,
+    /// Shortest and longest beep (summed tones of one beep).
+    pub beep_min_ms: u32,
+    pub beep_max_ms: u32,
+    /// Longest gap between the tones of one beep (two-tone and triple beeps).
+    pub beep_gap_ms: u32,
+    /// Beep-model probability needed to confirm a candidate.
+    pub beep_model_threshold: f32,
+}
+
+impl Default for AmdConfig {
+    fn default() -> Self {
+        AmdConfig {
+            floor_window_ms: 2000,
+            speech_margin_db: 9.0,
+            speech_hold_margin_db: 5.0,
+            min_speech_dbfs: -50.0,
+            relative_gate_db: 22.0,
+            max_speech_flatness: 0.5,
+            min_word_ms: 100,
+            between_words_ms: 150,
+            human_end_silence_ms: 600,
+            short_utterance_ms: 900,
+            human_short_end_silence_ms: 400,
+            machine_speech_ms: 1800,
+            max_words: 4,
+            initial_silence_ms: 2500,
+            machine_speech_after_silence_ms: 1300,
+            total_analysis_ms: 5000,
+            greeting_end_silence_ms: 1500,
+            beep_timeout_ms: 30_000,
+            tone_min_hz: 280.0,
+            tone_max_hz: 2700.0,
+            single_tone_purity: 0.75,
+            dual_tone_purity: 0.85,
+            tone_margin_db: 8.0,
+            min_tone_dbfs: -48.0,
+            beep_min_ms: 70,
+            beep_max_ms: 2500,
+            beep_gap_ms: 50,
+            beep_model_threshold: 0.5,
+        }
+    }
+}
+
+/// Converts milliseconds to 10 ms hops (rounding up, at least 1).
+pub(crate) const fn hops(ms: u32) -> u32 {
+    let h = ms.div_ceil(10);
+    if h == 0 { 1 } else { h }
+}

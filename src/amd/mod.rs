@@ -1,0 +1,529 @@
+//! The streaming answering-machine detector: 20 ms frames in, `human` / `machine` /
+//! `machine_end_beep` / `unknown` (plus `fax`, `sit`) events out, each with its sample time, a
+//! confidence and a cause string such as `LONGGREETING-1840-1800`.
+//!
+//! Pure and sans-IO: audio time is the sample count from the first answered sample, so a
+//! recording gives the same decisions every run. Per frame it neither allocates nor logs; the
+//! beep model runs once per tone candidate. Owns the detector of one call; the call flow
+//! decides what to do with its events.
+
+pub mod bench;
+pub mod config;
+pub mod decision;
+pub mod features;
+pub mod model;
+pub mod provider;
+pub mod tones;
+pub mod vad;
+
+use std::fmt::{self, Write as _};
+
+pub use config::AmdConfig;
+pub use model::BeepModel;
+pub use provider::AmdProvider;
+
+use crate::audio::{FRAME_SAMPLES, Frame, SampleTime};
+use decision::{Greeting, GreetingRule, GreetingVerdict};
+use features::{HOP, HopAnalyzer};
+use tones::{BeepCandidate, ToneContext, ToneTracker, ToneVerdict};
+use vad::Vad;
+
+/// A short cause string held inline (no allocation on the frame path).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Cause {
+    len: u8,
+    buf: [u8; 47],
+}
+
+impl Cause {
+    pub fn new(args: fmt::Arguments<'_>) -> Cause {
+        let mut cause = Cause {
+            len: 0,
+            buf: [0; 47],
+        };
+        let _ = cause.write_fmt(args);
+        cause
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for Cause {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - self.len as usize;
+        let take = s.len().min(room);
+        self.buf[self.len as usize..self.len as usize + take]
+            .copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take as u8;
+        Ok(())
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmdEventKind {
+    /// A person answered.
+    Human,
+    /// An answering machine; the detector keeps listening for the end of its greeting.
+    Machine,
+    /// The greeting ended with a beep between these samples: speak now.
+    MachineEndBeep {
+        beep_start: SampleTime,
+        beep_end: SampleTime,
+    },
+    /// The greeting ended in silence with no beep.
+    MachineEndSilence,
+    /// Neither a beep nor an end silence within the beep timeout.
+    BeepTimeout,
+    /// Nothing decisive within the analysis window.
+    Unknown,
+    /// A fax machine (CNG or CED tone): a failed call.
+    Fax,
+    /// A special information tone (intercept, vacant number): a failed call.
+    Sit,
+}
+
+impl AmdEventKind {
+    /// Name of the event.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AmdEventKind::Human => "human",
+            AmdEventKind::Machine => "machine",
+            AmdEventKind::MachineEndBeep { .. } => "machine_end_beep",
+            AmdEventKind::MachineEndSilence => "machine_end_silence",
+            AmdEventKind::BeepTimeout => "beep_timeout",
+            AmdEventKind::Unknown => "unknown",
+            AmdEventKind::Fax => "fax",
+            AmdEventKind::Sit => "sit",
+        }
+    }
+
+    /// The public AMD result string of the API (`human`, `machine`, `machine_end_beep`,
+    /// `unknown`), or `None` for fax and SIT, which are failed calls.
+    pub fn public_result(&self) -> Option<&'static str> {
+        match self {
+            AmdEventKind::Human => Some("human"),
+            AmdEventKind::Machine | AmdEventKind::MachineEndSilence | AmdEventKind::BeepTimeout => {
+                Some("machine")
+            }
+            AmdEventKind::MachineEndBeep { .. } => Some("machine_end_beep"),
+            AmdEventKind::Unknown => Some("unknown"),
+            AmdEventKind::Fax | AmdEventKind::Sit => None,
+        }
+    }
+
+    /// True when the event says a machine (or a network/fax tone) answered, not a person.
+    pub fn is_machine_side(&self) -> bool {
+        !matches!(self, AmdEventKind::Human | AmdEventKind::Unknown)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AmdEvent {
+    pub kind: AmdEventKind,
+    /// Sample time at which the decision was made (end of the hop that decided it).
+    pub at: SampleTime,
+    /// 0.0..=1.0
+    pub confidence: f32,
+    pub cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Deciding human or machine (tones are watched too).
+    Listening,
+    /// Machine decided: waiting for the beep or the end of the greeting.
+    AwaitingEnd {
+        since_hop: u64,
+    },
+    Done,
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AmdStats {
+    pub hops: u64,
+    pub tone_candidates: u32,
+    pub model_runs: u32,
+    pub model_errors: u32,
+    pub beeps_rejected: u32,
+}
+
+/// The built-in detector for one call.
+pub struct Amd {
+    config: AmdConfig,
+    analyzer: HopAnalyzer,
+    vad: Vad,
+    greeting: Greeting,
+    tones: ToneTracker,
+    model: Option<BeepModel>,
+    phase: Phase,
+    hop: u64,
+    silence_run: u32,
+    after_machine_silence: u32,
+    pending: Option<AmdEvent>,
+    stats: AmdStats,
+    end_silence_hops: u32,
+    beep_timeout_hops: u64,
+    candidate_log: Option<Vec<BeepCandidate>>,
+}
+
+impl Amd {
+    pub fn new(config: AmdConfig, model: Option<BeepModel>) -> Self {
+        Amd {
+            analyzer: HopAnalyzer::new(),
+            vad: Vad::new(&config),
+            greeting: Greeting::new(&config),
+            tones: ToneTracker::new(&config),
+            model,
+            phase: Phase::Listening,
+            hop: 0,
+            silence_run: 0,
+            after_machine_silence: 0,
+            pending: None,
+            stats: AmdStats::default(),
+            end_silence_hops: config::hops(config.greeting_end_silence_ms),
+            beep_timeout_hops: config::hops(config.beep_timeout_ms) as u64,
+            candidate_log: None,
+            config,
+        }
+    }
+
+    /// Training mode: every tone candidate is recorded and none ends the analysis, so a whole
+    /// recording yields all its candidates (used to build the beep model's data set).
+    pub fn with_candidate_log(mut self) -> Self {
+        self.candidate_log = Some(Vec::new());
+        self
+    }
+
+    /// The candidates recorded in training mode.
+    pub fn take_candidates(&mut self) -> Vec<BeepCandidate> {
+        self.candidate_log.take().unwrap_or_default()
+    }
+
+    pub fn config(&self) -> &AmdConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> AmdStats {
+        self.stats
+    }
+
+    /// True once the detector has nothing more to say for this call.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done && self.pending.is_none()
+    }
+
+    /// Analyses one 20 ms frame. Returns at most one event per call; a second event decided in
+    /// the same frame is returned by the next call (or by `finish`).
+    pub fn process(&mut self, frame: &Frame) -> Option<AmdEvent> {
+        if let Some(event) = self.pending.take() {
+            self.step_frame(frame);
+            return Some(event);
+        }
+        self.step_frame(frame)
+    }
+
+    fn step_frame(&mut self, frame: &Frame) -> Option<AmdEvent> {
+        let mut first = None;
+        for hop in frame.samples.chunks_exact(HOP) {
+            if self.phase == Phase::Done {
+                break;
+            }
+            if let Some(event) = self.step_hop(hop) {
+                if first.is_none() {
+                    first = Some(event);
+                } else {
+                    self.pending = Some(event);
+                }
+            }
+        }
+        first
+    }
+
+    /// Ends the analysis (the call or the recording ended). Returns what is still owed: a
+    /// pending event, a beep that was still ringing out, or `unknown` if nothing was decided.
+    pub fn finish(&mut self) -> Option<AmdEvent> {
+        if let Some(event) = self.pending.take() {
+            return Some(event);
+        }
+        let at = self.now();
+        let verdict = match self.phase {
+            Phase::Done => return None,
+            _ => self.tones.finish(&self.tone_context()),
+        };
+        if let Some(v) = verdict
+            && let Some(event) = self.on_tone(v)
+        {
+            self.phase = Phase::Done;
+            return Some(event);
+        }
+        let event = match self.phase {
+            Phase::Listening => AmdEvent {
+                kind: AmdEventKind::Unknown,
+                at,
+                confidence: 0.0,
+                cause: Cause::new(format_args!("HANGUP-{}", at.as_ms())),
+            },
+            Phase::AwaitingEnd { .. } => AmdEvent {
+                kind: AmdEventKind::BeepTimeout,
+                at,
+                confidence: 0.5,
+                cause: Cause::new(format_args!("HANGUP-{}", at.as_ms())),
+            },
+            Phase::Done => return None,
+        };
+        self.phase = Phase::Done;
+        Some(event)
+    }
+
+    fn now(&self) -> SampleTime {
+        SampleTime(self.hop * HOP as u64)
+    }
+
+    fn tone_context(&self) -> ToneContext {
+        ToneContext {
+            floor_db: self.vad.floor_db(),
+            speech_peak_db: self.vad.speech_peak_db(),
+            greeting_speech_ms: self.greeting.speech_ms(),
+            silence_ms: self.silence_run * 10,
+            after_machine: matches!(self.phase, Phase::AwaitingEnd { .. }),
+        }
+    }
+
+    fn step_hop(&mut self, hop: &[i16]) -> Option<AmdEvent> {
+        self.hop += 1;
+        self.stats.hops += 1;
+        let features = self.analyzer.push(hop);
+        let speech = self.vad.push(&features);
+        if speech {
+            self.silence_run = 0;
+        } else {
+            self.silence_run += 1;
+        }
+        let ctx = self.tone_context();
+        if let Some(verdict) = self.tones.push(&features, &ctx)
+            && let Some(event) = self.on_tone(verdict)
+        {
+            self.phase = Phase::Done;
+            return Some(event);
+        }
+        match self.phase {
+            Phase::Listening => {
+                let (verdict, rule) = self.greeting.push(speech)?;
+                Some(self.on_greeting(verdict, rule))
+            }
+            Phase::AwaitingEnd { since_hop } => {
+                self.after_machine_silence = if speech {
+                    0
+                } else {
+                    self.after_machine_silence + 1
+                };
+                if self.after_machine_silence >= self.end_silence_hops && !self.tones.busy() {
+                    self.phase = Phase::Done;
+                    return Some(AmdEvent {
+                        kind: AmdEventKind::MachineEndSilence,
+                        at: self.now(),
+                        confidence: 0.7,
+                        cause: Cause::new(format_args!(
+                            "ENDSILENCE-{}-{}",
+                            self.after_machine_silence * 10,
+                            self.config.greeting_end_silence_ms
+                        )),
+                    });
+                }
+                if self.hop - since_hop >= self.beep_timeout_hops {
+                    self.phase = Phase::Done;
+                    return Some(AmdEvent {
+                        kind: AmdEventKind::BeepTimeout,
+                        at: self.now(),
+                        confidence: 0.5,
+                        cause: Cause::new(format_args!(
+                            "BEEPTIMEOUT-{}",
+                            self.config.beep_timeout_ms
+                        )),
+                    });
+                }
+                None
+            }
+            Phase::Done => None,
+        }
+    }
+
+    fn on_greeting(&mut self, verdict: GreetingVerdict, rule: GreetingRule) -> AmdEvent {
+        let at = self.now();
+        let cause = match rule {
+            GreetingRule::Human {
+                speech_ms,
+                silence_ms,
+            } => Cause::new(format_args!("HUMAN-{speech_ms}-{silence_ms}")),
+            GreetingRule::LongGreeting {
+                speech_ms,
+                threshold_ms,
+            } => Cause::new(format_args!("LONGGREETING-{speech_ms}-{threshold_ms}")),
+            GreetingRule::MaxWords { words, max } => {
+                Cause::new(format_args!("MAXWORDS-{words}-{max}"))
+            }
+            GreetingRule::TooLong { total_ms } => Cause::new(format_args!("TOOLONG-{total_ms}")),
+            GreetingRule::NoSpeech { total_ms } => Cause::new(format_args!("NOSPEECH-{total_ms}")),
+        };
+        let (kind, confidence) = match verdict {
+            GreetingVerdict::Human => {
+                self.phase = Phase::Done;
+                (AmdEventKind::Human, human_confidence(rule))
+            }
+            GreetingVerdict::Machine => {
+                self.phase = Phase::AwaitingEnd {
+                    since_hop: self.hop,
+                };
+                self.after_machine_silence = 0;
+                (AmdEventKind::Machine, 0.85)
+            }
+            GreetingVerdict::Unknown => {
+                self.phase = Phase::Done;
+                (AmdEventKind::Unknown, 0.0)
+            }
+        };
+        AmdEvent {
+            kind,
+            at,
+            confidence,
+            cause,
+        }
+    }
+
+    fn on_tone(&mut self, verdict: ToneVerdict) -> Option<AmdEvent> {
+        let at = self.now();
+        match verdict {
+            ToneVerdict::Sit { first_hz } => Some(AmdEvent {
+                kind: AmdEventKind::Sit,
+                at,
+                confidence: 0.95,
+                cause: Cause::new(format_args!("SIT-{first_hz:.0}HZ")),
+            }),
+            ToneVerdict::Fax { hz, duration_ms } => Some(AmdEvent {
+                kind: AmdEventKind::Fax,
+                at,
+                confidence: 0.95,
+                cause: Cause::new(format_args!("FAX-{hz:.0}HZ-{duration_ms}MS")),
+            }),
+            ToneVerdict::Rejected(_) => None,
+            ToneVerdict::Candidate(candidate) => {
+                self.stats.tone_candidates += 1;
+                if let Some(log) = &mut self.candidate_log {
+                    log.push(candidate);
+                    return None;
+                }
+                let (is_beep, confidence) = self.confirm(&candidate);
+                if !is_beep {
+                    self.stats.beeps_rejected += 1;
+                    return None;
+                }
+                let main = candidate.main();
+                let cause = if main.dual {
+                    Cause::new(format_args!(
+                        "BEEP-{:.0}+{:.0}HZ-{}MS-{}T",
+                        main.f1,
+                        main.f2,
+                        candidate.duration_ms(),
+                        candidate.count
+                    ))
+                } else {
+                    Cause::new(format_args!(
+                        "BEEP-{:.0}HZ-{}MS-{}T",
+                        main.f1,
+                        candidate.duration_ms(),
+                        candidate.count
+                    ))
+                };
+                Some(AmdEvent {
+                    kind: AmdEventKind::MachineEndBeep {
+                        beep_start: SampleTime(candidate.start_sample),
+                        beep_end: SampleTime(candidate.end_sample),
+                    },
+                    at,
+                    confidence,
+                    cause,
+                })
+            }
+        }
+    }
+
+    /// Model when present, else fixed rules; a model failure falls back to the rules.
+    fn confirm(&mut self, c: &BeepCandidate) -> (bool, f32) {
+        if let Some(model) = &self.model {
+            self.stats.model_runs += 1;
+            match model.score(c) {
+                Ok(p) => return (p >= self.config.beep_model_threshold, p),
+                Err(_) => self.stats.model_errors += 1,
+            }
+        }
+        let ok = rules_accept(c);
+        (ok, if ok { 0.8 } else { 0.2 })
+    }
+}
+
+/// The beep rules used without the model: a clean, steady, non-decaying tone.
+pub fn rules_accept(c: &BeepCandidate) -> bool {
+    c.segments().iter().all(|s| {
+        let purity_needed = if s.dual { 0.88 } else { 0.85 };
+        s.mean_purity() >= purity_needed
+            && s.freq_std_hz() < 15.0
+            && s.harmonic_sum / s.hops.max(1) as f32 <= 0.3
+            && s.level_slope_db_s() > -40.0
+            && s.level_std_db() < 4.0
+            && s.mean_jitter_db() < 1.0
+    })
+}
+
+fn human_confidence(rule: GreetingRule) -> f32 {
+    match rule {
+        GreetingRule::Human {
+            speech_ms,
+            silence_ms,
+        } => {
+            let shortness = 1.0 - (speech_ms as f32 / 1800.0).min(1.0);
+            let quiet = (silence_ms as f32 / 1000.0).min(1.0);
+            (0.5 + 0.3 * shortness + 0.2 * quiet).min(0.99)
+        }
+        _ => 0.5,
+    }
+}
+
+/// Runs a whole recording through a fresh detector, the way a live call feeds it: frame by
+/// frame until the detector is done, then `finish`. Returns every event.
+pub fn analyse_recording(
+    pcm: &[i16],
+    config: &AmdConfig,
+    model: Option<BeepModel>,
+) -> (Vec<AmdEvent>, AmdStats) {
+    let mut amd = Amd::new(config.clone(), model);
+    let mut events = Vec::new();
+    for frame in crate::audio::frames_of(pcm) {
+        if let Some(event) = amd.process(&frame) {
+            events.push(event);
+        }
+        if amd.is_done() {
+            break;
+        }
+    }
+    while let Some(event) = amd.finish() {
+        events.push(event);
+    }
+    (events, amd.stats())
+}
+
+const _: () = assert!(FRAME_SAMPLES.is_multiple_of(HOP));
