@@ -4,5 +4,6 @@
 //! Everything protocol- or signal-shaped lives in the sans-IO modules; this layer feeds them
 //! input and carries out what they ask.
 
+pub mod amd_files;
 pub mod clock;
 pub mod onnx;
