@@ -6,4 +6,5 @@
 pub mod amd;
 pub mod audio;
 pub mod config;
+pub mod corpus;
 pub mod runtime;

@@ -54,10 +54,18 @@ enum Command {
         /// Confirm beeps with the fixed rules instead of the ONNX model.
         #[arg(long)]
         no_model: bool,
+        /// TOML file overriding AMD thresholds (field names of AmdConfig).
+        #[arg(long, value_name = "FILE")]
+        amd_config: Option<PathBuf>,
     },
     /// Benchmarks of whole pipelines.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Generate the labelled call corpus the AMD is measured on (seeded, deterministic).
+    Corpus {
+        #[command(subcommand)]
+        command: trunx::runtime::ingredients::CorpusCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +82,12 @@ enum BenchCommand {
         /// Confirm beeps with the fixed rules instead of the ONNX model.
         #[arg(long)]
         no_model: bool,
+        /// TOML file overriding AMD thresholds (field names of AmdConfig).
+        #[arg(long, value_name = "FILE")]
+        amd_config: Option<PathBuf>,
+        /// Also list every call: truth, events, causes, labelled and reported beep.
+        #[arg(long)]
+        per_call: bool,
     },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
@@ -135,10 +149,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
             json,
             no_model,
+            amd_config,
         } => {
             let model = model_unless(no_model, &config)?;
+            let amd_config = load_amd_config(amd_config.as_deref())?;
             let pcm = amd_files::read_call_audio(&file)?;
-            let (events, _) = analyse_recording(&pcm, &AmdConfig::default(), model);
+            let (events, _) = analyse_recording(&pcm, &amd_config, model);
             if json {
                 let out = serde_json::json!({
                     "file": file.display().to_string(),
@@ -159,10 +175,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
             labels,
             json,
             no_model,
+            amd_config,
+            per_call,
         }) => {
             let model = model_unless(no_model, &config)?;
+            let amd_config = load_amd_config(amd_config.as_deref())?;
             let (report, outcomes) =
-                amd_files::bench_dir(&dir, labels.as_deref(), &AmdConfig::default(), model)?;
+                amd_files::bench_dir(&dir, labels.as_deref(), &amd_config, model)?;
+            if per_call {
+                for o in &outcomes {
+                    let ok = if o.predicted() == o.label.truth {
+                        " "
+                    } else {
+                        "X"
+                    };
+                    let beep = o
+                        .label
+                        .beep_ms
+                        .map(|(s, e)| format!("label beep {s}-{e}"))
+                        .unwrap_or_default();
+                    let events: Vec<String> = o
+                        .events
+                        .iter()
+                        .map(|e| {
+                            amd_files::event_line(e)
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect();
+                    eprintln!(
+                        "{ok} {} [{}] {beep} | {}",
+                        o.label.file,
+                        o.label.notes,
+                        events.join(" | ")
+                    );
+                }
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -180,11 +229,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo(&config),
+        Command::Corpus { command } => {
+            print!("{}", trunx::runtime::ingredients::run(command)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve | Command::Dial => {
             eprintln!("error: this command is not built yet in this version of trunx");
             Ok(ExitCode::from(2))
         }
     }
+}
+
+fn load_amd_config(path: Option<&std::path::Path>) -> Result<AmdConfig> {
+    let Some(path) = path else {
+        return Ok(AmdConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read AMD config {}", path.display()))?;
+    Ok(AmdConfig::from_toml(&path.display().to_string(), &text)?)
 }
 
 fn model_unless(no_model: bool, config: &Config) -> Result<Option<BeepModel>> {

@@ -3,7 +3,9 @@
 //! Telnyx's hardened avmd profile for tones). Times are milliseconds of audio.
 
 /// Thresholds of the detector. `AmdConfig::default()` is the tuned, human-first setting.
-#[derive(Clone, Debug, PartialEq)]
+/// A TOML file (`--amd-config`) may set any subset of the fields by name.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AmdConfig {
     // --- speech/silence segmentation ---
     /// Sliding window of the adaptive noise floor (minimum of hop levels over this span).
@@ -42,8 +44,12 @@ pub struct AmdConfig {
     pub initial_silence_ms: u32,
     /// The machine speech threshold after a long initial silence.
     pub machine_speech_after_silence_ms: u32,
-    /// Nothing decisive by then: `unknown` (Asterisk totalAnalysisTime 5000).
+    /// Nothing decisive by then: `unknown` (Asterisk totalAnalysisTime 5000)...
     pub total_analysis_ms: u32,
+    /// ...unless speech began late: the window then extends to the first word plus this...
+    pub analysis_after_first_word_ms: u32,
+    /// ...but never past this.
+    pub max_analysis_ms: u32,
 
     // --- after `machine`: end of greeting ---
     /// Silence after a machine greeting with no beep that ends it (Telnyx 1500).
@@ -90,6 +96,8 @@ impl Default for AmdConfig {
             initial_silence_ms: 2500,
             machine_speech_after_silence_ms: 1300,
             total_analysis_ms: 5000,
+            analysis_after_first_word_ms: 4000,
+            max_analysis_ms: 8000,
             greeting_end_silence_ms: 1500,
             beep_timeout_ms: 30_000,
             tone_min_hz: 280.0,
@@ -110,4 +118,38 @@ impl Default for AmdConfig {
 pub(crate) const fn hops(ms: u32) -> u32 {
     let h = ms.div_ceil(10);
     if h == 0 { 1 } else { h }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("AMD config {path}: {reason}")]
+pub struct AmdConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl AmdConfig {
+    /// Defaults overridden by the fields of a TOML text; unknown fields are errors.
+    pub fn from_toml(path: &str, text: &str) -> Result<AmdConfig, AmdConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| AmdConfigError {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_named_fields_only() {
+        let c = AmdConfig::from_toml("t", "machine_speech_ms = 2400\n").unwrap();
+        assert_eq!(c.machine_speech_ms, 2400);
+        assert_eq!(
+            c.human_end_silence_ms,
+            AmdConfig::default().human_end_silence_ms
+        );
+        let err = AmdConfig::from_toml("t", "machine_speech = 1\n").unwrap_err();
+        assert!(err.to_string().contains("machine_speech"), "{err}");
+    }
 }

@@ -56,6 +56,8 @@ pub struct Greeting {
     initial_silence: u32,
     max_words: u32,
     total: u32,
+    after_first_word: u32,
+    max_total: u32,
 }
 
 impl Greeting {
@@ -79,6 +81,8 @@ impl Greeting {
             initial_silence: hops(c.initial_silence_ms),
             max_words: c.max_words,
             total: hops(c.total_analysis_ms),
+            after_first_word: hops(c.analysis_after_first_word_ms),
+            max_total: hops(c.max_analysis_ms),
         }
     }
 
@@ -193,7 +197,14 @@ impl Greeting {
     }
 
     fn on_time(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
-        if self.hop < self.total {
+        let limit = match self.first_word_hop {
+            Some(first) => self
+                .total
+                .max(first + self.after_first_word)
+                .min(self.max_total),
+            None => self.total,
+        };
+        if self.hop < limit {
             return None;
         }
         let total_ms = self.hop * 10;

@@ -9,6 +9,8 @@ use super::config::{AmdConfig, hops};
 use super::features::HopFeatures;
 
 const MAX_FLOOR_HOPS: usize = 400;
+/// Below this a hop is digital silence, not line noise.
+const DIGITAL_SILENCE_DB: f32 = -85.0;
 
 pub struct Vad {
     levels: [f32; MAX_FLOOR_HOPS],
@@ -54,12 +56,16 @@ impl Vad {
     /// Classifies one hop; returns true for speech.
     pub fn push(&mut self, f: &HopFeatures) -> bool {
         let level = f.energy_db.max(-100.0);
-        self.levels[self.pos] = level;
-        self.pos = (self.pos + 1) % self.window;
-        self.filled = (self.filled + 1).min(self.window);
-        self.floor_db = self.levels[..self.filled]
-            .iter()
-            .fold(f32::INFINITY, |m, &l| m.min(l));
+        // Digital silence (a lost packet concealed with zeros, silence suppression) is not the
+        // line's noise: it would drag the floor to -100 dB and make every hiss read as speech.
+        if level > DIGITAL_SILENCE_DB {
+            self.levels[self.pos] = level;
+            self.pos = (self.pos + 1) % self.window;
+            self.filled = (self.filled + 1).min(self.window);
+            self.floor_db = self.levels[..self.filled]
+                .iter()
+                .fold(f32::INFINITY, |m, &l| m.min(l));
+        }
 
         let margin = if self.in_speech {
             self.hold_margin_db
@@ -114,6 +120,17 @@ mod tests {
         }
         // TV babble 25 dB below the talker, well above the line floor.
         assert!(!vad.push(&hop(-40.0, 0.1)));
+    }
+
+    #[test]
+    fn lost_packets_do_not_pull_the_floor_down() {
+        let mut vad = Vad::new(&AmdConfig::default());
+        for i in 0..300 {
+            let level = if i % 37 == 0 { -120.0 } else { -45.0 };
+            vad.push(&hop(level, 0.3));
+        }
+        assert!((vad.floor_db() + 45.0).abs() < 0.01, "{}", vad.floor_db());
+        assert!(!vad.push(&hop(-44.0, 0.3)));
     }
 
     #[test]

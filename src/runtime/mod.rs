@@ -6,4 +6,5 @@
 
 pub mod amd_files;
 pub mod clock;
+pub mod ingredients;
 pub mod onnx;
