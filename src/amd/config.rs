@@ -37,6 +37,11 @@ pub struct AmdConfig {
     /// Cumulative greeting speech that makes it a machine (SignalWire 1250, Asterisk 1500,
     /// Twilio 2400).
     pub machine_speech_ms: u32,
+    /// Gaps shorter than this join speech into one phrase.
+    pub phrase_gap_ms: u32,
+    /// The machine speech rule needs one phrase at least this long: people who ramble in short
+    /// bursts ("yeah, hello? ... who is this?") are not machines, greetings read in sentences are.
+    pub machine_min_phrase_ms: u32,
     /// Words above this count make a machine (Asterisk maximumNumberOfWords 2).
     pub max_words: u32,
     /// Silence before the first word after which the greeting is judged more strictly
@@ -84,15 +89,17 @@ impl Default for AmdConfig {
             speech_margin_db: 9.0,
             speech_hold_margin_db: 5.0,
             min_speech_dbfs: -50.0,
-            relative_gate_db: 22.0,
+            relative_gate_db: 14.0,
             max_speech_flatness: 0.5,
             min_word_ms: 100,
             between_words_ms: 150,
-            human_end_silence_ms: 600,
+            human_end_silence_ms: 1400,
             short_utterance_ms: 900,
-            human_short_end_silence_ms: 400,
-            machine_speech_ms: 1800,
-            max_words: 4,
+            human_short_end_silence_ms: 1000,
+            machine_speech_ms: 1500,
+            max_words: 8,
+            phrase_gap_ms: 300,
+            machine_min_phrase_ms: 1100,
             initial_silence_ms: 2500,
             machine_speech_after_silence_ms: 1300,
             total_analysis_ms: 5000,

@@ -56,6 +56,10 @@ pub struct Greeting {
     initial_silence: u32,
     max_words: u32,
     total: u32,
+    phrase_gap: u32,
+    machine_min_phrase: u32,
+    phrase_hops: u32,
+    longest_phrase_hops: u32,
     after_first_word: u32,
     max_total: u32,
 }
@@ -81,6 +85,10 @@ impl Greeting {
             initial_silence: hops(c.initial_silence_ms),
             max_words: c.max_words,
             total: hops(c.total_analysis_ms),
+            phrase_gap: hops(c.phrase_gap_ms),
+            machine_min_phrase: hops(c.machine_min_phrase_ms),
+            phrase_hops: 0,
+            longest_phrase_hops: 0,
             after_first_word: hops(c.analysis_after_first_word_ms),
             max_total: hops(c.max_analysis_ms),
         }
@@ -94,6 +102,11 @@ impl Greeting {
     /// Current silence run, in ms.
     pub fn silence_ms(&self) -> u32 {
         self.silence_run * 10
+    }
+
+    /// Longest phrase so far (speech with gaps shorter than `phrase_gap_ms` bridged), in ms.
+    pub fn longest_phrase_ms(&self) -> u32 {
+        self.longest_phrase_hops * 10
     }
 
     pub fn words(&self) -> u32 {
@@ -127,6 +140,20 @@ impl Greeting {
         verdict
     }
 
+    /// Feeds a hop in which a tone rings but nobody speaks: not speech, yet not the silence
+    /// that would end a greeting. Only the analysis limit can decide here.
+    pub fn push_hold(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
+        if self.phase == Phase::Decided {
+            return None;
+        }
+        self.hop += 1;
+        let verdict = self.on_time();
+        if verdict.is_some() {
+            self.phase = Phase::Decided;
+        }
+        verdict
+    }
+
     fn on_speech(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
         self.speech_run += 1;
         self.silence_run = 0;
@@ -143,13 +170,22 @@ impl Greeting {
         if !self.in_word {
             return None;
         }
+        if self.speech_run == self.min_word || self.phrase_hops > 0 {
+            // A phrase grows by its speech and the short gaps inside it.
+            self.phrase_hops += if self.speech_run == self.min_word {
+                self.min_word
+            } else {
+                1
+            };
+            self.longest_phrase_hops = self.longest_phrase_hops.max(self.phrase_hops);
+        }
         self.speech_hops += 1;
         let threshold = if self.first_word_hop.unwrap_or(0) >= self.initial_silence {
             self.machine_speech_after_silence
         } else {
             self.machine_speech
         };
-        if self.speech_hops >= threshold {
+        if self.speech_hops >= threshold && self.longest_phrase_hops >= self.machine_min_phrase {
             return Some((
                 GreetingVerdict::Machine,
                 GreetingRule::LongGreeting {
@@ -172,6 +208,13 @@ impl Greeting {
 
     fn on_silence(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
         self.silence_run += 1;
+        if self.phrase_hops > 0 {
+            if self.silence_run >= self.phrase_gap {
+                self.phrase_hops = 0;
+            } else {
+                self.phrase_hops += 1;
+            }
+        }
         if self.silence_run >= self.between_words {
             self.in_word = false;
             self.speech_run = 0;
@@ -205,6 +248,13 @@ impl Greeting {
             None => self.total,
         };
         if self.hop < limit {
+            return None;
+        }
+        // A greeting still being spoken at the limit gets more time, up to the maximum.
+        if self.phase == Phase::Greeting
+            && self.hop < self.max_total
+            && self.silence_run < self.human_end_silence
+        {
             return None;
         }
         let total_ms = self.hop * 10;

@@ -240,7 +240,7 @@ impl Amd {
     fn step_frame(&mut self, frame: &Frame) -> Option<AmdEvent> {
         let mut first = None;
         for hop in frame.samples.chunks_exact(HOP) {
-            if self.phase == Phase::Done {
+            if self.phase == Phase::Done && self.candidate_log.is_none() {
                 break;
             }
             if let Some(event) = self.step_hop(hop) {
@@ -317,13 +317,24 @@ impl Amd {
         let ctx = self.tone_context();
         if let Some(verdict) = self.tones.push(&features, &ctx)
             && let Some(event) = self.on_tone(verdict)
+            && self.phase != Phase::Done
         {
             self.phase = Phase::Done;
             return Some(event);
         }
+        if self.phase == Phase::Done {
+            // Only reached in training mode, which records tone candidates to the end.
+            return None;
+        }
         match self.phase {
             Phase::Listening => {
-                let (verdict, rule) = self.greeting.push(speech)?;
+                // A tone too quiet for the speech gate is still not silence: the human rule
+                // must not fire while a beep is ringing.
+                let (verdict, rule) = if !speech && self.tones.in_tone() {
+                    self.greeting.push_hold()?
+                } else {
+                    self.greeting.push(speech)?
+                };
                 Some(self.on_greeting(verdict, rule))
             }
             Phase::AwaitingEnd { since_hop } => {

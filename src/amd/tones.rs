@@ -359,6 +359,11 @@ impl ToneTracker {
         }
     }
 
+    /// True while a tone is ringing.
+    pub fn in_tone(&self) -> bool {
+        self.current.is_some()
+    }
+
     /// True while a tone is ringing or a tone group may still grow.
     pub fn busy(&self) -> bool {
         self.current.is_some() || self.group_len > 0
