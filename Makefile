@@ -46,8 +46,12 @@ deps:
 	.venv/bin/pip install --quiet -r models/requirements.txt
 	touch .venv/bin/python
 
+## The labelled call corpus (320 calls, seed 7) the AMD is measured and trained on.
+corpus: deps
+	cargo run --release -- corpus generate --out corpus --count 320 --seed 7
+
 ## Retrain the beep model from the generated corpus (reproducible, fixed seeds).
-model: $(PY) $(ORT_LIB)
+model: corpus $(PY) $(ORT_LIB)
 	cargo run --release -- bench beep-features corpus --out models/beep_features.csv
 	$(PY) models/train_beep.py --data models/beep_features.csv --out models/beep.onnx
 	$(PY) models/make_smoke.py
@@ -56,8 +60,11 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-bench: $(ORT_LIB)
+## criterion benches, then the AMD harness on the corpus with and without the model.
+bench: corpus $(ORT_LIB)
 	cargo bench
+	cargo run --release -- bench amd corpus --json
+	cargo run --release -- bench amd corpus --json --no-model
 
 clean:
 	cargo clean

@@ -328,8 +328,18 @@ impl Config {
                 .parse_with(parse_bool)?,
             effective: BTreeMap::new(),
         };
+        // What `trunx config` shows: secrets are masked here, so no Debug or log of the
+        // config can carry them either.
+        let effective = raw
+            .into_iter()
+            .map(|(key, (value, source))| {
+                let secret = KEYS.iter().any(|k| k.key == key && k.secret);
+                let value = value.map(|v| if secret { mask_secret(key, &v) } else { v });
+                (key, (value, source))
+            })
+            .collect();
         Ok(Config {
-            effective: raw,
+            effective,
             ..config
         })
     }
@@ -341,7 +351,6 @@ impl Config {
             let (value, source) = &self.effective[spec.key];
             let shown = match value {
                 None => "(unset)".to_string(),
-                Some(v) if spec.secret => format!("{:?}", mask_secret(spec.key, v)),
                 Some(v) => format!("{v:?}"),
             };
             out.push_str(&format!("{} = {}  # {}\n", spec.key, shown, source));

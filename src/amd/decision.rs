@@ -273,7 +273,14 @@ mod tests {
 
     /// Runs a pattern of (speech?, ms) segments and returns the verdict and its hop.
     fn run(pattern: &[(bool, u32)]) -> Option<(GreetingVerdict, GreetingRule, u32)> {
-        let mut g = Greeting::new(&AmdConfig::default());
+        run_with(&AmdConfig::default(), pattern)
+    }
+
+    fn run_with(
+        config: &AmdConfig,
+        pattern: &[(bool, u32)],
+    ) -> Option<(GreetingVerdict, GreetingRule, u32)> {
+        let mut g = Greeting::new(config);
         let mut hop = 0;
         for &(speech, ms) in pattern {
             for _ in 0..ms / 10 {
@@ -294,10 +301,19 @@ mod tests {
             r,
             GreetingRule::Human {
                 speech_ms: 500,
-                silence_ms: 400
+                silence_ms: 1000
             }
         );
-        assert_eq!(at, 1400);
+        assert_eq!(at, 2000);
+        // A longer answer needs a longer silence.
+        let (_, r, _) = run(&[(false, 300), (true, 1000), (false, 3000)]).unwrap();
+        assert_eq!(
+            r,
+            GreetingRule::Human {
+                speech_ms: 1000,
+                silence_ms: 1400
+            }
+        );
     }
 
     #[test]
@@ -307,11 +323,11 @@ mod tests {
         assert_eq!(
             r,
             GreetingRule::LongGreeting {
-                speech_ms: 1800,
-                threshold_ms: 1800
+                speech_ms: 1500,
+                threshold_ms: 1500
             }
         );
-        assert_eq!(at, 2100);
+        assert_eq!(at, 1800);
     }
 
     #[test]
@@ -321,9 +337,30 @@ mod tests {
             p.push((true, 200));
             p.push((false, 200));
         }
-        let (v, r, _) = run(&p).unwrap();
+        let config = AmdConfig {
+            max_words: 4,
+            machine_speech_ms: 5000,
+            ..AmdConfig::default()
+        };
+        let (v, r, _) = run_with(&config, &p).unwrap();
         assert_eq!(v, GreetingVerdict::Machine);
         assert_eq!(r, GreetingRule::MaxWords { words: 5, max: 4 });
+    }
+
+    #[test]
+    fn short_bursts_with_pauses_are_not_a_long_greeting() {
+        // "Yeah, hello? ... who is this? ... hello?": 2.4 s of speech, no phrase over 0.8 s.
+        let (v, _, _) = run(&[
+            (false, 300),
+            (true, 800),
+            (false, 500),
+            (true, 800),
+            (false, 500),
+            (true, 800),
+            (false, 3000),
+        ])
+        .unwrap();
+        assert_eq!(v, GreetingVerdict::Human);
     }
 
     #[test]
