@@ -19,7 +19,7 @@ Outputs:
                                        [batch, 2], column 1 = beep probability.
   --metrics  models/beep_metrics.json  test-split metrics at threshold 0.5
                                        (beep iff probs[:, 1] >= 0.5) and run info.
-  --probe    models/beep_probe.json    first 3 test rows (raw features) and their
+  --probe    models/beep_probe.json    first 3 test rows of each class (raw features) and their
                                        probs, for the Rust parity test.
 
 Run from the repository root:
@@ -276,7 +276,14 @@ def main() -> None:
     }
     write_json(args.metrics, metrics)
 
-    n_probe = min(PROBE_ROWS, len(y_te))
+    # Probe rows: the first test rows of each class, so both sides of the threshold are checked.
+    neg = np.flatnonzero(y_te == 0)[:PROBE_ROWS]
+    pos = np.flatnonzero(y_te == 1)[:PROBE_ROWS]
+    pick = np.concatenate([neg, pos])
+    n_probe = len(pick)
+    y_te, x_te32 = y_te[pick], x_te32[pick]
+    probs_np = probs_np[pick]
+    probs_ort = probs_ort[pick] if probs_ort is not None else None
     probe_probs = probs_ort if probs_ort is not None else probs_np
     write_json(args.probe, {
         "feature_count": k,
