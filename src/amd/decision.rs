@@ -59,6 +59,7 @@ pub struct Greeting {
     phrase_gap: u32,
     machine_min_phrase: u32,
     phrase_hops: u32,
+    quiet_run: u32,
     longest_phrase_hops: u32,
     after_first_word: u32,
     max_total: u32,
@@ -88,6 +89,7 @@ impl Greeting {
             phrase_gap: hops(c.phrase_gap_ms),
             machine_min_phrase: hops(c.machine_min_phrase_ms),
             phrase_hops: 0,
+            quiet_run: 0,
             longest_phrase_hops: 0,
             after_first_word: hops(c.analysis_after_first_word_ms),
             max_total: hops(c.max_analysis_ms),
@@ -124,6 +126,20 @@ impl Greeting {
 
     /// Feeds one hop; returns a verdict once.
     pub fn push(&mut self, speech: bool) -> Option<(GreetingVerdict, GreetingRule)> {
+        self.push_activity(speech, false)
+    }
+
+    /// Feeds a hop of background (see `Vad::is_background`): silence for the human rule, but
+    /// it does not break a phrase.
+    pub fn push_background(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
+        self.push_activity(false, true)
+    }
+
+    fn push_activity(
+        &mut self,
+        speech: bool,
+        background: bool,
+    ) -> Option<(GreetingVerdict, GreetingRule)> {
         if self.phase == Phase::Decided {
             return None;
         }
@@ -131,7 +147,7 @@ impl Greeting {
         let verdict = if speech {
             self.on_speech()
         } else {
-            self.on_silence()
+            self.on_silence(background)
         };
         let verdict = verdict.or_else(|| self.on_time());
         if verdict.is_some() {
@@ -157,6 +173,7 @@ impl Greeting {
     fn on_speech(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
         self.speech_run += 1;
         self.silence_run = 0;
+        self.quiet_run = 0;
         if !self.in_word && self.speech_run >= self.min_word {
             self.in_word = true;
             self.words += 1;
@@ -206,10 +223,11 @@ impl Greeting {
         None
     }
 
-    fn on_silence(&mut self) -> Option<(GreetingVerdict, GreetingRule)> {
+    fn on_silence(&mut self, background: bool) -> Option<(GreetingVerdict, GreetingRule)> {
         self.silence_run += 1;
+        self.quiet_run = if background { 0 } else { self.quiet_run + 1 };
         if self.phrase_hops > 0 {
-            if self.silence_run >= self.phrase_gap {
+            if self.quiet_run >= self.phrase_gap {
                 self.phrase_hops = 0;
             } else {
                 self.phrase_hops += 1;

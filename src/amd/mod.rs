@@ -332,6 +332,8 @@ impl Amd {
                 // must not fire while a beep is ringing.
                 let (verdict, rule) = if !speech && self.tones.in_tone() {
                     self.greeting.push_hold()?
+                } else if !speech && self.vad.is_background() {
+                    self.greeting.push_background()?
                 } else {
                     self.greeting.push(speech)?
                 };

@@ -592,34 +592,41 @@ fn known_tones(segs: &[Segment]) -> Option<ToneVerdict> {
             return Some(ToneVerdict::Rejected(RejectReason::Dtmf));
         }
     }
-    // SIT: 913.8/985.2 then 1370.6/1428.5 then 1776.7 Hz, in order, each 250-400 ms.
-    let sit = |s: &Segment, a: f32, b: f32| {
-        !s.dual && (near(s.f1, a, 0.02) || near(s.f1, b, 0.02)) && s.duration_ms() >= 200
+    // A tone interrupted by a lost packet or a level dip arrives as two segments of the same
+    // frequency: join them before reading cadences.
+    let mut merged = [(0.0f32, 0u32); MAX_SEGMENTS];
+    let mut n = 0;
+    for s in segs.iter().filter(|s| !s.dual) {
+        if n > 0 && near(s.f1, merged[n - 1].0, 0.02) {
+            merged[n - 1].1 += s.duration_ms();
+        } else if n < MAX_SEGMENTS {
+            merged[n] = (s.f1, s.duration_ms());
+            n += 1;
+        }
+    }
+    let singles = &merged[..n];
+    let only_singles = segs.iter().all(|s| !s.dual);
+    // SIT: 913.8/985.2 then 1370.6/1428.5 then 1776.7 Hz, in order, each 200-450 ms.
+    let sit = |(hz, ms): (f32, u32), a: f32, b: f32| {
+        (near(hz, a, 0.02) || near(hz, b, 0.02)) && (200..=450).contains(&ms)
     };
-    for w in segs.windows(3) {
-        if sit(&w[0], 913.8, 985.2) && sit(&w[1], 1370.6, 1428.5) && sit(&w[2], 1776.7, 1776.7) {
-            return Some(ToneVerdict::Sit { first_hz: w[0].f1 });
+    for w in singles.windows(2) {
+        // The first two tones are enough: the third (1776.7 Hz) may be lost.
+        if sit(w[0], 913.8, 985.2) && sit(w[1], 1370.6, 1428.5) {
+            return Some(ToneVerdict::Sit { first_hz: w[0].0 });
         }
     }
-    // A partial SIT (first two tones, the third lost) is still an intercept.
-    for w in segs.windows(2) {
-        if sit(&w[0], 913.8, 985.2) && sit(&w[1], 1370.6, 1428.5) {
-            return Some(ToneVerdict::Sit { first_hz: w[0].f1 });
-        }
-    }
-    if let [s] = segs
-        && !s.dual
-    {
-        if near(s.f1, 1100.0, 0.035) && (350..=900).contains(&s.duration_ms()) {
+    if only_singles && let [(hz, ms)] = singles {
+        if near(*hz, 1100.0, 0.035) && (350..=900).contains(ms) {
             return Some(ToneVerdict::Fax {
-                hz: s.f1,
-                duration_ms: s.duration_ms(),
+                hz: *hz,
+                duration_ms: *ms,
             });
         }
-        if near(s.f1, 2100.0, 0.02) && s.duration_ms() >= 1000 {
+        if near(*hz, 2100.0, 0.02) && *ms >= 1000 {
             return Some(ToneVerdict::Fax {
-                hz: s.f1,
-                duration_ms: s.duration_ms(),
+                hz: *hz,
+                duration_ms: *ms,
             });
         }
     }
@@ -742,6 +749,20 @@ mod tests {
             (&[], 200),
             (&[913.8], 274),
             (&[1370.6], 274),
+            (&[1776.7], 380),
+            (&[], 500),
+        ]);
+        assert!(matches!(v[0].0, ToneVerdict::Sit { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn sit_split_by_a_dropout_is_still_sit() {
+        let v = run(&[
+            (&[], 200),
+            (&[985.2], 180),
+            (&[], 20),
+            (&[985.2], 180),
+            (&[1428.5], 380),
             (&[1776.7], 380),
             (&[], 500),
         ]);

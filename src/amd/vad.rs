@@ -18,6 +18,7 @@ pub struct Vad {
     filled: usize,
     pos: usize,
     in_speech: bool,
+    background: bool,
     speech_peak_db: f32,
     floor_db: f32,
     margin_db: f32,
@@ -35,6 +36,7 @@ impl Vad {
             filled: 0,
             pos: 0,
             in_speech: false,
+            background: false,
             speech_peak_db: f32::NEG_INFINITY,
             floor_db: -90.0,
             margin_db: config.speech_margin_db,
@@ -47,6 +49,12 @@ impl Vad {
 
     pub fn floor_db(&self) -> f32 {
         self.floor_db
+    }
+
+    /// The last hop was voice-like and well above the floor, but far below the talker: a soft
+    /// syllable, or a TV in the room. It is not speech, yet not the quiet that ends a phrase.
+    pub fn is_background(&self) -> bool {
+        self.background
     }
 
     pub fn speech_peak_db(&self) -> f32 {
@@ -77,6 +85,7 @@ impl Vad {
             self.relative_gate_db <= 0.0 || level > self.speech_peak_db - self.relative_gate_db;
         let speech_like = f.flatness < self.max_flatness;
         self.in_speech = above_floor && above_gate && speech_like;
+        self.background = above_floor && speech_like && !above_gate;
         if self.in_speech {
             // Peak follows the loudest speech, decaying slowly so one shout does not mute
             // the rest of the call.
