@@ -114,7 +114,8 @@ pub fn parse_labels(text: &str) -> Result<Vec<Label>, LabelError> {
 pub struct CallOutcome {
     pub label: Label,
     pub events: Vec<AmdEvent>,
-    pub audio_ms: u64,
+    /// Audio the detector analysed before it was done (the basis of the realtime factor).
+    pub analysed_ms: u64,
 }
 
 impl CallOutcome {
@@ -281,7 +282,7 @@ pub fn report(outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
             .or_default()
             .push(c);
     }
-    let audio_seconds: f64 = outcomes.iter().map(|c| c.audio_ms as f64 / 1000.0).sum();
+    let audio_seconds: f64 = outcomes.iter().map(|c| c.analysed_ms as f64 / 1000.0).sum();
     BenchReport {
         calls: outcomes.len(),
         accuracy: overall.accuracy,
@@ -447,12 +448,12 @@ mod tests {
             CallOutcome {
                 label: label(Truth::Human, None, "h"),
                 events: vec![event(AmdEventKind::Human, 1200)],
-                audio_ms: 5000,
+                analysed_ms: 5000,
             },
             CallOutcome {
                 label: label(Truth::Human, None, "h"),
                 events: vec![event(AmdEventKind::Unknown, 5000)],
-                audio_ms: 5000,
+                analysed_ms: 5000,
             },
             CallOutcome {
                 label: label(Truth::Machine, Some((4000, 4300)), "m"),
@@ -466,12 +467,12 @@ mod tests {
                         4380,
                     ),
                 ],
-                audio_ms: 6000,
+                analysed_ms: 6000,
             },
             CallOutcome {
                 label: label(Truth::Machine, Some((4000, 4300)), "m"),
                 events: vec![event(AmdEventKind::Human, 1500)],
-                audio_ms: 6000,
+                analysed_ms: 6000,
             },
         ];
         let r = report(&outcomes, 0.011);

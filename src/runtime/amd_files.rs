@@ -145,12 +145,12 @@ pub fn bench_dir(
         let path = dir.join(&label.file);
         let pcm = read_call_audio(&path)?;
         let start = clock::thread_cpu_seconds();
-        let (events, _) = analyse_recording(&pcm, config, model.clone());
+        let (events, stats) = analyse_recording(&pcm, config, model.clone());
         cpu += clock::thread_cpu_seconds() - start;
         outcomes.push(CallOutcome {
             label,
             events,
-            audio_ms: pcm.len() as u64 / 8,
+            analysed_ms: stats.hops * 10,
         });
     }
     Ok((bench::report(&outcomes, cpu), outcomes))
