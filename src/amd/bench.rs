@@ -19,14 +19,48 @@ pub struct Label {
     pub notes: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Truth {
     Human,
     Machine,
 }
 
+impl Truth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Truth::Human => "human",
+            Truth::Machine => "machine",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Truth> {
+        match s {
+            "human" => Some(Truth::Human),
+            "machine" => Some(Truth::Machine),
+            _ => None,
+        }
+    }
+}
+
+/// Header of a labels file (the notes column is optional).
+pub const LABELS_HEADER: &str = "file,truth,beep_start_ms,beep_end_ms,notes";
+
 impl Label {
+    /// The row as written in `labels.csv`.
+    pub fn csv_row(&self) -> String {
+        let (start, end) = match self.beep_ms {
+            Some((s, e)) => (s.to_string(), e.to_string()),
+            None => (String::new(), String::new()),
+        };
+        format!(
+            "{},{},{start},{end},{}",
+            self.file,
+            self.truth.as_str(),
+            self.notes
+        )
+    }
+
     /// The `cat=NAME` of the notes, or `uncategorised`.
     pub fn category(&self) -> &str {
         self.notes
@@ -40,15 +74,27 @@ impl Label {
 pub enum LabelError {
     #[error("labels line {line}: {reason}")]
     Line { line: usize, reason: String },
-    #[error("labels: the header must start with file,truth,beep_start_ms,beep_end_ms")]
+    #[error("labels: the header must be {LABELS_HEADER} (notes optional)")]
     Header,
 }
 
-/// Parses a labels file (header required).
+/// Renders a whole labels file (header, one row per label, trailing newline).
+pub fn to_csv(labels: &[Label]) -> String {
+    let mut out = String::with_capacity(64 * (labels.len() + 1));
+    out.push_str(LABELS_HEADER);
+    out.push('\n');
+    for l in labels {
+        out.push_str(&l.csv_row());
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses a labels file (header required; the notes column may be left out).
 pub fn parse_labels(text: &str) -> Result<Vec<Label>, LabelError> {
     let mut lines = text.lines().enumerate();
     let header = lines.next().map(|(_, l)| l.trim()).unwrap_or("");
-    if !header.starts_with("file,truth,beep_start_ms,beep_end_ms") {
+    if header != LABELS_HEADER && header != "file,truth,beep_start_ms,beep_end_ms" {
         return Err(LabelError::Header);
     }
     let mut labels = Vec::new();
@@ -426,6 +472,11 @@ mod tests {
         assert_eq!(labels[0].category(), "human_short");
         assert_eq!(labels[1].beep_ms, Some((3000, 3250)));
         assert_eq!(labels[1].category(), "machine_short");
+        assert_eq!(
+            parse_labels(&to_csv(&labels)).unwrap(),
+            labels,
+            "to_csv and parse_labels round-trip"
+        );
         assert_eq!(parse_labels("x\n"), Err(LabelError::Header));
         assert!(matches!(
             parse_labels("file,truth,beep_start_ms,beep_end_ms\na.wav,robot,,\n"),

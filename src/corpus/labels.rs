@@ -3,123 +3,20 @@
 
 use super::{Category, Truth};
 
-/// Header of every corpus `labels.csv`.
-pub const LABELS_HEADER: &str = "file,truth,beep_start_ms,beep_end_ms,notes";
+pub use crate::amd::bench::{LABELS_HEADER, Label, LabelError, parse_labels, to_csv};
 
-/// One row of `labels.csv`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Label {
-    pub file: String,
-    pub truth: Truth,
-    /// Start of the beep's first tone and end of its last tone, ms from the first sample.
-    pub beep_ms: Option<(u64, u64)>,
-    /// `cat=NAME` then `;key=value` pairs; never contains a comma or a newline.
-    pub notes: String,
-}
-
-impl Label {
-    pub fn csv_row(&self) -> String {
-        let (start, end) = match self.beep_ms {
-            Some((s, e)) => (s.to_string(), e.to_string()),
-            None => (String::new(), String::new()),
-        };
-        format!(
-            "{},{},{start},{end},{}",
-            self.file,
-            self.truth.as_str(),
-            self.notes
-        )
-    }
-
-    /// The category named by `cat=` in the notes, else by the file name.
-    pub fn category(&self) -> Option<Category> {
-        let from_notes = self
-            .notes
-            .split(';')
-            .find_map(|kv| kv.strip_prefix("cat="))
-            .and_then(Category::from_name);
-        from_notes.or_else(|| {
-            let stem = self.file.strip_suffix(".wav")?;
-            let (_, name) = stem.split_once('-')?;
-            Category::from_name(name)
-        })
-    }
-}
-
-/// A labels file that does not parse.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum LabelsError {
-    #[error("labels.csv: header must be `{LABELS_HEADER}`, found `{0}`")]
-    Header(String),
-    #[error("labels.csv line {line}: {reason}")]
-    Row { line: usize, reason: String },
-}
-
-/// Renders a whole labels file (header, one row per label, trailing newline).
-pub fn to_csv(labels: &[Label]) -> String {
-    let mut out = String::with_capacity(64 * (labels.len() + 1));
-    out.push_str(LABELS_HEADER);
-    out.push('\n');
-    for l in labels {
-        out.push_str(&l.csv_row());
-        out.push('\n');
-    }
-    out
-}
-
-/// Parses a labels file written by [`to_csv`] (or by hand in the same format; the notes
-/// column is optional).
-pub fn parse_csv(text: &str) -> Result<Vec<Label>, LabelsError> {
-    let mut lines = text.lines().enumerate();
-    let header = lines.next().map(|(_, h)| h.trim()).unwrap_or_default();
-    if header != LABELS_HEADER && header != "file,truth,beep_start_ms,beep_end_ms" {
-        return Err(LabelsError::Header(header.to_string()));
-    }
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let row = |reason: String| LabelsError::Row {
-            line: i + 1,
-            reason,
-        };
-        let cols: Vec<&str> = line.splitn(5, ',').collect();
-        if cols.len() < 4 {
-            return Err(row(format!(
-                "expected at least 4 columns, found {}",
-                cols.len()
-            )));
-        }
-        let truth = Truth::parse(cols[1]).ok_or_else(|| {
-            row(format!(
-                "truth must be human or machine, found {:?}",
-                cols[1]
-            ))
-        })?;
-        let num = |s: &str| {
-            s.parse::<u64>()
-                .map_err(|e| row(format!("bad beep time {s:?}: {e}")))
-        };
-        let beep_ms = match (cols[2], cols[3]) {
-            ("", "") => None,
-            (s, e) => {
-                let (s, e) = (num(s)?, num(e)?);
-                if e <= s {
-                    return Err(row(format!("beep ends ({e}) before it starts ({s})")));
-                }
-                Some((s, e))
-            }
-        };
-        out.push(Label {
-            file: cols[0].to_string(),
-            truth,
-            beep_ms,
-            notes: cols.get(4).unwrap_or(&"").to_string(),
-        });
-    }
-    Ok(out)
+/// The category named by `cat=` in a label's notes, else by its file name.
+pub fn category_of(label: &Label) -> Option<Category> {
+    let from_notes = label
+        .notes
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("cat="))
+        .and_then(Category::from_name);
+    from_notes.or_else(|| {
+        let stem = label.file.strip_suffix(".wav")?;
+        let (_, name) = stem.split_once('-')?;
+        Category::from_name(name)
+    })
 }
 
 /// Picks a category-stratified subset: every category first (its first call in file order,
@@ -147,7 +44,7 @@ pub fn select_golden(
         .iter()
         .map(|c| {
             (0..labels.len())
-                .filter(|&i| labels[i].category() == Some(*c))
+                .filter(|&i| category_of(&labels[i]) == Some(*c))
                 .collect()
         })
         .collect();
@@ -249,20 +146,20 @@ mod tests {
         let text = to_csv(&labels);
         assert!(text.starts_with("file,truth,beep_start_ms,beep_end_ms,notes\n"));
         assert!(text.contains("0001-fax.wav,machine,,,cat=fax;"));
-        assert_eq!(parse_csv(&text).unwrap(), labels);
-        assert_eq!(labels[1].category(), Some(Category::Fax));
+        assert_eq!(parse_labels(&text).unwrap(), labels);
+        assert_eq!(category_of(&labels[1]), Some(Category::Fax));
     }
 
     #[test]
     fn bad_rows_are_typed_errors() {
-        assert!(matches!(parse_csv("a,b\n"), Err(LabelsError::Header(_))));
+        assert!(matches!(parse_labels("a,b\n"), Err(LabelError::Header)));
         let bad = format!("{LABELS_HEADER}\nx.wav,robot,,,\n");
         assert!(matches!(
-            parse_csv(&bad),
-            Err(LabelsError::Row { line: 2, .. })
+            parse_labels(&bad),
+            Err(LabelError::Line { line: 2, .. })
         ));
         let bad = format!("{LABELS_HEADER}\nx.wav,machine,50,10,\n");
-        assert!(matches!(parse_csv(&bad), Err(LabelsError::Row { .. })));
+        assert!(matches!(parse_labels(&bad), Err(LabelError::Line { .. })));
     }
 
     #[test]
@@ -280,7 +177,7 @@ mod tests {
         assert!(chosen.len() >= 19 && chosen.len() <= 40, "{}", chosen.len());
         for c in Category::ALL {
             assert!(
-                chosen.iter().any(|&i| labels[i].category() == Some(c)),
+                chosen.iter().any(|&i| category_of(&labels[i]) == Some(c)),
                 "{c:?}"
             );
         }

@@ -25,31 +25,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 pub use bank::Corpus;
-pub use labels::{LABELS_HEADER, Label, LabelsError};
+pub use labels::{LABELS_HEADER, Label, LabelError};
 
-/// The two truths of the labels file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Truth {
-    Human,
-    Machine,
-}
-
-impl Truth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Truth::Human => "human",
-            Truth::Machine => "machine",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Truth> {
-        match s {
-            "human" => Some(Truth::Human),
-            "machine" => Some(Truth::Machine),
-            _ => None,
-        }
-    }
-}
+/// The two truths of the labels file (owned by the AMD benchmark, which reads them).
+pub use crate::amd::bench::Truth;
 
 /// What kind of call a corpus entry is (the `cat=` of the notes column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

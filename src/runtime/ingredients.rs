@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use crate::audio::prompt::{PromptError, decode_file, resample_to_8k};
 use crate::audio::wav::{WavError, write_telephone_wav};
-use crate::corpus::labels::{self, LabelsError};
+use crate::corpus::labels::{self, LabelError};
 use crate::corpus::script::{self, TtsRequest};
 use crate::corpus::{self, Category, Corpus, IngredientError, Ingredients, Truth};
 
@@ -66,7 +66,7 @@ pub enum CorpusError {
     Labels {
         path: String,
         #[source]
-        source: LabelsError,
+        source: LabelError,
     },
     #[error("{0}")]
     Usage(String),
@@ -442,7 +442,7 @@ impl fmt::Display for GoldenReport {
 pub fn golden(opts: &GoldenOptions) -> Result<GoldenReport, CorpusError> {
     let labels_path = opts.from.join("labels.csv");
     let text = std::fs::read_to_string(&labels_path).map_err(io_err(&labels_path))?;
-    let all = labels::parse_csv(&text).map_err(|source| CorpusError::Labels {
+    let all = labels::parse_labels(&text).map_err(|source| CorpusError::Labels {
         path: labels_path.display().to_string(),
         source,
     })?;
@@ -469,7 +469,7 @@ pub fn golden(opts: &GoldenOptions) -> Result<GoldenReport, CorpusError> {
         let to = opts.out.join(&l.file);
         std::fs::copy(opts.from.join(&l.file), &to).map_err(io_err(&to))?;
         bytes += sizes[i];
-        if let Some(c) = l.category() {
+        if let Some(c) = labels::category_of(&l) {
             *per_category.entry(c).or_default() += 1;
         }
     }
@@ -641,7 +641,7 @@ mod tests {
         generate(&options(b.path())).unwrap();
         let labels = std::fs::read_to_string(a.path().join("labels.csv")).unwrap();
         assert!(labels.starts_with("file,truth,beep_start_ms,beep_end_ms,notes\n"));
-        for l in labels::parse_csv(&labels).unwrap() {
+        for l in labels::parse_labels(&labels).unwrap() {
             let x = std::fs::read(a.path().join(&l.file)).unwrap();
             let y = std::fs::read(b.path().join(&l.file)).unwrap();
             assert!(x == y, "{} differs between runs", l.file);
@@ -655,7 +655,7 @@ mod tests {
         .unwrap();
         assert!(g.files >= 5 && g.bytes <= 1_500_000, "{g}");
         let copied = std::fs::read_to_string(b.path().join("golden/labels.csv")).unwrap();
-        assert_eq!(labels::parse_csv(&copied).unwrap().len(), g.files);
+        assert_eq!(labels::parse_labels(&copied).unwrap().len(), g.files);
         assert!(b.path().join("golden/LICENSES.md").is_file());
     }
 
