@@ -4,7 +4,10 @@
 //! signal code, `config` validates settings, and `runtime` is the only place that does I/O.
 
 pub mod amd;
+pub mod api;
 pub mod audio;
+pub mod campaign;
 pub mod config;
 pub mod corpus;
 pub mod runtime;
+pub mod store;

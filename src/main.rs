@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use trunx::amd::{AmdConfig, BeepModel, analyse_recording};
 use trunx::config::{Config, LogFormat};
-use trunx::runtime::amd_files;
+use trunx::runtime::{amd_files, server};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,8 +39,12 @@ enum Command {
     Version,
     /// Print the effective configuration (secrets masked) and where each value came from.
     Config,
-    /// Run the HTTP control API and the dialer.
+    /// Run the HTTP control API (address TRUNX_API_ADDR, store TRUNX_DATABASE_URL) until
+    /// Ctrl-C or SIGTERM.
     Serve,
+    /// Manage API keys (stored only as SHA-256 hashes).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Run the main job on embedded defaults.
     Demo,
     /// Place one call through the trunk.
@@ -66,6 +70,19 @@ enum Command {
         #[command(subcommand)]
         command: trunx::runtime::ingredients::CorpusCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line of stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the active key with this name or id.
+    Revoke { name_or_id: String },
+    /// List keys (names, ids and dates; never the keys).
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,7 +250,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", trunx::runtime::ingredients::run(command)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve | Command::Dial => {
+        Command::Serve => {
+            server::serve(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Create { name }) => {
+            let (record, key) = server::create_key(&config, &name)?;
+            println!("created API key {} ({})", record.name, record.id);
+            println!("store it now: it is shown only once");
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Revoke { name_or_id }) => {
+            let record = server::revoke_key(&config, &name_or_id)?;
+            println!("revoked API key {} ({})", record.name, record.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::List) => {
+            for k in server::list_keys(&config)? {
+                let state = if k.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{state}", k.id, k.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dial => {
             eprintln!("error: this command is not built yet in this version of trunx");
             Ok(ExitCode::from(2))
         }

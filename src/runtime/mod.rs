@@ -8,3 +8,4 @@ pub mod amd_files;
 pub mod clock;
 pub mod ingredients;
 pub mod onnx;
+pub mod server;

@@ -1,0 +1,394 @@
+//! Route handlers: parse and validate, one store call, shape the answer.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::dto;
+use super::error::ApiError;
+use super::extract::{JsonBody, ListQuery, body_bytes, content_type};
+use crate::audio::prompt::decode_bytes;
+use crate::campaign::{
+    Action, CampaignStatus, Channel, is_e164, redact, validate_caller_id_strategy, validate_mode,
+};
+use crate::store::{DidState, NewCampaign};
+
+/// Most prospects per request.
+pub const MAX_PHONES: usize = 10_000;
+/// Most caller IDs on a campaign or in one `POST /dids`.
+pub const MAX_CALLER_IDS: usize = 1_000;
+/// Longest campaign name.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest audio asset, seconds.
+pub const MAX_AUDIO_SECONDS: u32 = 600;
+
+type ApiResult = Result<Response, ApiError>;
+
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))
+}
+
+/// An array of E.164 numbers named `field`, `min..=max` long; the first bad one is named by
+/// index and value.
+fn e164_list(
+    obj: &Map<String, Value>,
+    field: &str,
+    min: usize,
+    max: usize,
+) -> Result<Vec<String>, ApiError> {
+    let Some(v) = obj.get(field) else {
+        if min == 0 {
+            return Ok(Vec::new());
+        }
+        return Err(ApiError::invalid(field, "is required"));
+    };
+    let arr = v
+        .as_array()
+        .ok_or_else(|| ApiError::invalid(field, "must be an array of E.164 numbers"))?;
+    if arr.len() < min || arr.len() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must hold {min} to {max} numbers (got {})", arr.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(arr.len());
+    for (i, item) in arr.iter().enumerate() {
+        match item.as_str() {
+            Some(s) if is_e164(s) => out.push(s.to_string()),
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{field}[{i}]"),
+                    format!("{item} is not an E.164 number like \"+17145551001\""),
+                )
+                .with("index", i)
+                .with("value", item.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create_campaign(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let obj = object(&body)?;
+    if obj.contains_key("caller_id_strategy") {
+        return Err(ApiError::invalid(
+            "caller_id_strategy",
+            "the field is spelled callerIdStrategy (camelCase)",
+        ));
+    }
+    let name = match obj.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            if s.chars().count() > MAX_NAME_CHARS {
+                return Err(ApiError::invalid(
+                    "name",
+                    format!("must be at most {MAX_NAME_CHARS} characters"),
+                ));
+            }
+            Some(s.trim().to_string())
+        }
+        None | Some(Value::Null) => None,
+        Some(_) => return Err(ApiError::invalid("name", "must be a non-empty string")),
+    };
+    let channel = match obj.get("channel") {
+        None | Some(Value::Null) => Channel::Voice,
+        Some(v) => v
+            .as_str()
+            .and_then(Channel::parse)
+            .ok_or_else(|| ApiError::invalid("channel", "must be \"voice\" or \"sms\""))?,
+    };
+    let mode = match obj.get("mode") {
+        None | Some(Value::Null) => json!({}),
+        Some(v) => v.clone(),
+    };
+    let refs = validate_mode(channel, &mode, st.max_cps)?;
+    let caller_ids = e164_list(obj, "callerIds", 0, MAX_CALLER_IDS)?;
+    let caller_id_strategy = match obj.get("callerIdStrategy") {
+        None | Some(Value::Null) => json!({}),
+        Some(v) => v.clone(),
+    };
+    validate_caller_id_strategy(&caller_id_strategy)?;
+    let schedule = match obj.get("schedule") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(ApiError::invalid("schedule", "must be a JSON object")),
+    };
+    if let Some(asset) = refs.audio_asset {
+        let found = st.run(move |s| s.get_audio(&asset)).await;
+        if let Err(e) = found {
+            if e.status == StatusCode::NOT_FOUND {
+                return Err(ApiError::invalid(
+                    "mode.voicemailAudioUrl",
+                    "no audio asset with this id; upload it with POST /audio/upload",
+                ));
+            }
+            return Err(e);
+        }
+    }
+    let new = NewCampaign {
+        name,
+        channel,
+        mode,
+        caller_ids,
+        caller_id_strategy,
+        schedule,
+    };
+    let now = st.now();
+    let c = st.run(move |s| s.create_campaign(new, now)).await?;
+    tracing::info!(campaign = %c.id, channel = %c.channel, "campaign created");
+    Ok((StatusCode::CREATED, Json(dto::campaign(&c))).into_response())
+}
+
+pub async fn list_campaigns(State(st): State<AppState>, q: ListQuery) -> ApiResult {
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(CampaignStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                "must be one of created, dialing, paused, completed, cancelled, failed",
+            )
+        })?),
+    };
+    let page = q.page;
+    let p = st.run(move |s| s.list_campaigns(status, &page)).await?;
+    Ok(Json(dto::page(&p, dto::campaign)).into_response())
+}
+
+pub async fn get_campaign(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let c = st.run(move |s| s.get_campaign(&id)).await?;
+    Ok(Json(dto::campaign(&c)).into_response())
+}
+
+pub async fn add_prospects(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let obj = object(&body)?;
+    let phones = e164_list(obj, "phones", 1, MAX_PHONES)?;
+    let now = st.now();
+    let n = phones.len();
+    let first = phones.first().map(|p| redact(p, st.log_phone_numbers));
+    let campaign = id.clone();
+    let added = st
+        .run(move |s| s.add_prospects(&campaign, &phones, now))
+        .await?;
+    tracing::info!(campaign = %id, sent = n, added, first = ?first, "prospects added");
+    Ok(Json(json!({ "added": added })).into_response())
+}
+
+pub async fn list_prospects(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    q: ListQuery,
+) -> ApiResult {
+    let page = q.page;
+    let p = st.run(move |s| s.list_prospects(&id, &page)).await?;
+    Ok(Json(dto::page(&p, dto::prospect)).into_response())
+}
+
+async fn lifecycle(st: AppState, id: String, action: Action) -> ApiResult {
+    let now = st.now();
+    let c = st
+        .run(move |s| s.transition_campaign(&id, action, now))
+        .await?;
+    tracing::info!(campaign = %c.id, action = action.as_str(), status = %c.status, "campaign lifecycle");
+    Ok(Json(dto::lifecycle(&c)).into_response())
+}
+
+pub async fn start(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    lifecycle(st, id, Action::Start).await
+}
+
+pub async fn pause(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    lifecycle(st, id, Action::Pause).await
+}
+
+pub async fn resume(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    lifecycle(st, id, Action::Resume).await
+}
+
+pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    lifecycle(st, id, Action::Cancel).await
+}
+
+pub async fn stats(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let c = st.run(move |s| s.stats(&id)).await?;
+    Ok(Json(dto::Stats::from(&c)).into_response())
+}
+
+/// The public URL of an asset: from the Host (and X-Forwarded-Proto) of the upload request,
+/// else the path alone.
+fn asset_url(headers: &HeaderMap, id: &str) -> String {
+    let path = format!("/audio/{id}/file");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ']));
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    match host {
+        Some(h) => format!("{proto}://{h}{path}"),
+        None => path,
+    }
+}
+
+fn extension_of(name: &str) -> Option<String> {
+    let (_, ext) = name.rsplit_once('.')?;
+    (!ext.is_empty() && ext.len() <= 5).then(|| ext.to_ascii_lowercase())
+}
+
+/// `POST /audio/upload`: the file as the raw body (`?name=` names it) or as the `file` part of
+/// a multipart form.
+pub async fn upload_audio(
+    State(st): State<AppState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    req: Request,
+) -> ApiResult {
+    let headers = req.headers().clone();
+    let ct = content_type(&headers).unwrap_or_default();
+    let (name, ctype, bytes) = if ct == "multipart/form-data" {
+        let mut mp = Multipart::from_request(req, &()).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), "payload_too_large", e.body_text())
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+            }
+        })?;
+        let mut found = None;
+        let mut name_field = None;
+        loop {
+            let field = mp.next_field().await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(e.status(), "payload_too_large", e.body_text())
+                } else {
+                    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+                }
+            })?;
+            let Some(field) = field else { break };
+            match field.name() {
+                Some("file") => {
+                    let fname = field.file_name().map(str::to_string);
+                    let fct = field
+                        .content_type()
+                        .unwrap_or("application/octet-stream")
+                        .to_string();
+                    let data = field.bytes().await.map_err(|e| {
+                        ApiError::new(e.status(), "payload_too_large", e.body_text())
+                    })?;
+                    found = Some((fname, fct, data));
+                }
+                Some("name") => {
+                    name_field = Some(field.text().await.map_err(|e| {
+                        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+                    })?);
+                }
+                _ => {}
+            }
+        }
+        let (fname, fct, data) =
+            found.ok_or_else(|| ApiError::invalid("file", "the form has no `file` part"))?;
+        let name = name_field.or(fname).unwrap_or_else(|| "upload".to_string());
+        (name, fct, data)
+    } else if ct.starts_with("audio/") || ct == "application/octet-stream" {
+        let data = body_bytes(req).await?;
+        let name = q
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| "upload".to_string());
+        (name, ct, data)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the file as audio/* or application/octet-stream, or as multipart/form-data with a `file` part",
+        ));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("file", "is empty"));
+    }
+    let ext = extension_of(&name);
+    let what = name.clone();
+    let data = bytes.to_vec();
+    let decoded = tokio::task::spawn_blocking(move || {
+        decode_bytes(&what, data, ext.as_deref(), MAX_AUDIO_SECONDS)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    let frames = decoded.interleaved.len() / decoded.channels.max(1);
+    let duration = (frames as f64 / f64::from(decoded.rate.max(1)) * 1000.0).round() / 1000.0;
+    let now = st.now();
+    let asset = st
+        .run(move |s| s.create_audio(&name, &ctype, &bytes, duration, now))
+        .await?;
+    let url = asset_url(&headers, &asset.id);
+    tracing::info!(asset = %asset.id, bytes = asset.size_bytes, duration, "audio uploaded");
+    Ok((StatusCode::CREATED, Json(dto::audio(&asset, &url))).into_response())
+}
+
+pub async fn audio_file(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let (asset, data) = st.run(move |s| s.get_audio_file(&id)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, asset.content_type.clone()),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+pub async fn add_dids(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let obj = object(&body)?;
+    let numbers = e164_list(obj, "numbers", 1, MAX_CALLER_IDS)?;
+    let now = st.now();
+    let added = st.run(move |s| s.add_dids(&numbers, now)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(dto::DidsAddedDto {
+            added: added.len(),
+            data: added.iter().map(dto::did).collect(),
+        }),
+    )
+        .into_response())
+}
+
+pub async fn list_dids(State(st): State<AppState>, q: ListQuery) -> ApiResult {
+    let state =
+        match q.state.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(DidState::parse(s).ok_or_else(|| {
+                ApiError::invalid("state", "must be one of active, cooling, burned")
+            })?),
+        };
+    let page = q.page;
+    let p = st.run(move |s| s.list_dids(state, &page)).await?;
+    Ok(Json(dto::page(&p, dto::did)).into_response())
+}
+
+pub async fn openapi_json() -> Response {
+    Json(super::openapi::document()).into_response()
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

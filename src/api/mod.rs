@@ -1,0 +1,95 @@
+//! The HTTP control API (axum): routes, authentication, request validation and the JSON of
+//! `spec/campaign-deep-dive.txt`.
+//!
+//! Owns the mapping between HTTP and the store: handlers are thin (parse, validate with the
+//! pure `campaign` rules, one store call, shape the answer). It must not open sockets or read
+//! the clock itself: `runtime::server` serves the router, and the time and store come in
+//! [`AppState`]. Store calls run on tokio's blocking pool. Phone numbers and keys are never
+//! logged whole.
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::store::{Store, StoreError};
+use error::ApiError;
+
+/// Unix milliseconds now; the runtime passes the wall clock, tests a fixed or stepped one.
+pub type NowMs = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub now_ms: NowMs,
+    /// `trunk_max_cps` of the configuration: the most `mode.calls_per_second` may ask.
+    pub max_cps: f64,
+    /// `log_phone_numbers` of the configuration.
+    pub log_phone_numbers: bool,
+}
+
+impl AppState {
+    /// Runs one store call on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => {
+                tracing::error!(error = %e, "store task failed");
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.now_ms)()
+    }
+}
+
+/// The whole API. Every route but `/openapi.json` needs an API key.
+pub fn router(state: AppState) -> Router {
+    use handlers::*;
+    let protected = Router::new()
+        .route("/campaigns", post(create_campaign).get(list_campaigns))
+        .route("/campaigns/{id}", get(get_campaign))
+        .route(
+            "/campaigns/{id}/prospects",
+            post(add_prospects).get(list_prospects),
+        )
+        .route("/campaigns/{id}/start", post(start))
+        .route("/campaigns/{id}/pause", post(pause))
+        .route("/campaigns/{id}/resume", post(resume))
+        .route("/campaigns/{id}/cancel", post(cancel))
+        .route("/campaigns/{id}/stats", get(stats))
+        .route(
+            "/audio/upload",
+            post(upload_audio).layer(DefaultBodyLimit::max(extract::AUDIO_BODY_LIMIT)),
+        )
+        .route("/audio/{id}/file", get(audio_file))
+        .route("/dids", post(add_dids).get(list_dids))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

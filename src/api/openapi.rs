@@ -1,0 +1,355 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, built from [`ROUTES`], the table of
+//! every route with its schemas and answers. A test checks that each entry is routed by
+//! [`super::router`] (and so that the table and the router do not drift apart).
+
+use serde_json::{Map, Value, json};
+
+/// One operation of the API.
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Needs `Authorization: Bearer <key>`.
+    pub auth: bool,
+    /// Request body: (media type, schema name).
+    pub body: Option<(&'static str, &'static str)>,
+    /// Query parameters by name.
+    pub query: &'static [&'static str],
+    /// Success status and its schema name (`""`: no JSON body).
+    pub ok: (u16, &'static str),
+    /// Error statuses this operation can answer.
+    pub errors: &'static [u16],
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<(&'static str, &'static str)>,
+    query: &'static [&'static str],
+    ok: (u16, &'static str),
+    errors: &'static [u16],
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        auth: true,
+        body,
+        query,
+        ok,
+        errors,
+    }
+}
+
+const JSON: &str = "application/json";
+const LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409];
+
+/// Every route of the API.
+pub const ROUTES: &[RouteDoc] = &[
+    op(
+        "post",
+        "/campaigns",
+        "Create a campaign",
+        Some((JSON, "CampaignCreate")),
+        &[],
+        (201, "Campaign"),
+        &[400, 401, 413, 415, 422],
+    ),
+    op(
+        "get",
+        "/campaigns",
+        "List campaigns (paginated, filter by status)",
+        None,
+        &["limit", "cursor", "status"],
+        (200, "CampaignPage"),
+        &[401, 422],
+    ),
+    op(
+        "get",
+        "/campaigns/{id}",
+        "Get a campaign",
+        None,
+        &[],
+        (200, "Campaign"),
+        &[401, 404],
+    ),
+    op(
+        "post",
+        "/campaigns/{id}/prospects",
+        "Add 1 to 10,000 prospects (all or nothing; numbers already present are skipped)",
+        Some((JSON, "ProspectsAdd")),
+        &[],
+        (200, "ProspectsAdded"),
+        &[400, 401, 404, 409, 413, 415, 422],
+    ),
+    op(
+        "get",
+        "/campaigns/{id}/prospects",
+        "List a campaign's prospects (paginated)",
+        None,
+        &["limit", "cursor"],
+        (200, "ProspectPage"),
+        &[401, 404, 422],
+    ),
+    op(
+        "post",
+        "/campaigns/{id}/start",
+        "Start (from created)",
+        None,
+        &[],
+        (200, "Lifecycle"),
+        LIFECYCLE_ERRORS,
+    ),
+    op(
+        "post",
+        "/campaigns/{id}/pause",
+        "Pause (from dialing)",
+        None,
+        &[],
+        (200, "Lifecycle"),
+        LIFECYCLE_ERRORS,
+    ),
+    op(
+        "post",
+        "/campaigns/{id}/resume",
+        "Resume (from paused)",
+        None,
+        &[],
+        (200, "Lifecycle"),
+        LIFECYCLE_ERRORS,
+    ),
+    op(
+        "post",
+        "/campaigns/{id}/cancel",
+        "Cancel (from any non-terminal status); queued prospects are cancelled",
+        None,
+        &[],
+        (200, "Lifecycle"),
+        LIFECYCLE_ERRORS,
+    ),
+    op(
+        "get",
+        "/campaigns/{id}/stats",
+        "Live counters of a campaign",
+        None,
+        &[],
+        (200, "Stats"),
+        &[401, 404],
+    ),
+    op(
+        "post",
+        "/audio/upload",
+        "Upload an audio file (raw body or multipart `file`)",
+        Some(("audio/*", "AudioFile")),
+        &["name"],
+        (201, "AudioAsset"),
+        &[400, 401, 413, 415, 422],
+    ),
+    op(
+        "get",
+        "/audio/{id}/file",
+        "Download an audio asset",
+        None,
+        &[],
+        (200, ""),
+        &[401, 404],
+    ),
+    op(
+        "post",
+        "/dids",
+        "Register caller IDs (DIDs) the operator owns",
+        Some((JSON, "DidsAdd")),
+        &[],
+        (201, "DidsAdded"),
+        &[400, 401, 413, 415, 422],
+    ),
+    op(
+        "get",
+        "/dids",
+        "List caller IDs with state and health",
+        None,
+        &["limit", "cursor", "state"],
+        (200, "DidPage"),
+        &[401, 422],
+    ),
+    RouteDoc {
+        method: "get",
+        path: "/openapi.json",
+        summary: "This document",
+        auth: false,
+        body: None,
+        query: &[],
+        ok: (200, ""),
+        errors: &[],
+    },
+];
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn query_param(name: &str) -> Value {
+    let (schema, desc) = match name {
+        "limit" => (
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+            "Page size",
+        ),
+        "cursor" => (json!({"type": "string"}), "nextCursor of the previous page"),
+        "status" => (
+            json!({"type": "string", "enum": ["created", "dialing", "paused", "completed", "cancelled", "failed"]}),
+            "Only campaigns with this status",
+        ),
+        "state" => (
+            json!({"type": "string", "enum": ["active", "cooling", "burned"]}),
+            "Only caller IDs in this state",
+        ),
+        "name" => (json!({"type": "string"}), "Name of a raw-body upload"),
+        _ => (json!({"type": "string"}), ""),
+    };
+    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": desc})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut o = Map::new();
+        o.insert("summary".into(), r.summary.into());
+        let mut params: Vec<Value> = Vec::new();
+        if r.path.contains("{id}") {
+            params.push(
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
+        }
+        params.extend(r.query.iter().map(|q| query_param(q)));
+        if !params.is_empty() {
+            o.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some((media, schema)) = r.body {
+            let mut content = Map::new();
+            content.insert(media.into(), json!({ "schema": reference(schema) }));
+            if media != JSON {
+                content.insert("multipart/form-data".into(), json!({"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}, "required": ["file"]}}));
+            }
+            o.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": content}),
+            );
+        }
+        let mut responses = Map::new();
+        let ok = if r.ok.1.is_empty() {
+            json!({"description": "OK"})
+        } else {
+            json!({"description": "OK", "content": {JSON: {"schema": reference(r.ok.1)}}})
+        };
+        responses.insert(r.ok.0.to_string(), ok);
+        for code in r.errors {
+            responses.insert(
+                code.to_string(),
+                json!({"description": error_description(*code), "content": {JSON: {"schema": reference("Error")}}}),
+            );
+        }
+        o.insert("responses".into(), Value::Object(responses));
+        if !r.auth {
+            o.insert("security".into(), json!([]));
+        }
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(r.method.into(), Value::Object(o));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "trunx control API", "version": env!("CARGO_PKG_VERSION")},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn error_description(code: u16) -> &'static str {
+    match code {
+        400 => "Malformed JSON",
+        401 => "Missing or invalid API key",
+        404 => "Unknown id",
+        409 => "Wrong campaign status (the current status is in error.status)",
+        413 => "Body over the size limit",
+        415 => "Wrong Content-Type",
+        422 => "Invalid field (named in error.field)",
+        _ => "Error",
+    }
+}
+
+fn schemas() -> Value {
+    let e164 = json!({"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"});
+    let ts = json!({"type": "string", "format": "date-time"});
+    let count = json!({"type": "integer", "minimum": 0});
+    let stats_keys = [
+        "total",
+        "queued",
+        "dialing",
+        "completed",
+        "failed",
+        "cancelled",
+        "noAnswer",
+        "busy",
+        "voicemail",
+        "humanConnected",
+        "sending",
+        "sent",
+        "delivered",
+        "progress",
+    ];
+    let mut stats_props = Map::new();
+    for k in stats_keys {
+        stats_props.insert(k.into(), count.clone());
+    }
+    let status = json!({"type": "string", "enum": ["created", "dialing", "paused", "completed", "cancelled", "failed"]});
+    let channel = json!({"type": "string", "enum": ["voice", "sms"], "default": "voice"});
+    let mode = json!({
+        "type": "object",
+        "description": "Flexible: known fields are validated by channel, unknown fields are kept.",
+        "properties": {
+            "ai": {"type": "boolean"},
+            "voicemailAudioUrl": {"type": "string"},
+            "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
+            "retry_delay": {"type": "string", "examples": ["4h", "30m", "90s"]},
+            "message": {"type": "string", "minLength": 1, "maxLength": 1600, "description": "Required for sms"}
+        },
+        "additionalProperties": true
+    });
+    let strategy = json!({
+        "type": "object",
+        "properties": {
+            "selection": {"type": "string", "enum": ["round_robin", "random", "health_score", "sticky"]},
+            "local_presence": {"type": "boolean"}
+        },
+        "additionalProperties": true
+    });
+    let page = |item: &str| json!({"type": "object", "required": ["data", "nextCursor"], "properties": {"data": {"type": "array", "items": reference(item)}, "nextCursor": {"type": ["string", "null"]}}});
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "index": {"type": "integer"}, "value": {}, "status": status}}}},
+        "CampaignCreate": {"type": "object", "properties": {"name": {"type": "string", "description": "Defaults to the campaign id"}, "channel": channel, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": "object"}}},
+        "Campaign": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "channel": channel, "status": status, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": ["object", "null"]}, "createdAt": ts, "updatedAt": ts}},
+        "CampaignPage": page("Campaign"),
+        "Lifecycle": {"type": "object", "required": ["id", "name", "status", "channel"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "status": status, "channel": channel}},
+        "ProspectsAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}}},
+        "ProspectsAdded": {"type": "object", "required": ["added"], "properties": {"added": count}},
+        "Prospect": {"type": "object", "properties": {"id": {"type": "string"}, "phone": e164, "status": {"type": "string", "enum": ["queued", "dialing", "sending", "sent", "completed", "cancelled"]}, "attempts": count, "lastOutcome": {"type": ["string", "null"], "enum": ["noAnswer", "busy", "voicemail", "humanConnected", "failed", "delivered", null]}, "amdResult": {"type": ["string", "null"], "enum": ["human", "machine", "machine_end_beep", "unknown", null]}, "nextAttemptAt": {"type": ["string", "null"], "format": "date-time"}, "createdAt": ts, "updatedAt": ts}},
+        "ProspectPage": page("Prospect"),
+        "Stats": {"type": "object", "required": stats_keys, "properties": stats_props, "additionalProperties": false},
+        "AudioFile": {"type": "string", "format": "binary"},
+        "AudioAsset": {"type": "object", "required": ["id", "name", "url", "durationSeconds"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "url": {"type": "string"}, "durationSeconds": {"type": "number"}}},
+        "DidsAdd": {"type": "object", "required": ["numbers"], "properties": {"numbers": {"type": "array", "minItems": 1, "maxItems": 1000, "items": e164}}},
+        "Did": {"type": "object", "properties": {"id": {"type": "string"}, "number": e164, "state": {"type": "string", "enum": ["active", "cooling", "burned"]}, "healthScore": {"type": "number"}, "callsPlaced": count, "callsAnswered": count, "answerRate": {"type": ["number", "null"]}, "coolingUntil": {"type": ["string", "null"]}, "lastUsedAt": {"type": ["string", "null"]}, "createdAt": ts}},
+        "DidsAdded": {"type": "object", "properties": {"added": count, "data": {"type": "array", "items": reference("Did")}}},
+        "DidPage": page("Did"),
+    })
+}

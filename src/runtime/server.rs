@@ -1,0 +1,143 @@
+//! Runs the control API: opens the store, binds the listener, serves the router on a tokio
+//! runtime and stops gracefully on Ctrl-C or SIGTERM (in-flight requests finish, every write
+//! they made is already committed). Also the OS randomness and wall time the API and the
+//! `keys` commands are given.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::runtime::clock;
+use crate::store::{self, ApiKey, SqliteStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
+    KeyName,
+}
+
+/// Bytes from the operating system's generator.
+pub fn os_random<const N: usize>() -> Result<[u8; N], std::io::Error> {
+    let mut buf = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Wall-clock Unix milliseconds.
+pub fn wall_ms() -> i64 {
+    clock::wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens the configured store with an id generator seeded from the OS.
+pub fn open_store(config: &Config) -> Result<SqliteStore, ServerError> {
+    let seed = u64::from_le_bytes(os_random::<8>()?);
+    Ok(store::open(config.database_url.expose(), seed)?)
+}
+
+/// The API state for `store` with the wall clock.
+pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
+    AppState {
+        store,
+        now_ms: Arc::new(wall_ms),
+        max_cps: config.trunk_max_cps,
+        log_phone_numbers: config.log_phone_numbers,
+    }
+}
+
+/// `trunx keys create --name NAME`: stores the hash, returns the record and the key (shown
+/// once by the caller, never logged).
+pub fn create_key(config: &Config, name: &str) -> Result<(ApiKey, String), ServerError> {
+    let valid = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(ServerError::KeyName);
+    }
+    let store = open_store(config)?;
+    let key = api::auth::new_key(&os_random::<32>()?);
+    let record = store.create_api_key(name, &api::auth::hash_key(&key), wall_ms())?;
+    Ok((record, key))
+}
+
+/// `trunx keys revoke NAME|ID`.
+pub fn revoke_key(config: &Config, name_or_id: &str) -> Result<ApiKey, ServerError> {
+    Ok(open_store(config)?.revoke_api_key(name_or_id, wall_ms())?)
+}
+
+/// `trunx keys list`.
+pub fn list_keys(config: &Config) -> Result<Vec<ApiKey>, ServerError> {
+    Ok(open_store(config)?.list_api_keys()?)
+}
+
+/// `trunx serve`: blocks until Ctrl-C or SIGTERM.
+pub fn serve(config: &Config) -> Result<(), ServerError> {
+    let store: Arc<dyn Store> = Arc::new(open_store(config)?);
+    let state = app_state(config, store);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("trunx-api")
+        .build()?;
+    rt.block_on(async move {
+        let addr = config.api_addr;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        tracing::info!(addr = %listener.local_addr()?, "control API listening");
+        serve_on(listener, state, shutdown_signal()).await?;
+        tracing::info!("control API stopped");
+        Ok(())
+    })
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        _ = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,864 @@
+//! The embedded SQLite backend: one file, WAL journal, `synchronous=FULL` (a commit is on disk
+//! before the call returns), migrations applied in order at open.
+//!
+//! One connection behind a mutex serialises writes (SQLite has a single writer anyway); every
+//! public method is one `BEGIN IMMEDIATE` transaction. Statements are cached per connection.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use serde_json::Value;
+
+use super::ids::new_id;
+use super::{
+    ApiKey, AudioAsset, Campaign, Did, DidState, NewCampaign, Page, PageRequest, Prospect, Store,
+    StoreError,
+};
+use crate::campaign::prospect::{self, ProspectState};
+use crate::campaign::status;
+use crate::campaign::{
+    Action, AmdResult, CampaignStatus, Channel, Counters, Outcome, ProspectEvent, ProspectStatus,
+};
+
+/// Schema versions, applied in order; each runs once, in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE api_keys (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    key_hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys(name) WHERE revoked_at IS NULL;
+CREATE TABLE campaigns (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    caller_ids TEXT NOT NULL,
+    caller_id_strategy TEXT NOT NULL,
+    schedule TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    queued INTEGER NOT NULL DEFAULT 0,
+    dialing INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    no_answer INTEGER NOT NULL DEFAULT 0,
+    busy INTEGER NOT NULL DEFAULT 0,
+    voicemail INTEGER NOT NULL DEFAULT 0,
+    human_connected INTEGER NOT NULL DEFAULT 0,
+    sending INTEGER NOT NULL DEFAULT 0,
+    sent INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX campaigns_by_status ON campaigns(status, seq);
+CREATE TABLE prospects (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    campaign_seq INTEGER NOT NULL REFERENCES campaigns(seq),
+    phone TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_outcome TEXT,
+    amd_result TEXT,
+    next_attempt_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (campaign_seq, phone)
+);
+CREATE INDEX prospects_by_status ON prospects(campaign_seq, status);
+CREATE TABLE audio_assets (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    duration_seconds REAL NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE dids (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    number TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    health_score REAL NOT NULL,
+    calls_placed INTEGER NOT NULL DEFAULT 0,
+    calls_answered INTEGER NOT NULL DEFAULT 0,
+    cooling_until INTEGER,
+    last_used_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+"#,
+)];
+
+const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
+    caller_id_strategy, schedule, created_at, updated_at";
+const COUNTER_COLUMNS: &str = "total, queued, dialing, completed, failed, cancelled, no_answer, \
+    busy, voicemail, human_connected, sending, sent, delivered";
+const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts, \
+    p.last_outcome, p.amd_result, p.next_attempt_at, p.created_at, p.updated_at";
+const DID_COLUMNS: &str = "seq, id, number, state, health_score, calls_placed, calls_answered, \
+    cooling_until, last_used_at, created_at";
+
+struct Inner {
+    conn: Connection,
+    rng: StdRng,
+}
+
+/// SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    inner: Mutex<Inner>,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
+}
+
+fn json_col(row: &Row, idx: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn campaign_row(row: &Row) -> rusqlite::Result<(i64, Campaign)> {
+    let channel: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let schedule: Option<String> = row.get(8)?;
+    let caller_ids: Value = json_col(row, 6)?;
+    Ok((
+        row.get(0)?,
+        Campaign {
+            id: row.get(1)?,
+            name: row.get(2)?,
+            channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+            status: CampaignStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+            mode: json_col(row, 5)?,
+            caller_ids: caller_ids
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            caller_id_strategy: json_col(row, 7)?,
+            schedule: match schedule {
+                Some(s) => Some(serde_json::from_str(&s).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        8,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?),
+                None => None,
+            },
+            created_at_ms: row.get(9)?,
+            updated_at_ms: row.get(10)?,
+        },
+    ))
+}
+
+fn prospect_row(row: &Row) -> rusqlite::Result<(i64, Prospect)> {
+    let status: String = row.get(4)?;
+    let outcome: Option<String> = row.get(6)?;
+    let amd: Option<String> = row.get(7)?;
+    Ok((
+        row.get(0)?,
+        Prospect {
+            id: row.get(1)?,
+            campaign_id: row.get(2)?,
+            phone: row.get(3)?,
+            status: ProspectStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+            attempts: row.get(5)?,
+            last_outcome: match outcome {
+                Some(o) => Some(Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o))?),
+                None => None,
+            },
+            amd_result: match amd {
+                Some(a) => Some(AmdResult::parse(&a).ok_or_else(|| corrupt("amd result", &a))?),
+                None => None,
+            },
+            next_attempt_at_ms: row.get(8)?,
+            created_at_ms: row.get(9)?,
+            updated_at_ms: row.get(10)?,
+        },
+    ))
+}
+
+fn did_row(row: &Row) -> rusqlite::Result<(i64, Did)> {
+    let state: String = row.get(3)?;
+    Ok((
+        row.get(0)?,
+        Did {
+            id: row.get(1)?,
+            number: row.get(2)?,
+            state: DidState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+            health_score: row.get(4)?,
+            calls_placed: row.get::<_, i64>(5)?.max(0) as u64,
+            calls_answered: row.get::<_, i64>(6)?.max(0) as u64,
+            cooling_until_ms: row.get(7)?,
+            last_used_at_ms: row.get(8)?,
+            created_at_ms: row.get(9)?,
+        },
+    ))
+}
+
+fn api_key_row(row: &Row) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at_ms: row.get(2)?,
+        revoked_at_ms: row.get(3)?,
+    })
+}
+
+fn counters_row(row: &Row) -> rusqlite::Result<Counters> {
+    Ok(Counters {
+        total: row.get(0)?,
+        queued: row.get(1)?,
+        dialing: row.get(2)?,
+        completed: row.get(3)?,
+        failed: row.get(4)?,
+        cancelled: row.get(5)?,
+        no_answer: row.get(6)?,
+        busy: row.get(7)?,
+        voicemail: row.get(8)?,
+        human_connected: row.get(9)?,
+        sending: row.get(10)?,
+        sent: row.get(11)?,
+        delivered: row.get(12)?,
+    })
+}
+
+fn page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(seq, _)| *seq)
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    }
+}
+
+/// Adds `d` to the campaign's counters.
+fn bump_counters(tx: &Transaction, campaign_seq: i64, d: &Counters) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE campaigns SET total = total + ?2, queued = queued + ?3, dialing = dialing + ?4, \
+         completed = completed + ?5, failed = failed + ?6, cancelled = cancelled + ?7, \
+         no_answer = no_answer + ?8, busy = busy + ?9, voicemail = voicemail + ?10, \
+         human_connected = human_connected + ?11, sending = sending + ?12, sent = sent + ?13, \
+         delivered = delivered + ?14 WHERE seq = ?1",
+    )?
+    .execute(params![
+        campaign_seq,
+        d.total,
+        d.queued,
+        d.dialing,
+        d.completed,
+        d.failed,
+        d.cancelled,
+        d.no_answer,
+        d.busy,
+        d.voicemail,
+        d.human_connected,
+        d.sending,
+        d.sent,
+        d.delivered
+    ])?;
+    Ok(())
+}
+
+fn campaign_not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "campaign",
+        id: id.to_string(),
+    }
+}
+
+/// The campaign's row position and status, inside a transaction.
+fn campaign_seq_status(tx: &Transaction, id: &str) -> Result<(i64, CampaignStatus), StoreError> {
+    let found: Option<(i64, String)> = tx
+        .prepare_cached("SELECT seq, status FROM campaigns WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, status) = found.ok_or_else(|| campaign_not_found(id))?;
+    let status =
+        CampaignStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(status.clone()))?;
+    Ok((seq, status))
+}
+
+fn get_campaign_in(conn: &Connection, id: &str) -> Result<Campaign, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1"
+    ))?
+    .query_row([id], campaign_row)
+    .optional()?
+    .map(|(_, c)| c)
+    .ok_or_else(|| campaign_not_found(id))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and applies pending migrations. `seed`
+    /// seeds the id generator.
+    pub fn open(path: &Path, seed: u64) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::with_connection(conn, seed)
+    }
+
+    fn with_connection(mut conn: Connection, seed: u64) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            inner: Mutex::new(Inner {
+                conn,
+                rng: StdRng::seed_from_u64(seed),
+            }),
+        })
+    }
+
+    /// The schema version after migrations.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .conn
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
+        // back on drop), so a poisoned lock is still a consistent connection.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+         applied_at INTEGER NOT NULL DEFAULT (unixepoch()))",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, sql) in MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES (?1)",
+            [version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create_api_key(
+        &self,
+        name: &str,
+        key_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<ApiKey, StoreError> {
+        let mut inner = self.lock();
+        let id = new_id(&mut inner.rng, "key");
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM api_keys WHERE name = ?1 AND revoked_at IS NULL)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(StoreError::Duplicate {
+                what: "API key name",
+                value: name.to_string(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO api_keys (id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, name, &key_hash[..], now_ms],
+        )?;
+        tx.commit()?;
+        Ok(ApiKey {
+            id,
+            name: name.to_string(),
+            created_at_ms: now_ms,
+            revoked_at_ms: None,
+        })
+    }
+
+    fn revoke_api_key(&self, name_or_id: &str, now_ms: i64) -> Result<ApiKey, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let key = tx
+            .query_row(
+                "SELECT id, name, created_at, revoked_at FROM api_keys \
+                 WHERE (id = ?1 OR name = ?1) AND revoked_at IS NULL",
+                [name_or_id],
+                api_key_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "active API key",
+                id: name_or_id.to_string(),
+            })?;
+        tx.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
+            params![key.id, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(ApiKey {
+            revoked_at_ms: Some(now_ms),
+            ..key
+        })
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let inner = self.lock();
+        let mut stmt = inner
+            .conn
+            .prepare_cached("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY seq")?;
+        let rows = stmt.query_map([], api_key_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .conn
+            .prepare_cached(
+                "SELECT id, name, created_at, revoked_at FROM api_keys \
+                 WHERE key_hash = ?1 AND revoked_at IS NULL",
+            )?
+            .query_row([&key_hash[..]], api_key_row)
+            .optional()?)
+    }
+
+    fn create_campaign(&self, new: NewCampaign, now_ms: i64) -> Result<Campaign, StoreError> {
+        let mut inner = self.lock();
+        let id = new_id(&mut inner.rng, "camp");
+        let name = new.name.unwrap_or_else(|| id.clone());
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO campaigns (id, name, channel, status, mode, caller_ids, \
+             caller_id_strategy, schedule, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                id,
+                name,
+                new.channel.as_str(),
+                CampaignStatus::Created.as_str(),
+                new.mode.to_string(),
+                serde_json::to_string(&new.caller_ids).unwrap_or_else(|_| "[]".into()),
+                new.caller_id_strategy.to_string(),
+                new.schedule.as_ref().map(Value::to_string),
+                now_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Campaign {
+            id,
+            name,
+            channel: new.channel,
+            status: CampaignStatus::Created,
+            mode: new.mode,
+            caller_ids: new.caller_ids,
+            caller_id_strategy: new.caller_id_strategy,
+            schedule: new.schedule,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        })
+    }
+
+    fn get_campaign(&self, id: &str) -> Result<Campaign, StoreError> {
+        let inner = self.lock();
+        get_campaign_in(&inner.conn, id)
+    }
+
+    fn list_campaigns(
+        &self,
+        status: Option<CampaignStatus>,
+        req: &PageRequest,
+    ) -> Result<Page<Campaign>, StoreError> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns \
+             WHERE seq > ?1 AND (?2 IS NULL OR status = ?2) ORDER BY seq LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    req.after.unwrap_or(0),
+                    status.map(CampaignStatus::as_str),
+                    i64::from(req.limit) + 1
+                ],
+                campaign_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, req.limit))
+    }
+
+    fn transition_campaign(
+        &self,
+        id: &str,
+        action: Action,
+        now_ms: i64,
+    ) -> Result<Campaign, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, current) = campaign_seq_status(&tx, id)?;
+        let next = status::apply(current, action).map_err(|e| StoreError::WrongStatus {
+            action: e.action,
+            current: e.current,
+        })?;
+        tx.prepare_cached("UPDATE campaigns SET status = ?2, updated_at = ?3 WHERE seq = ?1")?
+            .execute(params![seq, next.as_str(), now_ms])?;
+        if next == CampaignStatus::Cancelled {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE prospects SET status = 'cancelled', next_attempt_at = NULL, \
+                     updated_at = ?2 WHERE campaign_seq = ?1 AND status = 'queued'",
+                )?
+                .execute(params![seq, now_ms])? as i64;
+            let one = Counters::delta(
+                ProspectState::NEW,
+                ProspectState {
+                    status: ProspectStatus::Cancelled,
+                    last_outcome: None,
+                },
+            );
+            bump_counters(&tx, seq, &one.scaled(n))?;
+        }
+        let campaign = get_campaign_in(&tx, id)?;
+        tx.commit()?;
+        Ok(campaign)
+    }
+
+    fn add_prospects(
+        &self,
+        campaign_id: &str,
+        phones: &[String],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, rng } = &mut *guard;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, current) = campaign_seq_status(&tx, campaign_id)?;
+        if !current.accepts_prospects() {
+            return Err(StoreError::WrongStatus {
+                action: "add prospects to",
+                current,
+            });
+        }
+        let mut added: u64 = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO prospects (id, campaign_seq, phone, status, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?4) ON CONFLICT (campaign_seq, phone) DO NOTHING",
+            )?;
+            for phone in phones {
+                let id = new_id(rng, "pro");
+                added += insert.execute(params![id, seq, phone, now_ms])? as u64;
+            }
+        }
+        let one = prospect::contribution(ProspectState::NEW);
+        bump_counters(&tx, seq, &one.scaled(added as i64))?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    fn list_prospects(
+        &self,
+        campaign_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<Prospect>, StoreError> {
+        let inner = self.lock();
+        let seq: i64 = inner
+            .conn
+            .prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
+            .query_row([campaign_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| campaign_not_found(campaign_id))?;
+        let mut stmt = inner.conn.prepare_cached(&format!(
+            "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c ON c.seq = p.campaign_seq \
+             WHERE p.campaign_seq = ?1 AND p.seq > ?2 ORDER BY p.seq LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![seq, req.after.unwrap_or(0), i64::from(req.limit) + 1],
+                prospect_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, req.limit))
+    }
+
+    fn record_prospect_event(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        event: &ProspectEvent,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, current) = campaign_seq_status(&tx, campaign_id)?;
+        if matches!(event, ProspectEvent::Dialing | ProspectEvent::Sending)
+            && current != CampaignStatus::Dialing
+        {
+            return Err(StoreError::WrongStatus {
+                action: "dial a prospect of",
+                current,
+            });
+        }
+        let (_, before) = tx
+            .prepare_cached(&format!(
+                "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
+                 ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
+            ))?
+            .query_row(params![prospect_id, seq], prospect_row)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "prospect",
+                id: prospect_id.to_string(),
+            })?;
+        let old = ProspectState {
+            status: before.status,
+            last_outcome: before.last_outcome,
+        };
+        let new = prospect::apply(old, event)?;
+        let mut after = Prospect {
+            status: new.status,
+            last_outcome: new.last_outcome,
+            updated_at_ms: now_ms,
+            ..before
+        };
+        match *event {
+            ProspectEvent::Dialing | ProspectEvent::Sending => {
+                after.attempts += 1;
+                after.next_attempt_at_ms = None;
+            }
+            ProspectEvent::Finished { amd, .. } => {
+                after.amd_result = amd.or(after.amd_result);
+                after.next_attempt_at_ms = None;
+            }
+            ProspectEvent::RetryLater {
+                amd,
+                next_attempt_at_ms,
+                ..
+            } => {
+                after.amd_result = amd.or(after.amd_result);
+                after.next_attempt_at_ms = Some(next_attempt_at_ms);
+            }
+            ProspectEvent::Sent | ProspectEvent::Cancel => {}
+        }
+        tx.prepare_cached(
+            "UPDATE prospects SET status = ?2, attempts = ?3, last_outcome = ?4, amd_result = ?5, \
+             next_attempt_at = ?6, updated_at = ?7 WHERE id = ?1",
+        )?
+        .execute(params![
+            after.id,
+            after.status.as_str(),
+            after.attempts,
+            after.last_outcome.map(Outcome::as_str),
+            after.amd_result.map(AmdResult::as_str),
+            after.next_attempt_at_ms,
+            now_ms
+        ])?;
+        bump_counters(&tx, seq, &Counters::delta(old, new))?;
+        tx.commit()?;
+        Ok(after)
+    }
+
+    fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COUNTER_COLUMNS} FROM campaigns WHERE id = ?1"
+            ))?
+            .query_row([campaign_id], counters_row)
+            .optional()?
+            .ok_or_else(|| campaign_not_found(campaign_id))
+    }
+
+    fn create_audio(
+        &self,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        duration_seconds: f64,
+        now_ms: i64,
+    ) -> Result<AudioAsset, StoreError> {
+        let mut inner = self.lock();
+        let id = new_id(&mut inner.rng, "aud");
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO audio_assets (id, name, content_type, size_bytes, duration_seconds, \
+             data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                name,
+                content_type,
+                bytes.len() as i64,
+                duration_seconds,
+                bytes,
+                now_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(AudioAsset {
+            id,
+            name: name.to_string(),
+            content_type: content_type.to_string(),
+            size_bytes: bytes.len() as u64,
+            duration_seconds,
+            created_at_ms: now_ms,
+        })
+    }
+
+    fn get_audio(&self, id: &str) -> Result<AudioAsset, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "SELECT id, name, content_type, size_bytes, duration_seconds, created_at \
+                 FROM audio_assets WHERE id = ?1",
+            )?
+            .query_row([id], |r| {
+                Ok(AudioAsset {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    content_type: r.get(2)?,
+                    size_bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                    duration_seconds: r.get(4)?,
+                    created_at_ms: r.get(5)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "audio asset",
+                id: id.to_string(),
+            })
+    }
+
+    fn get_audio_file(&self, id: &str) -> Result<(AudioAsset, Vec<u8>), StoreError> {
+        let meta = self.get_audio(id)?;
+        let inner = self.lock();
+        let data: Vec<u8> = inner
+            .conn
+            .prepare_cached("SELECT data FROM audio_assets WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "audio asset",
+                id: id.to_string(),
+            })?;
+        Ok((meta, data))
+    }
+
+    fn add_dids(&self, numbers: &[String], now_ms: i64) -> Result<Vec<Did>, StoreError> {
+        let mut guard = self.lock();
+        let Inner { conn, rng } = &mut *guard;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut added = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO dids (id, number, state, health_score, created_at) \
+                 VALUES (?1, ?2, 'active', 100.0, ?3) ON CONFLICT (number) DO NOTHING",
+            )?;
+            for number in numbers {
+                let id = new_id(rng, "did");
+                if insert.execute(params![id, number, now_ms])? == 1 {
+                    added.push(Did {
+                        id,
+                        number: number.clone(),
+                        state: DidState::Active,
+                        health_score: 100.0,
+                        calls_placed: 0,
+                        calls_answered: 0,
+                        cooling_until_ms: None,
+                        last_used_at_ms: None,
+                        created_at_ms: now_ms,
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    fn list_dids(
+        &self,
+        state: Option<DidState>,
+        req: &PageRequest,
+    ) -> Result<Page<Did>, StoreError> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached(&format!(
+            "SELECT {DID_COLUMNS} FROM dids WHERE seq > ?1 AND (?2 IS NULL OR state = ?2) \
+             ORDER BY seq LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    req.after.unwrap_or(0),
+                    state.map(DidState::as_str),
+                    i64::from(req.limit) + 1
+                ],
+                did_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, req.limit))
+    }
+}
