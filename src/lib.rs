@@ -9,5 +9,6 @@ pub mod audio;
 pub mod campaign;
 pub mod config;
 pub mod corpus;
+pub mod rtp;
 pub mod runtime;
 pub mod store;

@@ -140,7 +140,7 @@ fn every_category_makes_a_plausible_labelled_call() {
             let l = &call.label;
             assert_eq!(l.file, file_name(index, *c));
             assert_eq!(l.truth, c.truth());
-            assert_eq!(labels::category_of(&l), Some(*c));
+            assert_eq!(labels::category_of(l), Some(*c));
             assert_eq!(l.beep_ms.is_some(), c.has_beep(), "{c:?}");
             assert!(!l.notes.contains(','));
             let secs = call.pcm.len() as f32 / 8000.0;

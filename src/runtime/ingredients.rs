@@ -469,7 +469,7 @@ pub fn golden(opts: &GoldenOptions) -> Result<GoldenReport, CorpusError> {
         let to = opts.out.join(&l.file);
         std::fs::copy(opts.from.join(&l.file), &to).map_err(io_err(&to))?;
         bytes += sizes[i];
-        if let Some(c) = labels::category_of(&l) {
+        if let Some(c) = labels::category_of(l) {
             *per_category.entry(c).or_default() += 1;
         }
     }
