@@ -11,4 +11,5 @@ pub mod config;
 pub mod corpus;
 pub mod rtp;
 pub mod runtime;
+pub mod sip;
 pub mod store;
