@@ -48,7 +48,31 @@ enum Command {
     /// Run the main job on embedded defaults.
     Demo,
     /// Place one call through the trunk.
-    Dial,
+    Dial {
+        /// Number (E.164) or SIP URI to call.
+        target: String,
+        /// Caller ID (E.164) sent in From.
+        #[arg(long)]
+        from: String,
+        /// Trunk URI, e.g. sip:127.0.0.1:5070 (default: the configured trunk_uri).
+        #[arg(long)]
+        trunk: Option<String>,
+        /// Digest username (default: the configured trunk_username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Digest password (default: the configured trunk_password).
+        #[arg(long)]
+        password: Option<String>,
+        /// Ring timeout before CANCEL, e.g. 30s.
+        #[arg(long, default_value = "30s", value_parser = parse_seconds)]
+        ring_timeout: std::time::Duration,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Analyse one recorded call (any audio file) with the answering-machine detector.
     Amd {
         file: PathBuf,
@@ -277,10 +301,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dial => {
-            eprintln!("error: this command is not built yet in this version of trunx");
-            Ok(ExitCode::from(2))
+        Command::Dial {
+            target,
+            from,
+            trunk,
+            user,
+            password,
+            ring_timeout,
+            json,
+            no_model,
+        } => {
+            let model = model_unless(no_model, &config)?;
+            let trunk = trunk
+                .or(config.trunk_uri.clone())
+                .context("no trunk: pass --trunk sip:HOST:PORT or set TRUNX_TRUNK_URI")?;
+            let options = trunx::runtime::dial::DialOptions {
+                target,
+                from,
+                trunk,
+                username: user.or(config.trunk_username.clone()),
+                password: password.or(config
+                    .trunk_password
+                    .as_ref()
+                    .map(|p| p.expose().to_string())),
+                ring_timeout,
+                sip_addr: config.sip_addr,
+                rtp_ports: config.rtp_ports.clone(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(trunx::runtime::dial::dial(
+                &options,
+                &AmdConfig::default(),
+                model,
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "{} (SIP {}), AMD {} {} at {} ms, beep end {} ms, Call-ID {}",
+                    report.outcome,
+                    report
+                        .sip_status
+                        .map(|s| s.to_string())
+                        .unwrap_or("-".into()),
+                    report.amd.unwrap_or("-"),
+                    report.amd_cause.as_deref().unwrap_or(""),
+                    report.amd_ms.map(|m| m.to_string()).unwrap_or("-".into()),
+                    report
+                        .beep_end_ms
+                        .map(|m| m.to_string())
+                        .unwrap_or("-".into()),
+                    report.call_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Durations like "30s", "1500ms" or "2m".
+fn parse_seconds(v: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = v
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| v.split_at(i))
+        .unwrap_or((v, "s"));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {v:?}"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("unknown unit in {v:?}: use ms, s or m")),
     }
 }
 

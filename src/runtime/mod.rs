@@ -6,6 +6,7 @@
 
 pub mod amd_files;
 pub mod clock;
+pub mod dial;
 pub mod ingredients;
 pub mod onnx;
 pub mod server;

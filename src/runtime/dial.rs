@@ -1,0 +1,347 @@
+//! `trunx dial`: one outbound call over real UDP sockets. This task owns the SIP and RTP
+//! sockets and the clock; the call (`sip::call`), the media (`rtp`) and the detector (`amd`)
+//! are the sans-IO state machines it feeds. It hangs up once the AMD has decided (for a
+//! machine: once the beep or the end of the greeting is heard).
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::UdpSocket;
+
+use crate::amd::{Amd, AmdConfig, AmdEvent, AmdEventKind, BeepModel};
+use crate::audio::FRAME_SAMPLES;
+use crate::audio::g711::Law;
+use crate::rtp::RtpReceiver;
+use crate::rtp::pacer::Pacer;
+use crate::rtp::packet;
+use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
+use crate::sip::sdp;
+
+use super::clock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("invalid trunk {0:?}: expected sip:HOST[:PORT]")]
+    Trunk(String),
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("cannot bind {what}: {reason}")]
+    Bind { what: &'static str, reason: String },
+    #[error("no free RTP port in {0:?}")]
+    NoRtpPort(RangeInclusive<u16>),
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone, Debug)]
+pub struct DialOptions {
+    /// E.164 number or SIP URI to call.
+    pub target: String,
+    /// Caller ID (E.164).
+    pub from: String,
+    /// `sip:host[:port]` of the trunk.
+    pub trunk: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ring_timeout: Duration,
+    pub sip_addr: SocketAddr,
+    pub rtp_ports: RangeInclusive<u16>,
+}
+
+/// The JSON `trunx dial` prints.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DialReport {
+    pub outcome: &'static str,
+    pub cause: Option<&'static str>,
+    pub amd: Option<&'static str>,
+    pub amd_cause: Option<String>,
+    pub sip_status: Option<u16>,
+    pub answered_ms: Option<u64>,
+    pub amd_ms: Option<u64>,
+    pub beep_end_ms: Option<u64>,
+    pub call_id: String,
+}
+
+fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
+    let rest = trunk
+        .strip_prefix("sip:")
+        .ok_or_else(|| DialError::Trunk(trunk.to_string()))?;
+    let hostport = rest.rsplit('@').next().unwrap_or(rest);
+    let hostport = hostport.split(';').next().unwrap_or(hostport);
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => Ok((
+            h.to_string(),
+            p.parse().map_err(|_| DialError::Trunk(trunk.to_string()))?,
+        )),
+        None => Ok((hostport.to_string(), 5060)),
+    }
+}
+
+async fn bind_rtp(ip: IpAddr, ports: &RangeInclusive<u16>) -> Result<UdpSocket, DialError> {
+    let start = *ports.start() & !1;
+    for port in (start..=*ports.end()).step_by(2) {
+        if let Ok(s) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            return Ok(s);
+        }
+    }
+    Err(DialError::NoRtpPort(ports.clone()))
+}
+
+fn outcome_fields(o: &Outcome) -> (&'static str, Option<&'static str>, Option<u16>) {
+    match o {
+        Outcome::Completed { .. } => ("answered", None, Some(200)),
+        Outcome::Busy { sip_status } => ("busy", None, Some(*sip_status)),
+        Outcome::NoAnswer { sip_status, cause } => ("noAnswer", Some(*cause), *sip_status),
+        Outcome::Failed {
+            sip_status, cause, ..
+        } => ("failed", Some(*cause), *sip_status),
+        Outcome::Cancelled => ("cancelled", None, None),
+    }
+}
+
+/// Places the call and runs it to its end.
+pub async fn dial(
+    opts: &DialOptions,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+) -> Result<DialReport, DialError> {
+    let (host, port) = host_port(&opts.trunk)?;
+    let trunk = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| DialError::Resolve {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?
+        .next()
+        .ok_or_else(|| DialError::Resolve {
+            host: host.clone(),
+            reason: "no address".into(),
+        })?;
+    let sip = UdpSocket::bind(opts.sip_addr)
+        .await
+        .map_err(|e| DialError::Bind {
+            what: "the SIP socket",
+            reason: e.to_string(),
+        })?;
+    // The address the trunk sees us at: the route's source address when bound to any.
+    let local_ip = if opts.sip_addr.ip().is_unspecified() {
+        let probe = UdpSocket::bind(SocketAddr::new(opts.sip_addr.ip(), 0)).await?;
+        probe.connect(trunk).await?;
+        probe.local_addr()?.ip()
+    } else {
+        opts.sip_addr.ip()
+    };
+    let local = SocketAddr::new(local_ip, sip.local_addr()?.port());
+    let rtp = bind_rtp(opts.sip_addr.ip(), &opts.rtp_ports).await?;
+    let rtp_port = rtp.local_addr()?.port();
+
+    let seed = clock::wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ ((std::process::id() as u64) << 32);
+    let ids = Ids {
+        call_id: format!("{seed:016x}@{local_ip}"),
+        from_tag: format!("{:08x}", (seed >> 17) as u32),
+        seed,
+    };
+    let target = if opts.target.starts_with("sip:") {
+        opts.target.clone()
+    } else {
+        format!("sip:{}@{host}:{port}", opts.target)
+    };
+    let start = clock::now();
+    let mut call = OutboundCall::new(
+        start,
+        CallParams {
+            request_uri: target,
+            from_uri: format!("sip:{}@{local_ip}", opts.from),
+            p_asserted_identity: None,
+            local,
+            trunk,
+            sdp_offer: sdp::offer(local_ip, rtp_port, seed >> 1, 1),
+            username: opts.username.clone(),
+            password: opts.password.clone(),
+            ring_timeout: opts.ring_timeout,
+            timers: Timers::default(),
+        },
+        ids,
+    );
+    let call_id = call.call_id().to_string();
+    let mut receiver: Option<RtpReceiver> = None;
+    // Our media: silence on the 20 ms grid until a later issue plays prompts, so the far end
+    // (and any NAT or SBC on the way) sees a live two-way stream.
+    let mut sender: Option<(Pacer, Law, SocketAddr)> = None;
+    let ssrc = (seed >> 7) as u32;
+    let mut rtp_out = [0u8; 256];
+    let mut amd = Amd::new(amd_config.clone(), model);
+    let mut answered_at: Option<Instant> = None;
+    let mut first_decision: Option<AmdEvent> = None;
+    let mut beep_end: Option<u64> = None;
+    let mut outcome: Option<Outcome> = None;
+    let mut hung_up = false;
+    let mut sip_buf = vec![0u8; 65_535];
+    let mut rtp_buf = vec![0u8; 2048];
+
+    loop {
+        while let Some(t) = call.poll_transmit() {
+            sip.send_to(&t.bytes, t.to).await?;
+        }
+        while let Some(event) = call.poll_event() {
+            match event {
+                CallEvent::Answered { media } => {
+                    let now = clock::now();
+                    answered_at = Some(now);
+                    let (law, dtmf) = media
+                        .map(|m| (m.law, m.dtmf_payload_type))
+                        .unwrap_or((Law::Ulaw, None));
+                    receiver = Some(RtpReceiver::new(law, dtmf, Duration::from_millis(60)));
+                    if let Some(m) = media {
+                        sender = Some((
+                            Pacer::new(now, (seed >> 3) as u16, (seed >> 21) as u32),
+                            law,
+                            m.remote_rtp,
+                        ));
+                    }
+                }
+                CallEvent::Ended(o) => outcome = Some(o),
+                CallEvent::Ringing { .. } => {}
+            }
+        }
+        if call.is_terminated() || (outcome.is_some() && hung_up && call.poll_timeout().is_none()) {
+            break;
+        }
+        if outcome.is_some() && !hung_up && answered_at.is_none() {
+            break;
+        }
+        let now = clock::now();
+        if let Some(rx) = receiver.as_mut() {
+            while let Some(frame) = rx.poll_frame(now) {
+                if amd.is_done() {
+                    break;
+                }
+                if let Some(e) = amd.process(&frame.frame) {
+                    if first_decision.is_none() {
+                        first_decision = Some(e);
+                    }
+                    if let AmdEventKind::MachineEndBeep { beep_end: end, .. } = e.kind {
+                        beep_end = Some(end.as_ms());
+                    }
+                }
+            }
+            if amd.is_done() && !hung_up {
+                hung_up = true;
+                call.hangup(now);
+                continue;
+            }
+        }
+        if let Some((pacer, law, sdp_addr)) = sender.as_mut()
+            && !hung_up
+        {
+            while let Some(slot) = pacer.poll(now) {
+                let silence = [match law {
+                    Law::Ulaw => 0xFF,
+                    Law::Alaw => 0xD5,
+                }; FRAME_SAMPLES];
+                if let Ok(n) = packet::write(
+                    law.payload_type(),
+                    slot.marker,
+                    slot.sequence,
+                    slot.timestamp,
+                    ssrc,
+                    &silence,
+                    &mut rtp_out,
+                ) {
+                    // Symmetric RTP: answer where the media comes from once it does.
+                    let to = receiver
+                        .as_ref()
+                        .and_then(|r| r.remote())
+                        .unwrap_or(*sdp_addr);
+                    rtp.send_to(&rtp_out[..n], to).await?;
+                }
+            }
+        }
+        let deadline = [
+            call.poll_timeout(),
+            receiver.as_ref().and_then(|r| r.next_deadline()),
+            sender
+                .as_ref()
+                .filter(|_| !hung_up)
+                .map(|(p, _, _)| p.next_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + Duration::from_secs(1));
+        tokio::select! {
+            r = sip.recv_from(&mut sip_buf) => {
+                let (n, from) = r?;
+                call.handle_datagram(clock::now(), from, &sip_buf[..n]);
+            }
+            r = rtp.recv_from(&mut rtp_buf) => {
+                let (n, from) = r?;
+                if let Some(rx) = receiver.as_mut() {
+                    rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                call.handle_timeout(clock::now());
+            }
+        }
+    }
+    // The call ended before the detector decided (a hang-up during analysis).
+    if answered_at.is_some()
+        && first_decision.is_none()
+        && let Some(e) = amd.finish()
+    {
+        first_decision = Some(e);
+    }
+    let outcome = outcome.unwrap_or(Outcome::Failed {
+        sip_status: None,
+        cause: "internal",
+        retryable: true,
+    });
+    let (name, cause, sip_status) = outcome_fields(&outcome);
+    Ok(DialReport {
+        outcome: name,
+        cause,
+        amd: first_decision.and_then(|e| {
+            // The public result: machine_end_beep wins over machine when a beep followed.
+            if beep_end.is_some() {
+                Some("machine_end_beep")
+            } else {
+                e.kind.public_result()
+            }
+        }),
+        amd_cause: first_decision.map(|e| e.cause.as_str().to_string()),
+        sip_status,
+        answered_ms: answered_at.map(|a| a.duration_since(start).as_millis() as u64),
+        amd_ms: first_decision.map(|e| e.at.as_ms()),
+        beep_end_ms: beep_end,
+        call_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_uris() {
+        assert_eq!(
+            host_port("sip:127.0.0.1:5070").unwrap(),
+            ("127.0.0.1".into(), 5070)
+        );
+        assert_eq!(
+            host_port("sip:trunk.example.net").unwrap(),
+            ("trunk.example.net".into(), 5060)
+        );
+        assert_eq!(
+            host_port("sip:u@h:5080;transport=udp").unwrap(),
+            ("h".into(), 5080)
+        );
+        assert!(host_port("http://x").is_err());
+    }
+}

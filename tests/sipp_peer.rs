@@ -1,0 +1,203 @@
+//! trunx against a real SIP peer: sipp (Debian package sip-tester, installed by `make deps`)
+//! plays the carrier on loopback. It answers and streams a recorded call as RTP; trunx places
+//! the call, runs the AMD on the live audio and hangs up after the decision.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use trunx::amd::AmdConfig;
+use trunx::amd::bench::parse_labels;
+use trunx::audio::g711::Law;
+use trunx::audio::wav::read_telephone_wav;
+use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::dial::{DialOptions, DialReport, dial};
+
+fn sipp_path() -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("sipp"))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!("sipp is not installed: run `make deps` (apt-get install -y sip-tester)")
+    })
+}
+
+struct Sipp(Child);
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts sipp as a UAS on `port` (media on `media_port`) with a scenario from tests/peers.
+fn start_sipp(
+    dir: &Path,
+    scenario: &str,
+    audio: Option<&Path>,
+    port: u16,
+    media_port: u16,
+) -> Sipp {
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/peers")
+            .join(scenario),
+    )
+    .unwrap();
+    let text = match audio {
+        Some(a) => template.replace("@AUDIO@", &a.display().to_string()),
+        None => template,
+    };
+    let path = dir.join(scenario);
+    std::fs::write(&path, text).unwrap();
+    let child = Command::new(sipp_path())
+        .args(["-sf", &path.display().to_string()])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    Sipp(child)
+}
+
+/// Waits (bounded) for sipp to finish its scenario and returns whether it completed.
+async fn completed(mut sipp: Sipp) -> bool {
+    for _ in 0..100 {
+        if let Some(status) = sipp.0.try_wait().unwrap() {
+            return status.success();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A golden call as raw u-law, the format sipp's rtp_stream plays.
+fn ulaw_file(dir: &Path, wav: &str) -> PathBuf {
+    let pcm = read_telephone_wav(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("audio-fixtures/calls")
+            .join(wav),
+    )
+    .unwrap();
+    let mut codes = vec![0u8; pcm.len()];
+    Law::Ulaw.encode_into(&pcm, &mut codes);
+    let path = dir.join(wav.replace(".wav", ".ulaw"));
+    std::fs::write(&path, codes).unwrap();
+    path
+}
+
+async fn place(sip_port: u16, trunk_port: u16, rtp: u16) -> DialReport {
+    place_with_ring(sip_port, trunk_port, rtp, Duration::from_secs(20)).await
+}
+
+async fn place_with_ring(sip_port: u16, trunk_port: u16, rtp: u16, ring: Duration) -> DialReport {
+    // sipp needs a moment to bind its sockets; a call sent before that is retransmitted by
+    // Timer A anyway, so a short pause only saves a retransmission.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+    let options = DialOptions {
+        target: "+15551234567".into(),
+        from: "+15550001111".into(),
+        trunk: format!("sip:127.0.0.1:{trunk_port}"),
+        username: None,
+        password: None,
+        ring_timeout: ring,
+        sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+        rtp_ports: rtp..=rtp + 20,
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        dial(&options, &AmdConfig::default(), Some(model)),
+    )
+    .await
+    .expect("the call finishes")
+    .unwrap()
+}
+
+fn label_of(wav: &str) -> trunx::amd::bench::Label {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls");
+    parse_labels(&std::fs::read_to_string(dir.join("labels.csv")).unwrap())
+        .unwrap()
+        .into_iter()
+        .find(|l| l.file == wav)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sipp_streaming_a_voicemail_greeting_with_a_beep_gives_machine_end_beep() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = "0087-machine_beep_single.wav";
+    let audio = ulaw_file(dir.path(), wav);
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15170, 16170);
+    let report = place(15162, 15170, 17100).await;
+    assert!(completed(sipp).await, "sipp saw no BYE after the decision");
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert_eq!(report.amd, Some("machine_end_beep"), "{report:?}");
+    let (_, label_end) = label_of(wav).beep_ms.unwrap();
+    let got = report.beep_end_ms.unwrap();
+    // Live audio through sipp's millisecond-tick sender and our jitter buffer.
+    assert!(
+        got.abs_diff(label_end) <= 60,
+        "beep end {got} ms, labelled {label_end} ms"
+    );
+    assert!(report.answered_ms.is_some() && report.sip_status == Some(200));
+}
+
+#[tokio::test]
+async fn sipp_streaming_a_human_hello_gives_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = ulaw_file(dir.path(), "0008-human_hello_hello.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15270, 16270);
+    let report = place(15262, 15270, 17200).await;
+    assert!(completed(sipp).await, "sipp saw no BYE after the decision");
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert_eq!(report.amd, Some("human"), "{report:?}");
+    assert!(report.amd_cause.as_deref().unwrap().starts_with("HUMAN-"));
+}
+
+#[tokio::test]
+async fn sipp_answering_486_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = start_sipp(dir.path(), "uas_busy.xml", None, 15370, 16370);
+    let report = place(15362, 15370, 17300).await;
+    assert!(completed(sipp).await, "sipp saw no ACK for its 486");
+    assert_eq!(report.outcome, "busy", "{report:?}");
+    assert_eq!(report.sip_status, Some(486));
+    assert_eq!(report.amd, None);
+}
+
+#[tokio::test]
+async fn sipp_answering_404_is_an_invalid_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let _sipp = start_sipp(dir.path(), "uas_not_found.xml", None, 15470, 16470);
+    let report = place(15462, 15470, 17400).await;
+    assert_eq!(
+        (report.outcome, report.cause),
+        ("failed", Some("invalid_number")),
+        "{report:?}"
+    );
+    assert_eq!(report.sip_status, Some(404));
+}
+
+#[tokio::test]
+async fn sipp_ringing_past_the_ring_timeout_is_cancelled_as_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = start_sipp(dir.path(), "uas_ring_forever.xml", None, 15570, 16570);
+    let report = place_with_ring(15562, 15570, 17500, Duration::from_secs(2)).await;
+    assert_eq!(
+        (report.outcome, report.cause),
+        ("noAnswer", Some("ring_timeout")),
+        "{report:?}"
+    );
+    // sipp only completes its scenario (exit 0) after it saw CANCEL and our ACK to the 487.
+    assert!(
+        completed(sipp).await,
+        "sipp saw no CANCEL, or no ACK for its 487"
+    );
+}
