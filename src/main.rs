@@ -130,6 +130,19 @@ enum BenchCommand {
         #[arg(long)]
         per_call: bool,
     },
+    /// The control API in-process on a fresh SQLite file: 10,000 prospects in one request,
+    /// then stats reads (latency percentiles).
+    Api {
+        /// Directory for the temporary database (removed afterwards).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// How many 10,000-prospect requests.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// How many stats reads.
+        #[arg(long, default_value_t = 10_000)]
+        stats_reads: usize,
+    },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
         dir: PathBuf,
@@ -258,6 +271,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Api {
+            dir,
+            runs,
+            stats_reads,
+        }) => {
+            let report = trunx::runtime::api_bench::run(&dir, runs, stats_reads)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::BeepFeatures { dir, labels, out }) => {

@@ -280,7 +280,11 @@ pub async fn upload_audio(
                         .unwrap_or("application/octet-stream")
                         .to_string();
                     let data = field.bytes().await.map_err(|e| {
-                        ApiError::new(e.status(), "payload_too_large", e.body_text())
+                        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                            ApiError::new(e.status(), "payload_too_large", e.body_text())
+                        } else {
+                            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+                        }
                     })?;
                     found = Some((fname, fct, data));
                 }

@@ -5,6 +5,7 @@
 //! input and carries out what they ask.
 
 pub mod amd_files;
+pub mod api_bench;
 pub mod clock;
 pub mod dial;
 pub mod ingredients;
