@@ -143,6 +143,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         stats_reads: usize,
     },
+    /// Call setups per second against a real UAS (no media): each call is hung up on answer.
+    Sip {
+        /// The UAS, e.g. sip:127.0.0.1:5070 or 127.0.0.1:5070.
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value_t = 1000)]
+        calls: usize,
+        #[arg(long, default_value_t = 100.0)]
+        cps: f64,
+        #[arg(long, default_value_t = 1000)]
+        concurrent: usize,
+        /// Local SIP address (default: the configured sip_addr).
+        #[arg(long)]
+        local: Option<std::net::SocketAddr>,
+    },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
         dir: PathBuf,
@@ -279,6 +294,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stats_reads,
         }) => {
             let report = trunx::runtime::api_bench::run(&dir, runs, stats_reads)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Sip {
+            target,
+            calls,
+            cps,
+            concurrent,
+            local,
+        }) => {
+            let target_addr = target
+                .trim_start_matches("sip:")
+                .parse()
+                .with_context(|| format!("--target {target:?}: expected sip:IP:PORT"))?;
+            let options = trunx::runtime::sip_bench::SipBenchOptions {
+                target: target_addr,
+                local: local.unwrap_or(config.sip_addr),
+                calls,
+                cps,
+                concurrent,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(trunx::runtime::sip_bench::run(&options))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }

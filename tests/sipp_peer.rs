@@ -201,3 +201,57 @@ async fn sipp_ringing_past_the_ring_timeout_is_cancelled_as_no_answer() {
         "sipp saw no CANCEL, or no ACK for its 487"
     );
 }
+
+#[tokio::test]
+async fn a_load_run_against_sipp_completes_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls: usize = std::env::var("TRUNX_SIP_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let cps: f64 = std::env::var("TRUNX_SIP_BENCH_CPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150.0);
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/uas_load.xml"),
+    )
+    .unwrap();
+    let scenario = dir.path().join("uas_load.xml");
+    std::fs::write(&scenario, template).unwrap();
+    let sipp = Sipp(
+        Command::new(sipp_path())
+            .args(["-sf", &scenario.display().to_string()])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                "15670",
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                "16670",
+            ])
+            .args(["-m", &calls.to_string(), "-nostdin", "-timeout", "120s"])
+            .args(["-buff_size", "4194304"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp starts"),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = trunx::runtime::sip_bench::run(&trunx::runtime::sip_bench::SipBenchOptions {
+        target: "127.0.0.1:15670".parse().unwrap(),
+        local: "127.0.0.1:15662".parse().unwrap(),
+        calls,
+        cps,
+        concurrent: 1000,
+    })
+    .await
+    .unwrap();
+    eprintln!("{}", serde_json::to_string(&report).unwrap());
+    assert_eq!(report.failures, 0, "{report:?}");
+    assert_eq!(report.answered, calls, "{report:?}");
+    assert!(completed(sipp).await, "sipp did not see every call through");
+}

@@ -11,3 +11,4 @@ pub mod dial;
 pub mod ingredients;
 pub mod onnx;
 pub mod server;
+pub mod sip_bench;
