@@ -2,7 +2,9 @@
 //! before the call returns), migrations applied in order at open.
 //!
 //! One connection behind a mutex serialises writes (SQLite has a single writer anyway); every
-//! public method is one `BEGIN IMMEDIATE` transaction. Statements are cached per connection.
+//! writing method is one `BEGIN IMMEDIATE` transaction. Reads go through a second, read-only
+//! connection that sees the last commit without waiting for an open write. Statements are
+//! cached per connection.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -117,9 +119,16 @@ struct Inner {
     rng: StdRng,
 }
 
+/// The read-only connection: in WAL mode it reads the last commit while a write is open, so
+/// stats polls and key checks never wait for a 10,000-prospect insert.
+struct Reader {
+    conn: Connection,
+}
+
 /// SQLite implementation of [`Store`].
 pub struct SqliteStore {
     inner: Mutex<Inner>,
+    reader: Mutex<Reader>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -332,28 +341,29 @@ impl SqliteStore {
     /// Opens (creating if missing) the database file and applies pending migrations. `seed`
     /// seeds the id generator.
     pub fn open(path: &Path, seed: u64) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path)?;
-        Self::with_connection(conn, seed)
-    }
-
-    fn with_connection(mut conn: Connection, seed: u64) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        reader.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             inner: Mutex::new(Inner {
                 conn,
                 rng: StdRng::seed_from_u64(seed),
             }),
+            reader: Mutex::new(Reader { conn: reader }),
         })
     }
 
     /// The schema version after migrations.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         Ok(inner
             .conn
             .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
@@ -365,6 +375,10 @@ impl SqliteStore {
         // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
         // back on drop), so a poisoned lock is still a consistent connection.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::MutexGuard<'_, Reader> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -458,7 +472,7 @@ impl Store for SqliteStore {
     }
 
     fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         let mut stmt = inner
             .conn
             .prepare_cached("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY seq")?;
@@ -467,7 +481,7 @@ impl Store for SqliteStore {
     }
 
     fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         Ok(inner
             .conn
             .prepare_cached(
@@ -517,7 +531,7 @@ impl Store for SqliteStore {
     }
 
     fn get_campaign(&self, id: &str) -> Result<Campaign, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         get_campaign_in(&inner.conn, id)
     }
 
@@ -526,7 +540,7 @@ impl Store for SqliteStore {
         status: Option<CampaignStatus>,
         req: &PageRequest,
     ) -> Result<Page<Campaign>, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         let mut stmt = inner.conn.prepare_cached(&format!(
             "SELECT {CAMPAIGN_COLUMNS} FROM campaigns \
              WHERE seq > ?1 AND (?2 IS NULL OR status = ?2) ORDER BY seq LIMIT ?3"
@@ -620,7 +634,7 @@ impl Store for SqliteStore {
         campaign_id: &str,
         req: &PageRequest,
     ) -> Result<Page<Prospect>, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         let seq: i64 = inner
             .conn
             .prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
@@ -720,7 +734,7 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         inner
             .conn
             .prepare_cached(&format!(
@@ -769,7 +783,7 @@ impl Store for SqliteStore {
     }
 
     fn get_audio(&self, id: &str) -> Result<AudioAsset, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         inner
             .conn
             .prepare_cached(
@@ -795,7 +809,7 @@ impl Store for SqliteStore {
 
     fn get_audio_file(&self, id: &str) -> Result<(AudioAsset, Vec<u8>), StoreError> {
         let meta = self.get_audio(id)?;
-        let inner = self.lock();
+        let inner = self.read();
         let data: Vec<u8> = inner
             .conn
             .prepare_cached("SELECT data FROM audio_assets WHERE id = ?1")?
@@ -844,7 +858,7 @@ impl Store for SqliteStore {
         state: Option<DidState>,
         req: &PageRequest,
     ) -> Result<Page<Did>, StoreError> {
-        let inner = self.lock();
+        let inner = self.read();
         let mut stmt = inner.conn.prepare_cached(&format!(
             "SELECT {DID_COLUMNS} FROM dids WHERE seq > ?1 AND (?2 IS NULL OR state = ?2) \
              ORDER BY seq LIMIT ?3"
