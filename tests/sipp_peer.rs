@@ -97,6 +97,16 @@ async fn place(sip_port: u16, trunk_port: u16, rtp: u16) -> DialReport {
 }
 
 async fn place_with_ring(sip_port: u16, trunk_port: u16, rtp: u16, ring: Duration) -> DialReport {
+    place_as(sip_port, trunk_port, rtp, ring, None).await
+}
+
+async fn place_as(
+    sip_port: u16,
+    trunk_port: u16,
+    rtp: u16,
+    ring: Duration,
+    credentials: Option<(&str, &str)>,
+) -> DialReport {
     // sipp needs a moment to bind its sockets; a call sent before that is retransmitted by
     // Timer A anyway, so a short pause only saves a retransmission.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -105,8 +115,8 @@ async fn place_with_ring(sip_port: u16, trunk_port: u16, rtp: u16, ring: Duratio
         target: "+15551234567".into(),
         from: "+15550001111".into(),
         trunk: format!("sip:127.0.0.1:{trunk_port}"),
-        username: None,
-        password: None,
+        username: credentials.map(|c| c.0.to_string()),
+        password: credentials.map(|c| c.1.to_string()),
         ring_timeout: ring,
         sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
         rtp_ports: rtp..=rtp + 20,
@@ -254,4 +264,92 @@ async fn a_load_run_against_sipp_completes_every_call() {
     assert_eq!(report.failures, 0, "{report:?}");
     assert_eq!(report.answered, calls, "{report:?}");
     assert!(completed(sipp).await, "sipp did not see every call through");
+}
+
+/// Kamailio as the carrier's edge proxy: digest-challenges every INVITE, then relays to sipp.
+struct Kamailio(Child);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        // SIGTERM lets kamailio stop its worker processes too.
+        // SAFETY: kill(2) on the pid of a child we started.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn start_kamailio(dir: &Path, port: u16, uas_port: u16) -> Kamailio {
+    let binary = ["/usr/sbin/kamailio", "/usr/bin/kamailio"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("kamailio is not installed: run `make deps` (apt-get install -y kamailio)")
+        });
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/kamailio.cfg");
+    let child = Command::new(binary)
+        .args([
+            "-f",
+            &config.display().to_string(),
+            "-DD",
+            "-E",
+            "-m",
+            "64",
+            "-M",
+            "8",
+        ])
+        .args(["-P", &dir.join("kamailio.pid").display().to_string()])
+        .args(["-Y", &dir.display().to_string()])
+        .args(["-l", &format!("udp:127.0.0.1:{port}")])
+        .args(["-A", &format!("UAS=\"sip:127.0.0.1:{uas_port}\"")])
+        .args(["-A", "REALM=\"trunx.test\"", "-A", "AUTH_USER=\"dialer\""])
+        .args(["-A", "AUTH_PASS=\"s3cret\""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kamailio starts");
+    Kamailio(child)
+}
+
+#[tokio::test]
+async fn through_kamailio_demanding_digest_the_call_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = ulaw_file(dir.path(), "0087-machine_beep_single.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15770, 16770);
+    let _kamailio = start_kamailio(dir.path(), 15780, 15770);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let report = place_as(
+        15762,
+        15780,
+        17700,
+        Duration::from_secs(20),
+        Some(("dialer", "s3cret")),
+    )
+    .await;
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert_eq!(report.amd, Some("machine_end_beep"), "{report:?}");
+    assert!(completed(sipp).await, "sipp saw no BYE through the proxy");
+}
+
+#[tokio::test]
+async fn through_kamailio_a_wrong_password_is_auth_failed_after_one_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let _kamailio = start_kamailio(dir.path(), 15880, 15870);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let report = place_as(
+        15862,
+        15880,
+        17800,
+        Duration::from_secs(20),
+        Some(("dialer", "wrong")),
+    )
+    .await;
+    assert_eq!(
+        (report.outcome, report.cause),
+        ("failed", Some("auth_failed")),
+        "{report:?}"
+    );
+    assert_eq!(report.sip_status, Some(407));
 }

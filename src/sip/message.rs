@@ -308,3 +308,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod record_route_tests {
+    use super::*;
+
+    #[test]
+    fn a_proxied_200_keeps_its_record_route() {
+        let ok = "SIP/2.0 200 OK\r\nRecord-Route: <sip:127.0.0.1:5080;lr>\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKx;rport=5062\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: k\r\nCSeq: 2 INVITE\r\nContact: <sip:127.0.0.1:5070;transport=UDP>\r\nContent-Length: 0\r\n\r\n";
+        let Incoming::Response(r) = parse(ok.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.record_route, ["<sip:127.0.0.1:5080;lr>"]);
+    }
+}
