@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 ORT_VERSION := 1.31.1
 ORT_LIB := .ort/libonnxruntime.so.$(ORT_VERSION)
-APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sip-tester kamailio
+APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sip-tester kamailio \
+    baresip-core tshark
 PY := .venv/bin/python
 
 .PHONY: demo test ort deps build model corpus bench lint clean
@@ -38,6 +39,7 @@ deps:
 	    echo "installing:$$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    echo "wireshark-common wireshark-common/install-setuid boolean false" | $$SUDO debconf-set-selections; \
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
