@@ -75,6 +75,20 @@ pub const KEYS: &[KeySpec] = &[
         "SIP URI of the carrier trunk calls are sent to, e.g. `sip:trunk.example.net:5060`.",
     ),
     spec(
+        "trunk_send_pai",
+        "TRUNX_TRUNK_SEND_PAI",
+        Some("false"),
+        false,
+        "`true` adds a P-Asserted-Identity header carrying the caller ID to every INVITE (trunks that authorise caller ID by PAI).",
+    ),
+    spec(
+        "trunk_options_interval",
+        "TRUNX_TRUNK_OPTIONS_INTERVAL",
+        Some("30"),
+        false,
+        "Seconds between OPTIONS keepalives to the trunk (0 turns them off); three unanswered in a row mark the trunk down.",
+    ),
+    spec(
         "trunk_username",
         "TRUNX_TRUNK_USERNAME",
         None,
@@ -223,6 +237,8 @@ pub struct Config {
     pub trunk_password: Option<Secret>,
     pub trunk_max_cps: f64,
     pub trunk_max_concurrent: u32,
+    pub trunk_send_pai: bool,
+    pub trunk_options_interval_s: u32,
     pub agent_url: Option<String>,
     pub amd_provider: AmdProviderKind,
     pub ort_dylib_path: Option<PathBuf>,
@@ -302,6 +318,13 @@ impl Config {
                 |v| match v.parse::<u32>() {
                     Ok(n) if (1..=100_000).contains(&n) => Ok(n),
                     _ => Err("must be a whole number from 1 to 100000".into()),
+                },
+            )?,
+            trunk_send_pai: get("trunk_send_pai").required()?.parse_with(parse_bool)?,
+            trunk_options_interval_s: get("trunk_options_interval").required()?.parse_with(
+                |v| match v.parse::<u32>() {
+                    Ok(n) if n <= 3600 => Ok(n),
+                    _ => Err("must be a whole number of seconds from 0 to 3600".into()),
                 },
             )?,
             agent_url: get("agent_url").optional(|v| {

@@ -389,6 +389,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ring_timeout,
                 sip_addr: config.sip_addr,
                 rtp_ports: config.rtp_ports.clone(),
+                send_pai: config.trunk_send_pai,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -120,6 +120,7 @@ async fn place_as(
         ring_timeout: ring,
         sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
         rtp_ports: rtp..=rtp + 20,
+        send_pai: false,
     };
     tokio::time::timeout(
         Duration::from_secs(60),

@@ -48,6 +48,8 @@ pub struct DialOptions {
     pub ring_timeout: Duration,
     pub sip_addr: SocketAddr,
     pub rtp_ports: RangeInclusive<u16>,
+    /// Also send the caller ID as P-Asserted-Identity.
+    pub send_pai: bool,
 }
 
 /// The JSON `trunx dial` prints.
@@ -158,7 +160,9 @@ pub async fn dial(
         CallParams {
             request_uri: target,
             from_uri: format!("sip:{}@{local_ip}", opts.from),
-            p_asserted_identity: None,
+            p_asserted_identity: opts
+                .send_pai
+                .then(|| format!("sip:{}@{local_ip}", opts.from)),
             local,
             trunk,
             sdp_offer: sdp::offer(local_ip, rtp_port, seed >> 1, 1),

@@ -1,8 +1,11 @@
-//! Sans-IO SIP user agent parts. So far: SDP offer/answer (`sdp`) and digest authentication
-//! (`digest`). Transactions, dialogs and the endpoint come next; like these, they take input
-//! and `now` as arguments and never touch a socket, a task or the clock.
+//! Sans-IO SIP user agent client: `message` (parsing via rsip), `call` (one outbound call:
+//! INVITE/CANCEL/BYE transactions, RFC 3261 timers, dialog, digest retry, outcomes),
+//! `keepalive` (OPTIONS to the trunk, up/down), `digest` (RFC 7616 auth) and `sdp`
+//! (offer/answer). Everything takes input and `now` as arguments and hands back datagrams,
+//! events and deadlines; it never touches a socket, a task or the clock.
 
 pub mod call;
 pub mod digest;
+pub mod keepalive;
 pub mod message;
 pub mod sdp;
