@@ -394,11 +394,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(trunx::runtime::dial::dial(
-                &options,
-                &AmdConfig::default(),
-                model,
-            ))?;
+            let report = runtime.block_on(async {
+                // Ctrl-C hangs up gracefully instead of leaving the far end ringing.
+                let stop = tokio_util::sync::CancellationToken::new();
+                let on_signal = stop.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        on_signal.cancel();
+                    }
+                });
+                trunx::runtime::dial::dial_until(&options, &AmdConfig::default(), model, stop).await
+            })?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -281,6 +281,28 @@ impl Drop for Kamailio {
     }
 }
 
+/// Waits until kamailio answers on `port` (it replies 405 to OPTIONS), at most 20 s.
+async fn kamailio_ready(port: u16) {
+    let probe = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let options = format!(
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKready\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: ready\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        probe.local_addr().unwrap()
+    );
+    let mut buf = [0u8; 2048];
+    for _ in 0..100 {
+        probe
+            .send_to(options.as_bytes(), ("127.0.0.1", port))
+            .await
+            .unwrap();
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), probe.recv_from(&mut buf)).await
+        {
+            return;
+        }
+    }
+    panic!("kamailio did not answer on port {port}");
+}
+
 fn start_kamailio(dir: &Path, port: u16, uas_port: u16) -> Kamailio {
     let binary = ["/usr/sbin/kamailio", "/usr/bin/kamailio"]
         .into_iter()
@@ -320,7 +342,7 @@ async fn through_kamailio_demanding_digest_the_call_is_answered() {
     let audio = ulaw_file(dir.path(), "0087-machine_beep_single.wav");
     let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15770, 16770);
     let _kamailio = start_kamailio(dir.path(), 15780, 15770);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    kamailio_ready(15780).await;
     let report = place_as(
         15762,
         15780,
@@ -338,7 +360,7 @@ async fn through_kamailio_demanding_digest_the_call_is_answered() {
 async fn through_kamailio_a_wrong_password_is_auth_failed_after_one_retry() {
     let dir = tempfile::tempdir().unwrap();
     let _kamailio = start_kamailio(dir.path(), 15880, 15870);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    kamailio_ready(15880).await;
     let report = place_as(
         15862,
         15880,
@@ -353,4 +375,40 @@ async fn through_kamailio_a_wrong_password_is_auth_failed_after_one_retry() {
         "{report:?}"
     );
     assert_eq!(report.sip_status, Some(407));
+}
+
+#[tokio::test]
+async fn stopping_a_ringing_call_sends_cancel_and_waits_for_the_487() {
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = start_sipp(dir.path(), "uas_ring_forever.xml", None, 15970, 16970);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        trigger.cancel();
+    });
+    let options = DialOptions {
+        target: "+15551234567".into(),
+        from: "+15550001111".into(),
+        trunk: "sip:127.0.0.1:15970".into(),
+        username: None,
+        password: None,
+        ring_timeout: Duration::from_secs(60),
+        sip_addr: "127.0.0.1:15962".parse().unwrap(),
+        rtp_ports: 17900..=17920,
+        send_pai: false,
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(20),
+        trunx::runtime::dial::dial_until(&options, &AmdConfig::default(), None, stop),
+    )
+    .await
+    .expect("the call ends soon after the stop")
+    .unwrap();
+    assert_eq!(report.outcome, "cancelled", "{report:?}");
+    assert!(
+        completed(sipp).await,
+        "sipp saw no CANCEL, or no ACK for its 487"
+    );
 }

@@ -20,6 +20,8 @@ use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers
 use crate::sip::sdp;
 
 use super::clock;
+use super::endpoint::SipEndpoint;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
@@ -109,6 +111,17 @@ pub async fn dial(
     amd_config: &AmdConfig,
     model: Option<BeepModel>,
 ) -> Result<DialReport, DialError> {
+    dial_until(opts, amd_config, model, CancellationToken::new()).await
+}
+
+/// Like [`dial`], hanging up gracefully (CANCEL while ringing, BYE when answered) as soon as
+/// `stop` is cancelled (Ctrl-C in `trunx dial`).
+pub async fn dial_until(
+    opts: &DialOptions,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+    stop: CancellationToken,
+) -> Result<DialReport, DialError> {
     let (host, port) = host_port(&opts.trunk)?;
     let trunk = tokio::net::lookup_host((host.as_str(), port))
         .await
@@ -121,7 +134,7 @@ pub async fn dial(
             host: host.clone(),
             reason: "no address".into(),
         })?;
-    let sip = UdpSocket::bind(opts.sip_addr)
+    let endpoint = SipEndpoint::bind(opts.sip_addr)
         .await
         .map_err(|e| DialError::Bind {
             what: "the SIP socket",
@@ -135,7 +148,7 @@ pub async fn dial(
     } else {
         opts.sip_addr.ip()
     };
-    let local = SocketAddr::new(local_ip, sip.local_addr()?.port());
+    let local = SocketAddr::new(local_ip, endpoint.local().port());
     let rtp = bind_rtp(opts.sip_addr.ip(), &opts.rtp_ports).await?;
     let rtp_port = rtp.local_addr()?.port();
 
@@ -174,158 +187,183 @@ pub async fn dial(
         ids,
     );
     let call_id = call.call_id().to_string();
-    let mut receiver: Option<RtpReceiver> = None;
-    // Our media: silence on the 20 ms grid until a later issue plays prompts, so the far end
-    // (and any NAT or SBC on the way) sees a live two-way stream.
-    let mut sender: Option<(Pacer, Law, SocketAddr)> = None;
-    let ssrc = (seed >> 7) as u32;
-    let mut rtp_out = [0u8; 256];
-    let mut amd = Amd::new(amd_config.clone(), model);
-    let mut answered_at: Option<Instant> = None;
-    let mut first_decision: Option<AmdEvent> = None;
-    let mut beep_end: Option<u64> = None;
-    let mut outcome: Option<Outcome> = None;
-    let mut hung_up = false;
-    let mut sip_buf = vec![0u8; 65_535];
-    let mut rtp_buf = vec![0u8; 2048];
+    let mut inbound = endpoint.register(&call_id).await;
+    let out = endpoint.sender();
+    let shutdown = stop;
+    let amd_config = amd_config.clone();
+    let task = endpoint.spawn(async move {
+        let mut receiver: Option<RtpReceiver> = None;
+        // Our media: silence on the 20 ms grid until a later issue plays prompts, so the far end
+        // (and any NAT or SBC on the way) sees a live two-way stream.
+        let mut sender: Option<(Pacer, Law, SocketAddr)> = None;
+        let ssrc = (seed >> 7) as u32;
+        let mut rtp_out = [0u8; 256];
+        let mut amd = Amd::new(amd_config, model);
+        let mut answered_at: Option<Instant> = None;
+        let mut first_decision: Option<AmdEvent> = None;
+        let mut beep_end: Option<u64> = None;
+        let mut outcome: Option<Outcome> = None;
+        let mut hung_up = false;
+        let mut stopping = false;
+        let mut rtp_buf = vec![0u8; 2048];
 
-    loop {
-        while let Some(t) = call.poll_transmit() {
-            sip.send_to(&t.bytes, t.to).await?;
-        }
-        while let Some(event) = call.poll_event() {
-            match event {
-                CallEvent::Answered { media } => {
-                    let now = clock::now();
-                    answered_at = Some(now);
-                    let (law, dtmf) = media
-                        .map(|m| (m.law, m.dtmf_payload_type))
-                        .unwrap_or((Law::Ulaw, None));
-                    receiver = Some(RtpReceiver::new(law, dtmf, Duration::from_millis(60)));
-                    if let Some(m) = media {
-                        sender = Some((
-                            Pacer::new(now, (seed >> 3) as u16, (seed >> 21) as u32),
-                            law,
-                            m.remote_rtp,
-                        ));
-                    }
-                }
-                CallEvent::Ended(o) => outcome = Some(o),
-                CallEvent::Ringing { .. } => {}
-            }
-        }
-        if call.is_terminated() || (outcome.is_some() && hung_up && call.poll_timeout().is_none()) {
-            break;
-        }
-        if outcome.is_some() && !hung_up && answered_at.is_none() {
-            break;
-        }
-        let now = clock::now();
-        if let Some(rx) = receiver.as_mut() {
-            while let Some(frame) = rx.poll_frame(now) {
-                if amd.is_done() {
+        loop {
+            while let Some(t) = call.poll_transmit() {
+                if out.send(t).await.is_err() {
                     break;
                 }
-                if let Some(e) = amd.process(&frame.frame) {
-                    if first_decision.is_none() {
-                        first_decision = Some(e);
+            }
+            while let Some(event) = call.poll_event() {
+                match event {
+                    CallEvent::Answered { media } => {
+                        let now = clock::now();
+                        answered_at = Some(now);
+                        let (law, dtmf) = media
+                            .map(|m| (m.law, m.dtmf_payload_type))
+                            .unwrap_or((Law::Ulaw, None));
+                        receiver = Some(RtpReceiver::new(law, dtmf, Duration::from_millis(60)));
+                        if let Some(m) = media {
+                            sender = Some((
+                                Pacer::new(now, (seed >> 3) as u16, (seed >> 21) as u32),
+                                law,
+                                m.remote_rtp,
+                            ));
+                        }
                     }
-                    if let AmdEventKind::MachineEndBeep { beep_end: end, .. } = e.kind {
-                        beep_end = Some(end.as_ms());
+                    CallEvent::Ended(o) => outcome = Some(o),
+                    CallEvent::Ringing { .. } => {}
+                }
+            }
+            if call.is_terminated()
+                || (outcome.is_some() && hung_up && call.poll_timeout().is_none())
+            {
+                break;
+            }
+            // Never answered and over: the ACK for the final response is out; Timer D would
+            // only absorb retransmissions of it.
+            if outcome.is_some() && answered_at.is_none() {
+                break;
+            }
+            let now = clock::now();
+            if let Some(rx) = receiver.as_mut() {
+                while let Some(frame) = rx.poll_frame(now) {
+                    if amd.is_done() {
+                        break;
+                    }
+                    if let Some(e) = amd.process(&frame.frame) {
+                        if first_decision.is_none() {
+                            first_decision = Some(e);
+                        }
+                        if let AmdEventKind::MachineEndBeep { beep_end: end, .. } = e.kind {
+                            beep_end = Some(end.as_ms());
+                        }
+                    }
+                }
+                if amd.is_done() && !hung_up {
+                    hung_up = true;
+                    call.hangup(now);
+                    continue;
+                }
+            }
+            if let Some((pacer, law, sdp_addr)) = sender.as_mut()
+                && !hung_up
+            {
+                while let Some(slot) = pacer.poll(now) {
+                    let silence = [match law {
+                        Law::Ulaw => 0xFF,
+                        Law::Alaw => 0xD5,
+                    }; FRAME_SAMPLES];
+                    if let Ok(n) = packet::write(
+                        law.payload_type(),
+                        slot.marker,
+                        slot.sequence,
+                        slot.timestamp,
+                        ssrc,
+                        &silence,
+                        &mut rtp_out,
+                    ) {
+                        // Symmetric RTP: answer where the media comes from once it does.
+                        let to = receiver
+                            .as_ref()
+                            .and_then(|r| r.remote())
+                            .unwrap_or(*sdp_addr);
+                        rtp.send_to(&rtp_out[..n], to).await?;
                     }
                 }
             }
-            if amd.is_done() && !hung_up {
-                hung_up = true;
-                call.hangup(now);
-                continue;
+            let deadline = [
+                call.poll_timeout(),
+                receiver.as_ref().and_then(|r| r.next_deadline()),
+                sender
+                    .as_ref()
+                    .filter(|_| !hung_up)
+                    .map(|(p, _, _)| p.next_deadline()),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_secs(1));
+            tokio::select! {
+                m = inbound.recv() => {
+                    match m {
+                        Some(m) => call.handle_datagram(clock::now(), m.from, &m.bytes),
+                        None => break,
+                    }
+                }
+                _ = shutdown.cancelled(), if !stopping => {
+                    // Graceful shutdown: CANCEL while ringing, BYE when answered.
+                    stopping = true;
+                    hung_up = true;
+                    call.hangup(clock::now());
+                }
+                r = rtp.recv_from(&mut rtp_buf) => {
+                    let (n, from) = r?;
+                    if let Some(rx) = receiver.as_mut() {
+                        rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    call.handle_timeout(clock::now());
+                }
             }
         }
-        if let Some((pacer, law, sdp_addr)) = sender.as_mut()
-            && !hung_up
+        // The call ended before the detector decided (a hang-up during analysis).
+        if answered_at.is_some()
+            && first_decision.is_none()
+            && let Some(e) = amd.finish()
         {
-            while let Some(slot) = pacer.poll(now) {
-                let silence = [match law {
-                    Law::Ulaw => 0xFF,
-                    Law::Alaw => 0xD5,
-                }; FRAME_SAMPLES];
-                if let Ok(n) = packet::write(
-                    law.payload_type(),
-                    slot.marker,
-                    slot.sequence,
-                    slot.timestamp,
-                    ssrc,
-                    &silence,
-                    &mut rtp_out,
-                ) {
-                    // Symmetric RTP: answer where the media comes from once it does.
-                    let to = receiver
-                        .as_ref()
-                        .and_then(|r| r.remote())
-                        .unwrap_or(*sdp_addr);
-                    rtp.send_to(&rtp_out[..n], to).await?;
-                }
-            }
+            first_decision = Some(e);
         }
-        let deadline = [
-            call.poll_timeout(),
-            receiver.as_ref().and_then(|r| r.next_deadline()),
-            sender
-                .as_ref()
-                .filter(|_| !hung_up)
-                .map(|(p, _, _)| p.next_deadline()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now + Duration::from_secs(1));
-        tokio::select! {
-            r = sip.recv_from(&mut sip_buf) => {
-                let (n, from) = r?;
-                call.handle_datagram(clock::now(), from, &sip_buf[..n]);
-            }
-            r = rtp.recv_from(&mut rtp_buf) => {
-                let (n, from) = r?;
-                if let Some(rx) = receiver.as_mut() {
-                    rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+        let outcome = outcome.unwrap_or(Outcome::Failed {
+            sip_status: None,
+            cause: "internal",
+            retryable: true,
+        });
+        let (name, cause, sip_status) = outcome_fields(&outcome);
+        Ok(DialReport {
+            outcome: name,
+            cause,
+            amd: first_decision.and_then(|e| {
+                // The public result: machine_end_beep wins over machine when a beep followed.
+                if beep_end.is_some() {
+                    Some("machine_end_beep")
+                } else {
+                    e.kind.public_result()
                 }
-            }
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                call.handle_timeout(clock::now());
-            }
-        }
-    }
-    // The call ended before the detector decided (a hang-up during analysis).
-    if answered_at.is_some()
-        && first_decision.is_none()
-        && let Some(e) = amd.finish()
-    {
-        first_decision = Some(e);
-    }
-    let outcome = outcome.unwrap_or(Outcome::Failed {
-        sip_status: None,
-        cause: "internal",
-        retryable: true,
+            }),
+            amd_cause: first_decision.map(|e| e.cause.as_str().to_string()),
+            sip_status,
+            answered_ms: answered_at.map(|a| a.duration_since(start).as_millis() as u64),
+            amd_ms: first_decision.map(|e| e.at.as_ms()),
+            beep_end_ms: beep_end,
+            call_id,
+        })
     });
-    let (name, cause, sip_status) = outcome_fields(&outcome);
-    Ok(DialReport {
-        outcome: name,
-        cause,
-        amd: first_decision.and_then(|e| {
-            // The public result: machine_end_beep wins over machine when a beep followed.
-            if beep_end.is_some() {
-                Some("machine_end_beep")
-            } else {
-                e.kind.public_result()
-            }
-        }),
-        amd_cause: first_decision.map(|e| e.cause.as_str().to_string()),
-        sip_status,
-        answered_ms: answered_at.map(|a| a.duration_since(start).as_millis() as u64),
-        amd_ms: first_decision.map(|e| e.at.as_ms()),
-        beep_end_ms: beep_end,
-        call_id,
-    })
+    let report = task
+        .await
+        .map_err(|e| DialError::Io(std::io::Error::other(e)))?;
+    endpoint.shutdown().await;
+    report
 }
 
 #[cfg(test)]
