@@ -158,6 +158,24 @@ async fn a_two_way_call_with_baresip_carries_50_packets_a_second_each_way() {
             theirs.push(t);
         }
     }
+    // RTCP from our odd port: at least the BYE report sent when we hung up.
+    let all = Command::new(binary("tshark", "tshark"))
+        .args([
+            "-r",
+            &pcap.display().to_string(),
+            "-T",
+            "fields",
+            "-e",
+            "udp.srcport",
+        ])
+        .output()
+        .expect("tshark reads the capture");
+    let rtcp_from_us = String::from_utf8_lossy(&all.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u16>().ok())
+        .filter(|p| (18901..=18921).contains(p) && p % 2 == 1)
+        .count();
+    assert!(rtcp_from_us >= 1, "no RTCP from trunx");
     for (who, times) in [("trunx -> baresip", &ours), ("baresip -> trunx", &theirs)] {
         assert!(times.len() >= 60, "{who}: only {} RTP packets", times.len());
         let span = times.last().unwrap() - times.first().unwrap();

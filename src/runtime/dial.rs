@@ -16,6 +16,7 @@ use crate::audio::g711::Law;
 use crate::rtp::RtpReceiver;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::packet;
+use crate::rtp::rtcp::{RtcpReporter, SendStats};
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
@@ -83,14 +84,30 @@ fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
     }
 }
 
-async fn bind_rtp(ip: IpAddr, ports: &RangeInclusive<u16>) -> Result<UdpSocket, DialError> {
+/// An even RTP port and the odd RTCP port above it (RFC 3550 §11).
+async fn bind_rtp(
+    ip: IpAddr,
+    ports: &RangeInclusive<u16>,
+) -> Result<(UdpSocket, UdpSocket), DialError> {
     let start = *ports.start() & !1;
-    for port in (start..=*ports.end()).step_by(2) {
-        if let Ok(s) = UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            return Ok(s);
+    for port in (start..*ports.end()).step_by(2) {
+        if let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)).await
+            && let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await
+        {
+            return Ok((rtp, rtcp));
         }
     }
     Err(DialError::NoRtpPort(ports.clone()))
+}
+
+/// NTP time (seconds since 1900 in the high 32 bits) for RTCP sender reports.
+fn ntp_now() -> u64 {
+    let since_unix = clock::wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since_unix.as_secs() + 2_208_988_800;
+    let frac = ((since_unix.subsec_nanos() as u64) << 32) / 1_000_000_000;
+    (secs << 32) | frac
 }
 
 fn outcome_fields(o: &Outcome) -> (&'static str, Option<&'static str>, Option<u16>) {
@@ -149,7 +166,7 @@ pub async fn dial_until(
         opts.sip_addr.ip()
     };
     let local = SocketAddr::new(local_ip, endpoint.local().port());
-    let rtp = bind_rtp(opts.sip_addr.ip(), &opts.rtp_ports).await?;
+    let (rtp, rtcp) = bind_rtp(opts.sip_addr.ip(), &opts.rtp_ports).await?;
     let rtp_port = rtp.local_addr()?.port();
 
     let seed = clock::wall_now()
@@ -197,6 +214,9 @@ pub async fn dial_until(
         // (and any NAT or SBC on the way) sees a live two-way stream.
         let mut sender: Option<(Pacer, Law, SocketAddr)> = None;
         let ssrc = (seed >> 7) as u32;
+        let mut reporter: Option<RtcpReporter> = None;
+        let mut sent_stats = SendStats::default();
+        let mut rtcp_buf = vec![0u8; 1500];
         let mut rtp_out = [0u8; 256];
         let mut amd = Amd::new(amd_config, model);
         let mut answered_at: Option<Instant> = None;
@@ -222,6 +242,7 @@ pub async fn dial_until(
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
                         receiver = Some(RtpReceiver::new(law, dtmf, Duration::from_millis(60)));
+                        reporter = Some(RtcpReporter::new(now, ssrc, &format!("trunx@{local_ip}")));
                         if let Some(m) = media {
                             sender = Some((
                                 Pacer::new(now, (seed >> 3) as u16, (seed >> 21) as u32),
@@ -288,7 +309,32 @@ pub async fn dial_until(
                             .and_then(|r| r.remote())
                             .unwrap_or(*sdp_addr);
                         rtp.send_to(&rtp_out[..n], to).await?;
+                        sent_stats.packets += 1;
+                        sent_stats.octets += FRAME_SAMPLES as u32;
+                        sent_stats.last_timestamp = slot.timestamp;
                     }
+                }
+            }
+            // RTCP every 5 s to the port above the far end's RTP (RFC 3550 §11), and a BYE
+            // once we hang up.
+            if let Some(rep) = reporter.as_mut()
+                && let Some((_, _, sdp_addr)) = sender.as_ref()
+            {
+                let rtp_to = receiver
+                    .as_ref()
+                    .and_then(|r| r.remote())
+                    .unwrap_or(*sdp_addr);
+                let to = SocketAddr::new(rtp_to.ip(), rtp_to.port().wrapping_add(1));
+                let stats = receiver.as_ref().map(|r| r.receive_stats());
+                let report = if hung_up {
+                    let bye = rep.bye(now, ntp_now(), Some(sent_stats), stats.as_ref());
+                    reporter = None;
+                    Some(bye)
+                } else {
+                    rep.poll(now, ntp_now(), Some(sent_stats), stats.as_ref())
+                };
+                if let Some(Ok(bytes)) = report {
+                    let _ = rtcp.send_to(&bytes, to).await;
                 }
             }
             let deadline = [
@@ -298,6 +344,7 @@ pub async fn dial_until(
                     .as_ref()
                     .filter(|_| !hung_up)
                     .map(|(p, _, _)| p.next_deadline()),
+                reporter.as_ref().map(|r| r.next_deadline()),
             ]
             .into_iter()
             .flatten()
@@ -315,6 +362,13 @@ pub async fn dial_until(
                     stopping = true;
                     hung_up = true;
                     call.hangup(clock::now());
+                }
+                r = rtcp.recv_from(&mut rtcp_buf) => {
+                    let (n, _) = r?;
+                    if let Some(rep) = reporter.as_mut() {
+                        // Malformed RTCP is dropped; the report only feeds statistics.
+                        let _ = rep.handle(clock::now(), &rtcp_buf[..n]);
+                    }
                 }
                 r = rtp.recv_from(&mut rtp_buf) => {
                     let (n, from) = r?;
