@@ -199,6 +199,29 @@ fn timer_a_doubles_and_timer_b_fails_the_call_at_32_s() {
 }
 
 #[test]
+fn timer_a_capped_at_t2_gives_half_one_two_four_four() {
+    let mut p = params(60);
+    p.timers.invite_retransmit_cap = Some(p.timers.t2);
+    let mut s = Sim::new(p);
+    s.run_until(Duration::from_secs(40));
+    let gaps: Vec<u64> = s
+        .sent
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0).as_millis() as u64)
+        .collect();
+    assert_eq!(&gaps[..5], [500, 1000, 2000, 4000, 4000]);
+    assert!(gaps.iter().all(|&g| g <= 4000));
+    assert_eq!(
+        s.ended(),
+        Some(Outcome::Failed {
+            sip_status: None,
+            cause: "timeout",
+            retryable: true
+        })
+    );
+}
+
+#[test]
 fn ringing_for_a_minute_then_answered() {
     let mut s = Sim::new(params(90));
     let invite = request(&s.sent[0].1);
@@ -526,4 +549,34 @@ fn garbage_and_foreign_datagrams_are_counted_and_dropped() {
     s.deliver(&other);
     assert_eq!(s.call.malformed(), 2);
     assert!(s.ended().is_none());
+}
+
+proptest::proptest! {
+    /// What we print, our parser reads back field for field (INVITE with random identities).
+    #[test]
+    fn printed_invites_parse_back(
+        user in "[0-9]{4,15}",
+        caller in "[0-9]{4,15}",
+        call_id in "[a-zA-Z0-9]{1,24}",
+        tag in "[a-z0-9]{1,12}",
+        seed: u64,
+        port in 1024u16..65000,
+    ) {
+        let mut p = params(30);
+        p.request_uri = format!("sip:+{user}@127.0.0.1:{port}");
+        p.from_uri = format!("sip:+{caller}@127.0.0.1");
+        let t0 = trunx::runtime::clock::now();
+        let mut call = OutboundCall::new(t0, p, Ids { call_id: call_id.clone(), from_tag: tag.clone(), seed });
+        let t = call.poll_transmit().unwrap();
+        let r = request(&t);
+        proptest::prop_assert_eq!(r.method.as_str(), "INVITE");
+        proptest::prop_assert_eq!(r.uri, format!("sip:+{user}@127.0.0.1:{port}"));
+        proptest::prop_assert_eq!(r.call_id, call_id);
+        proptest::prop_assert_eq!(r.cseq, 1);
+        proptest::prop_assert_eq!(message::param(&r.from, "tag"), Some(tag));
+        proptest::prop_assert_eq!(message::uri_of(&r.from), format!("sip:+{caller}@127.0.0.1"));
+        let body = String::from_utf8(r.body).unwrap();
+        let offer = sdp::SessionDescription::parse(&body).unwrap();
+        proptest::prop_assert_eq!(offer.negotiate().unwrap().remote_rtp.port(), 10000);
+    }
 }

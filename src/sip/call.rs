@@ -20,6 +20,10 @@ pub struct Timers {
     pub t1: Duration,
     pub t2: Duration,
     pub t4: Duration,
+    /// Cap on the INVITE retransmission interval (Timer A). RFC 3261 doubles it without a cap
+    /// (0.5, 1, 2, 4, 8, 16 s); some carriers expect it capped at T2 like non-INVITE requests
+    /// (0.5, 1, 2, 4, 4, ... s). `None` follows the RFC.
+    pub invite_retransmit_cap: Option<Duration>,
 }
 
 impl Default for Timers {
@@ -28,6 +32,7 @@ impl Default for Timers {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            invite_retransmit_cap: None,
         }
     }
 }
@@ -402,7 +407,11 @@ impl OutboundCall {
                 && now >= at
             {
                 self.push(self.invite.clone());
-                self.timer_a = Some((now + interval * 2, interval * 2));
+                let next = match self.p.timers.invite_retransmit_cap {
+                    Some(cap) => (interval * 2).min(cap),
+                    None => interval * 2,
+                };
+                self.timer_a = Some((now + next, next));
             }
             if self.timer_b.is_some_and(|b| now >= b) {
                 self.state = State::Terminated;
