@@ -6,6 +6,7 @@
 pub mod amd;
 pub mod api;
 pub mod audio;
+pub mod call;
 pub mod campaign;
 pub mod config;
 pub mod corpus;

@@ -4,6 +4,7 @@
 //! the clock; file reads happen only in [`prompt`] and [`wav`] when asked to load a file.
 
 pub mod g711;
+pub mod player;
 pub mod prompt;
 pub mod wav;
 
