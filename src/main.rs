@@ -66,6 +66,9 @@ enum Command {
         /// Ring timeout before CANCEL, e.g. 30s.
         #[arg(long, default_value = "30s", value_parser = parse_seconds)]
         ring_timeout: std::time::Duration,
+        /// Message to play after the beep (machine) or at once (person): an audio file.
+        #[arg(long, value_name = "FILE")]
+        voicemail: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -370,6 +373,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             user,
             password,
             ring_timeout,
+            voicemail,
             json,
             no_model,
         } => {
@@ -390,6 +394,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 sip_addr: config.sip_addr,
                 rtp_ports: config.rtp_ports.clone(),
                 send_pai: config.trunk_send_pai,
+                voicemail: match &voicemail {
+                    None => None,
+                    Some(path) if path.starts_with("http://") || path.starts_with("https://") => {
+                        anyhow::bail!(
+                            "--voicemail {path}: fetching URLs is not built yet; pass a local audio file"
+                        )
+                    }
+                    Some(path) => Some(std::sync::Arc::new(trunx::audio::prompt::Prompt::load(
+                        std::path::Path::new(path),
+                        &trunx::audio::prompt::PromptOptions::default(),
+                    )?)),
+                },
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

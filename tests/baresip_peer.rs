@@ -110,6 +110,7 @@ async fn a_two_way_call_with_baresip_carries_50_packets_a_second_each_way() {
         sip_addr: "127.0.0.1:16962".parse().unwrap(),
         rtp_ports: 18900..=18920,
         send_pai: false,
+        voicemail: None,
     };
     let report = tokio::time::timeout(
         Duration::from_secs(30),

@@ -121,6 +121,7 @@ async fn place_as(
         sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
         rtp_ports: rtp..=rtp + 20,
         send_pai: false,
+        voicemail: None,
     };
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -398,6 +399,7 @@ async fn stopping_a_ringing_call_sends_cancel_and_waits_for_the_487() {
         sip_addr: "127.0.0.1:15962".parse().unwrap(),
         rtp_ports: 17900..=17920,
         send_pai: false,
+        voicemail: None,
     };
     let report = tokio::time::timeout(
         Duration::from_secs(20),

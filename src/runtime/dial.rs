@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -13,6 +14,9 @@ use tokio::net::UdpSocket;
 use crate::amd::{Amd, AmdConfig, AmdEvent, AmdEventKind, BeepModel};
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
+use crate::audio::player::Player;
+use crate::audio::prompt::Prompt;
+use crate::call::{CallAction, CallFlow, FlowOutcome, VoiceMode};
 use crate::rtp::RtpReceiver;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::packet;
@@ -53,7 +57,14 @@ pub struct DialOptions {
     pub rtp_ports: RangeInclusive<u16>,
     /// Also send the caller ID as P-Asserted-Identity.
     pub send_pai: bool,
+    /// The prepared message: played after the beep to a machine, or at once to a person.
+    pub voicemail: Option<Arc<Prompt>>,
 }
+
+/// Jitter buffer delay: long enough for a millisecond-tick sender's paired packets (sipp sends
+/// two packets 0.1 ms apart every 40 ms), short because it delays every AMD decision and so the
+/// start of the message after the beep.
+const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
 
 /// The JSON `trunx dial` prints.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -67,6 +78,12 @@ pub struct DialReport {
     pub amd_ms: Option<u64>,
     pub beep_end_ms: Option<u64>,
     pub call_id: String,
+    /// With `--voicemail`: the audio time (ms from the first answered sample) at which the
+    /// message started, and how much of it was sent.
+    pub playback_start_ms: Option<u64>,
+    pub played_ms: Option<u64>,
+    /// With `--voicemail`: `voicemail`, `voicemail_incomplete`, `humanConnected`, ...
+    pub message: Option<&'static str>,
 }
 
 fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
@@ -208,6 +225,7 @@ pub async fn dial_until(
     let out = endpoint.sender();
     let shutdown = stop;
     let amd_config = amd_config.clone();
+    let opts_voicemail = opts.voicemail.clone();
     let task = endpoint.spawn(async move {
         let mut receiver: Option<RtpReceiver> = None;
         // Our media: silence on the 20 ms grid until a later issue plays prompts, so the far end
@@ -215,6 +233,15 @@ pub async fn dial_until(
         let mut sender: Option<(Pacer, Law, SocketAddr)> = None;
         let ssrc = (seed >> 7) as u32;
         let mut reporter: Option<RtcpReporter> = None;
+        let voicemail = opts_voicemail;
+        let mut flow = voicemail.as_ref().map(|_| {
+            CallFlow::new(VoiceMode {
+                has_message: true,
+                ai: false,
+            })
+        });
+        let mut player: Option<Player> = None;
+        let mut playback_start_ms: Option<u64> = None;
         let mut sent_stats = SendStats::default();
         let mut rtcp_buf = vec![0u8; 1500];
         let mut rtp_out = [0u8; 256];
@@ -241,7 +268,7 @@ pub async fn dial_until(
                         let (law, dtmf) = media
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
-                        receiver = Some(RtpReceiver::new(law, dtmf, Duration::from_millis(60)));
+                        receiver = Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY));
                         reporter = Some(RtcpReporter::new(now, ssrc, &format!("trunx@{local_ip}")));
                         if let Some(m) = media {
                             sender = Some((
@@ -251,7 +278,14 @@ pub async fn dial_until(
                             ));
                         }
                     }
-                    CallEvent::Ended(o) => outcome = Some(o),
+                    CallEvent::Ended(o) => {
+                        if matches!(o, Outcome::Completed { by_remote: true })
+                            && let Some(f) = flow.as_mut()
+                        {
+                            f.on_remote_hangup();
+                        }
+                        outcome = Some(o);
+                    }
                     CallEvent::Ringing { .. } => {}
                 }
             }
@@ -278,9 +312,26 @@ pub async fn dial_until(
                         if let AmdEventKind::MachineEndBeep { beep_end: end, .. } = e.kind {
                             beep_end = Some(end.as_ms());
                         }
+                        match flow.as_mut().and_then(|f| f.on_amd(&e)) {
+                            Some(CallAction::StartPlayback) => {
+                                if let (Some(prompt), Some((pacer, law, _))) =
+                                    (voicemail.as_ref(), sender.as_mut())
+                                {
+                                    player = Some(Player::new(prompt.clone(), *law));
+                                    playback_start_ms = Some(e.at.as_ms());
+                                    pacer.start_talkspurt();
+                                }
+                            }
+                            // No agent bridge yet (a later issue): the call ends.
+                            Some(CallAction::HangUp | CallAction::BridgeAgent) if !hung_up => {
+                                hung_up = true;
+                                call.hangup(now);
+                            }
+                            _ => {}
+                        }
                     }
                 }
-                if amd.is_done() && !hung_up {
+                if flow.is_none() && amd.is_done() && !hung_up {
                     hung_up = true;
                     call.hangup(now);
                     continue;
@@ -289,18 +340,34 @@ pub async fn dial_until(
             if let Some((pacer, law, sdp_addr)) = sender.as_mut()
                 && !hung_up
             {
+                let silence = [match law {
+                    Law::Ulaw => 0xFF,
+                    Law::Alaw => 0xD5,
+                }; FRAME_SAMPLES];
                 while let Some(slot) = pacer.poll(now) {
-                    let silence = [match law {
-                        Law::Ulaw => 0xFF,
-                        Law::Alaw => 0xD5,
-                    }; FRAME_SAMPLES];
+                    let mut payload = silence;
+                    if let Some(p) = player.as_mut() {
+                        p.skip(slot.skipped as usize);
+                        match p.next_frame() {
+                            Some((frame, _)) => payload = *frame,
+                            None => {
+                                if let Some(CallAction::HangUp) =
+                                    flow.as_mut().and_then(|f| f.on_playback_finished())
+                                {
+                                    hung_up = true;
+                                    call.hangup(now);
+                                }
+                                break;
+                            }
+                        }
+                    }
                     if let Ok(n) = packet::write(
                         law.payload_type(),
                         slot.marker,
                         slot.sequence,
                         slot.timestamp,
                         ssrc,
-                        &silence,
+                        &payload,
                         &mut rtp_out,
                     ) {
                         // Symmetric RTP: answer where the media comes from once it does.
@@ -411,6 +478,18 @@ pub async fn dial_until(
             amd_ms: first_decision.map(|e| e.at.as_ms()),
             beep_end_ms: beep_end,
             call_id,
+            playback_start_ms,
+            played_ms: player.as_ref().map(|p| p.played_ms()),
+            message: flow.and_then(|f| f.outcome()).map(|o| match o {
+                FlowOutcome::Voicemail { complete: true, .. } => "voicemail",
+                FlowOutcome::Voicemail {
+                    complete: false, ..
+                } => "voicemail_incomplete",
+                FlowOutcome::HumanConnected { complete: true } => "humanConnected",
+                FlowOutcome::HumanConnected { complete: false } => "humanConnected_incomplete",
+                FlowOutcome::MachineNoMessage { cause } => cause,
+                FlowOutcome::Failed { cause } => cause,
+            }),
         })
     });
     let report = task
