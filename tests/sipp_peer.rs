@@ -2,6 +2,7 @@
 //! plays the carrier on loopback. It answers and streams a recorded call as RTP; trunx places
 //! the call, runs the AMD on the live audio and hangs up after the decision.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -273,10 +274,11 @@ struct Kamailio(Child);
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        // SIGTERM lets kamailio stop its worker processes too.
-        // SAFETY: kill(2) on the pid of a child we started.
+        // Kamailio runs in its own process group with its workers; its SIGTERM shutdown can
+        // wait a minute for busy workers, so stop the whole group at once.
+        // SAFETY: kill(2) on the process group of a child we started in its own group.
         unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGTERM);
+            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
         }
         let _ = self.0.wait();
     }
@@ -314,6 +316,7 @@ fn start_kamailio(dir: &Path, port: u16, uas_port: u16) -> Kamailio {
         });
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/kamailio.cfg");
     let child = Command::new(binary)
+        .process_group(0)
         .args([
             "-f",
             &config.display().to_string(),
