@@ -14,6 +14,7 @@ use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers
 use crate::sip::sdp;
 
 use super::clock;
+use super::endpoint::call_id_of;
 
 #[derive(Clone, Debug)]
 pub struct SipBenchOptions {
@@ -51,17 +52,6 @@ pub enum SipBenchError {
     Io(#[from] std::io::Error),
     #[error("invalid options: {0}")]
     Options(&'static str),
-}
-
-/// The Call-ID of a datagram without a full parse (`Call-ID:` or compact `i:`).
-fn call_id_of(datagram: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(datagram).ok()?;
-    text.split("\r\n").find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        let name = name.trim();
-        (name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i"))
-            .then(|| value.trim())
-    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -219,22 +209,4 @@ pub async fn run(opts: &SipBenchOptions) -> Result<SipBenchReport, SipBenchError
         max: latencies.last().copied().unwrap_or(0.0),
     };
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn call_id_is_found_in_full_and_compact_form() {
-        assert_eq!(
-            call_id_of(b"SIP/2.0 200 OK\r\nCall-ID: abc@h\r\n\r\n"),
-            Some("abc@h")
-        );
-        assert_eq!(
-            call_id_of(b"BYE sip:x SIP/2.0\r\ni: q1\r\n\r\n"),
-            Some("q1")
-        );
-        assert_eq!(call_id_of(b"\xff\xfe"), None);
-    }
 }
