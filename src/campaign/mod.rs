@@ -8,6 +8,8 @@
 pub mod mode;
 pub mod phone;
 pub mod prospect;
+pub mod retry;
+pub mod scheduler;
 pub mod status;
 
 pub use mode::{FieldError, validate_caller_id_strategy, validate_mode};
