@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::campaign::Counters;
-use crate::store::{AudioAsset, Campaign, Did, Page, Prospect};
+use crate::store::{Attempt, AudioAsset, Campaign, Did, Page, Prospect};
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(ms: i64) -> String {
@@ -90,6 +90,7 @@ pub struct ProspectDto<'a> {
     pub last_outcome: Option<&'static str>,
     pub amd_result: Option<&'static str>,
     pub next_attempt_at: Option<String>,
+    pub wait_reason: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -103,6 +104,7 @@ pub fn prospect(p: &Prospect) -> ProspectDto<'_> {
         last_outcome: p.last_outcome.map(|o| o.as_str()),
         amd_result: p.amd_result.map(|a| a.as_str()),
         next_attempt_at: p.next_attempt_at_ms.map(rfc3339),
+        wait_reason: p.wait_reason.as_deref(),
         created_at: rfc3339(p.created_at_ms),
         updated_at: rfc3339(p.updated_at_ms),
     }
@@ -228,5 +230,52 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
+
+/// One call attempt, for auditing a campaign call by call.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptDto<'a> {
+    pub id: &'a str,
+    pub prospect_id: &'a str,
+    pub phone: &'a str,
+    pub attempt: u32,
+    pub caller_id: &'a str,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub cause: Option<&'a str>,
+    pub sip_status: Option<u16>,
+    pub answered_ms: Option<i64>,
+    pub amd_result: Option<&'static str>,
+    pub amd_cause: Option<&'a str>,
+    pub amd_ms: Option<i64>,
+    pub machine_end: Option<&'a str>,
+    pub playback_start_ms: Option<i64>,
+    pub played_ms: Option<i64>,
+    pub talk_ms: Option<i64>,
+}
+
+pub fn attempt(a: &Attempt) -> AttemptDto<'_> {
+    AttemptDto {
+        id: &a.id,
+        prospect_id: &a.prospect_id,
+        phone: &a.phone,
+        attempt: a.number,
+        caller_id: &a.caller_id,
+        started_at: rfc3339(a.started_at_ms),
+        ended_at: a.ended_at_ms.map(rfc3339),
+        outcome: a.result.outcome.map(|o| o.as_str()),
+        cause: a.result.cause.as_deref(),
+        sip_status: a.result.sip_status,
+        answered_ms: a.result.answered_ms,
+        amd_result: a.result.amd_result.map(|r| r.as_str()),
+        amd_cause: a.result.amd_cause.as_deref(),
+        amd_ms: a.result.amd_ms,
+        machine_end: a.result.machine_end.as_deref(),
+        playback_start_ms: a.result.playback_start_ms,
+        played_ms: a.result.played_ms,
+        talk_ms: a.result.talk_ms,
     }
 }

@@ -190,6 +190,16 @@ pub async fn list_prospects(
     Ok(Json(dto::page(&p, dto::prospect)).into_response())
 }
 
+pub async fn list_attempts(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    q: ListQuery,
+) -> ApiResult {
+    let page = q.page;
+    let p = st.run(move |s| s.list_attempts(&id, &page)).await?;
+    Ok(Json(dto::page(&p, dto::attempt)).into_response())
+}
+
 async fn lifecycle(st: AppState, id: String, action: Action) -> ApiResult {
     let now = st.now();
     let c = st

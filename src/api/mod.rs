@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
             "/campaigns/{id}/prospects",
             post(add_prospects).get(list_prospects),
         )
+        .route("/campaigns/{id}/attempts", get(list_attempts))
         .route("/campaigns/{id}/start", post(start))
         .route("/campaigns/{id}/pause", post(pause))
         .route("/campaigns/{id}/resume", post(resume))

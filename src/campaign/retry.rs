@@ -20,7 +20,14 @@ pub struct AttemptEnd {
 
 /// Causes that say the number itself is wrong or refuses us: retrying cannot help and would
 /// only annoy or burn the caller ID.
-const FINAL_CAUSES: [&str; 6] = ["sit", "fax", "invalid_number", "auth_failed", "declined", "forbidden"];
+const FINAL_CAUSES: [&str; 6] = [
+    "sit",
+    "fax",
+    "invalid_number",
+    "auth_failed",
+    "declined",
+    "forbidden",
+];
 
 /// Whether an attempt that ended this way is worth another try later.
 pub fn is_retryable(end: &AttemptEnd) -> bool {

@@ -16,7 +16,7 @@ use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::audio::player::Player;
 use crate::audio::prompt::Prompt;
-use crate::call::{CallAction, CallFlow, FlowOutcome, VoiceMode};
+use crate::call::{CallAction, CallFlow, FlowOutcome, GreetingEnd, VoiceMode};
 use crate::rtp::RtpReceiver;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::packet;
@@ -84,6 +84,56 @@ pub struct DialReport {
     pub played_ms: Option<u64>,
     /// With `--voicemail`: `voicemail`, `voicemail_incomplete`, `humanConnected`, ...
     pub message: Option<&'static str>,
+    /// How the machine's greeting was found to end before the message: `beep` or `silence`.
+    pub machine_end: Option<&'static str>,
+    /// Answered time until the call ended, in ms.
+    pub talk_ms: Option<u64>,
+    /// The call flow's verdict (the dialer maps it to the campaign outcome).
+    #[serde(skip)]
+    pub flow: Option<FlowOutcome>,
+}
+
+/// What the call does with the detector's verdict when it is placed by a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallPlan {
+    pub mode: VoiceMode,
+}
+
+/// A SIP endpoint shared by many calls, with the address the trunk sees it at.
+pub struct SharedEndpoint<'a> {
+    pub endpoint: &'a SipEndpoint,
+    pub local_ip: IpAddr,
+    pub trunk: SocketAddr,
+    pub trunk_host: &'a str,
+    pub trunk_port: u16,
+}
+
+/// Resolves `sip:host[:port]` to an address.
+pub async fn resolve_trunk(trunk: &str) -> Result<(SocketAddr, String, u16), DialError> {
+    let (host, port) = host_port(trunk)?;
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| DialError::Resolve {
+            host: host.clone(),
+            reason: e.to_string(),
+        })?
+        .next()
+        .ok_or_else(|| DialError::Resolve {
+            host: host.clone(),
+            reason: "no address".into(),
+        })?;
+    Ok((addr, host, port))
+}
+
+/// The source address this host uses towards `trunk` when bound to `bind_ip`.
+pub async fn local_ip_towards(bind_ip: IpAddr, trunk: SocketAddr) -> std::io::Result<IpAddr> {
+    if bind_ip.is_unspecified() {
+        let probe = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await?;
+        probe.connect(trunk).await?;
+        Ok(probe.local_addr()?.ip())
+    } else {
+        Ok(bind_ip)
+    }
 }
 
 fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
@@ -156,18 +206,7 @@ pub async fn dial_until(
     model: Option<BeepModel>,
     stop: CancellationToken,
 ) -> Result<DialReport, DialError> {
-    let (host, port) = host_port(&opts.trunk)?;
-    let trunk = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| DialError::Resolve {
-            host: host.clone(),
-            reason: e.to_string(),
-        })?
-        .next()
-        .ok_or_else(|| DialError::Resolve {
-            host: host.clone(),
-            reason: "no address".into(),
-        })?;
+    let (trunk, host, port) = resolve_trunk(&opts.trunk).await?;
     let endpoint = SipEndpoint::bind(opts.sip_addr)
         .await
         .map_err(|e| DialError::Bind {
@@ -175,13 +214,42 @@ pub async fn dial_until(
             reason: e.to_string(),
         })?;
     // The address the trunk sees us at: the route's source address when bound to any.
-    let local_ip = if opts.sip_addr.ip().is_unspecified() {
-        let probe = UdpSocket::bind(SocketAddr::new(opts.sip_addr.ip(), 0)).await?;
-        probe.connect(trunk).await?;
-        probe.local_addr()?.ip()
-    } else {
-        opts.sip_addr.ip()
+    let local_ip = local_ip_towards(opts.sip_addr.ip(), trunk).await?;
+    let shared = SharedEndpoint {
+        endpoint: &endpoint,
+        local_ip,
+        trunk,
+        trunk_host: &host,
+        trunk_port: port,
     };
+    let plan = opts.voicemail.as_ref().map(|_| CallPlan {
+        mode: VoiceMode {
+            has_message: true,
+            ai: false,
+        },
+    });
+    let report = run_call(&shared, opts, plan, amd_config, model, stop).await;
+    endpoint.shutdown().await;
+    report
+}
+
+static CALL_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Places one call through a shared endpoint and runs it to its end. Without a `plan` the
+/// call only listens: it hangs up once the AMD has decided (for a machine, once the beep or
+/// the end of the greeting is heard).
+pub async fn run_call(
+    shared: &SharedEndpoint<'_>,
+    opts: &DialOptions,
+    plan: Option<CallPlan>,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+    stop: CancellationToken,
+) -> Result<DialReport, DialError> {
+    let endpoint = shared.endpoint;
+    let local_ip = shared.local_ip;
+    let trunk = shared.trunk;
+    let (host, port) = (shared.trunk_host, shared.trunk_port);
     let local = SocketAddr::new(local_ip, endpoint.local().port());
     let (rtp, rtcp) = bind_rtp(opts.sip_addr.ip(), &opts.rtp_ports).await?;
     let rtp_port = rtp.local_addr()?.port();
@@ -190,7 +258,10 @@ pub async fn dial_until(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
-        ^ ((std::process::id() as u64) << 32);
+        ^ ((std::process::id() as u64) << 32)
+        ^ CALL_COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let ids = Ids {
         call_id: format!("{seed:016x}@{local_ip}"),
         from_tag: format!("{:08x}", (seed >> 17) as u32),
@@ -234,12 +305,7 @@ pub async fn dial_until(
         let ssrc = (seed >> 7) as u32;
         let mut reporter: Option<RtcpReporter> = None;
         let voicemail = opts_voicemail;
-        let mut flow = voicemail.as_ref().map(|_| {
-            CallFlow::new(VoiceMode {
-                has_message: true,
-                ai: false,
-            })
-        });
+        let mut flow = plan.map(|p| CallFlow::new(p.mode));
         let mut player: Option<Player> = None;
         let mut playback_start_ms: Option<u64> = None;
         let mut sent_stats = SendStats::default();
@@ -461,6 +527,8 @@ pub async fn dial_until(
             retryable: true,
         });
         let (name, cause, sip_status) = outcome_fields(&outcome);
+        let ended = clock::now();
+        let flow_outcome = flow.as_ref().and_then(|f| f.outcome());
         Ok(DialReport {
             outcome: name,
             cause,
@@ -480,7 +548,16 @@ pub async fn dial_until(
             call_id,
             playback_start_ms,
             played_ms: player.as_ref().map(|p| p.played_ms()),
-            message: flow.and_then(|f| f.outcome()).map(|o| match o {
+            machine_end: match flow_outcome {
+                Some(FlowOutcome::Voicemail { end, .. }) => Some(match end {
+                    GreetingEnd::Beep => "beep",
+                    GreetingEnd::Silence => "silence",
+                }),
+                _ => None,
+            },
+            talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
+            flow: flow_outcome,
+            message: flow_outcome.map(|o| match o {
                 FlowOutcome::Voicemail { complete: true, .. } => "voicemail",
                 FlowOutcome::Voicemail {
                     complete: false, ..
@@ -492,11 +569,8 @@ pub async fn dial_until(
             }),
         })
     });
-    let report = task
-        .await
-        .map_err(|e| DialError::Io(std::io::Error::other(e)))?;
-    endpoint.shutdown().await;
-    report
+    task.await
+        .map_err(|e| DialError::Io(std::io::Error::other(e)))?
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod amd_files;
 pub mod api_bench;
 pub mod clock;
 pub mod dial;
+pub mod dialer;
 pub mod endpoint;
 pub mod ingredients;
 pub mod onnx;

@@ -91,8 +91,58 @@ pub struct Prospect {
     pub last_outcome: Option<Outcome>,
     pub amd_result: Option<AmdResult>,
     pub next_attempt_at_ms: Option<i64>,
+    /// Why a queued prospect waits past its turn (outside its calling window, no caller ID).
+    pub wait_reason: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+/// One call attempt to one prospect: the audit row of the dialer. It is written before the
+/// INVITE leaves (`ended_at_ms` empty while the call is live) and completed when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub campaign_id: String,
+    pub prospect_id: String,
+    pub phone: String,
+    /// 1 for the first attempt to this prospect.
+    pub number: u32,
+    pub caller_id: String,
+    pub started_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+    pub result: AttemptResult,
+}
+
+/// What an attempt found; empty while it is live.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptResult {
+    pub outcome: Option<Outcome>,
+    pub cause: Option<String>,
+    pub sip_status: Option<u16>,
+    pub sip_call_id: Option<String>,
+    /// Milliseconds after the INVITE.
+    pub answered_ms: Option<i64>,
+    pub amd_result: Option<AmdResult>,
+    pub amd_cause: Option<String>,
+    /// Milliseconds of answered audio before the first decision.
+    pub amd_ms: Option<i64>,
+    /// How the end of a machine greeting was found: `beep` or `silence`.
+    pub machine_end: Option<String>,
+    pub playback_start_ms: Option<i64>,
+    pub played_ms: Option<i64>,
+    /// Answered talk time in milliseconds.
+    pub talk_ms: Option<i64>,
+}
+
+/// A change to a caller ID's health figures, computed by the dialer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DidUpdate {
+    pub state: DidState,
+    pub health_score: f64,
+    pub placed: u64,
+    pub answered: u64,
+    pub cooling_until_ms: Option<i64>,
+    pub last_used_at_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -212,6 +262,61 @@ pub trait Store: Send + Sync {
         event: &ProspectEvent,
         now_ms: i64,
     ) -> Result<Prospect, StoreError>;
+    /// Queued prospects of a campaign whose turn has come (`next_attempt_at` empty or past),
+    /// oldest turn first.
+    fn due_prospects(
+        &self,
+        campaign_id: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Prospect>, StoreError>;
+    /// Moves a queued prospect's turn to `until_ms` with the reason (no state change, no
+    /// attempt counted).
+    fn defer_prospect(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        until_ms: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError>;
+    /// Starts an attempt: the prospect goes `dialing` (one more attempt) and the attempt row
+    /// is written, in one transaction, before any INVITE. Refused unless the campaign is
+    /// `dialing` and the prospect `queued`, so a prospect never has two live calls.
+    fn begin_attempt(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        caller_id: &str,
+        now_ms: i64,
+    ) -> Result<Attempt, StoreError>;
+    /// Ends a live attempt with its result and applies `event` to the prospect (and the
+    /// counters) in one transaction; the campaign becomes `completed` when nothing is left
+    /// to dial. Ending an attempt twice is refused.
+    fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        result: &AttemptResult,
+        event: &ProspectEvent,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError>;
+    /// Attempts left live (by a crash), for recovery at start-up.
+    fn live_attempts(&self) -> Result<Vec<Attempt>, StoreError>;
+    /// A campaign's attempts in the order they started.
+    fn list_attempts(
+        &self,
+        campaign_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// Attempts started with any caller ID since `since_ms` (to rebuild the caller-ID caps
+    /// and health after a restart), oldest first.
+    fn attempts_since(&self, since_ms: i64) -> Result<Vec<Attempt>, StoreError>;
+    /// Marks a `dialing` campaign `completed` when no prospect is queued or in a call;
+    /// returns whether it did.
+    fn complete_if_done(&self, campaign_id: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// Stores a caller ID's health figures.
+    fn update_did(&self, number: &str, update: &DidUpdate) -> Result<(), StoreError>;
+
     /// The campaign's counters: one row read, no scan.
     fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError>;
 

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::ids::new_id;
 use super::{
-    ApiKey, AudioAsset, Campaign, Did, DidState, NewCampaign, Page, PageRequest, Prospect, Store,
-    StoreError,
+    ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, Did, DidState, DidUpdate, NewCampaign,
+    Page, PageRequest, Prospect, Store, StoreError,
 };
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
@@ -26,9 +26,10 @@ use crate::campaign::{
 };
 
 /// Schema versions, applied in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE api_keys (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -103,14 +104,55 @@ CREATE TABLE dids (
     created_at INTEGER NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE prospects ADD COLUMN wait_reason TEXT;
+CREATE INDEX prospects_due ON prospects(campaign_seq, status, next_attempt_at);
+CREATE TABLE attempts (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    campaign_seq INTEGER NOT NULL REFERENCES campaigns(seq),
+    prospect_seq INTEGER NOT NULL REFERENCES prospects(seq),
+    number INTEGER NOT NULL,
+    caller_id TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    outcome TEXT,
+    cause TEXT,
+    sip_status INTEGER,
+    sip_call_id TEXT,
+    answered_ms INTEGER,
+    amd_result TEXT,
+    amd_cause TEXT,
+    amd_ms INTEGER,
+    machine_end TEXT,
+    playback_start_ms INTEGER,
+    played_ms INTEGER,
+    talk_ms INTEGER,
+    UNIQUE (prospect_seq, number)
+);
+-- At most one live call per prospect, whatever the code above does.
+CREATE UNIQUE INDEX attempts_one_live ON attempts(prospect_seq) WHERE ended_at IS NULL;
+CREATE INDEX attempts_by_campaign ON attempts(campaign_seq, seq);
+CREATE INDEX attempts_by_start ON attempts(started_at);
+"#,
+    ),
+];
 
 const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
     caller_id_strategy, schedule, created_at, updated_at";
 const COUNTER_COLUMNS: &str = "total, queued, dialing, completed, failed, cancelled, no_answer, \
     busy, voicemail, human_connected, sending, sent, delivered";
 const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts, \
-    p.last_outcome, p.amd_result, p.next_attempt_at, p.created_at, p.updated_at";
+    p.last_outcome, p.amd_result, p.next_attempt_at, p.created_at, p.updated_at, p.wait_reason";
+const ATTEMPT_COLUMNS: &str = "a.seq, a.id, c.id, p.id, p.phone, a.number, a.caller_id, \
+    a.started_at, a.ended_at, a.outcome, a.cause, a.sip_status, a.sip_call_id, a.answered_ms, \
+    a.amd_result, a.amd_cause, a.amd_ms, a.machine_end, a.playback_start_ms, a.played_ms, \
+    a.talk_ms";
+const ATTEMPT_FROM: &str = "attempts a JOIN prospects p ON p.seq = a.prospect_seq \
+    JOIN campaigns c ON c.seq = a.campaign_seq";
 const DID_COLUMNS: &str = "seq, id, number, state, health_score, calls_placed, calls_answered, \
     cooling_until, last_used_at, created_at";
 
@@ -217,8 +259,127 @@ fn prospect_row(row: &Row) -> rusqlite::Result<(i64, Prospect)> {
             next_attempt_at_ms: row.get(8)?,
             created_at_ms: row.get(9)?,
             updated_at_ms: row.get(10)?,
+            wait_reason: row.get(11)?,
         },
     ))
+}
+
+fn attempt_row(row: &Row) -> rusqlite::Result<(i64, Attempt)> {
+    let outcome: Option<String> = row.get(9)?;
+    let amd: Option<String> = row.get(14)?;
+    Ok((
+        row.get(0)?,
+        Attempt {
+            id: row.get(1)?,
+            campaign_id: row.get(2)?,
+            prospect_id: row.get(3)?,
+            phone: row.get(4)?,
+            number: row.get(5)?,
+            caller_id: row.get(6)?,
+            started_at_ms: row.get(7)?,
+            ended_at_ms: row.get(8)?,
+            result: AttemptResult {
+                outcome: match outcome {
+                    Some(o) => Some(Outcome::parse(&o).ok_or_else(|| corrupt("outcome", &o))?),
+                    None => None,
+                },
+                cause: row.get(10)?,
+                sip_status: row.get(11)?,
+                sip_call_id: row.get(12)?,
+                answered_ms: row.get(13)?,
+                amd_result: match amd {
+                    Some(a) => Some(AmdResult::parse(&a).ok_or_else(|| corrupt("amd result", &a))?),
+                    None => None,
+                },
+                amd_cause: row.get(15)?,
+                amd_ms: row.get(16)?,
+                machine_end: row.get(17)?,
+                playback_start_ms: row.get(18)?,
+                played_ms: row.get(19)?,
+                talk_ms: row.get(20)?,
+            },
+        },
+    ))
+}
+
+/// Applies a prospect event inside a transaction: the prospect row and the campaign counters.
+fn apply_event_in(
+    tx: &Transaction,
+    campaign_seq: i64,
+    prospect_id: &str,
+    event: &ProspectEvent,
+    now_ms: i64,
+) -> Result<(i64, Prospect), StoreError> {
+    let (pseq, before) = tx
+        .prepare_cached(&format!(
+            "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
+             ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
+        ))?
+        .query_row(params![prospect_id, campaign_seq], prospect_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "prospect",
+            id: prospect_id.to_string(),
+        })?;
+    let old = ProspectState {
+        status: before.status,
+        last_outcome: before.last_outcome,
+    };
+    let new = prospect::apply(old, event)?;
+    let mut after = Prospect {
+        status: new.status,
+        last_outcome: new.last_outcome,
+        updated_at_ms: now_ms,
+        ..before
+    };
+    match *event {
+        ProspectEvent::Dialing | ProspectEvent::Sending => {
+            after.attempts += 1;
+            after.next_attempt_at_ms = None;
+            after.wait_reason = None;
+        }
+        ProspectEvent::Finished { amd, .. } => {
+            after.amd_result = amd.or(after.amd_result);
+            after.next_attempt_at_ms = None;
+        }
+        ProspectEvent::RetryLater {
+            amd,
+            next_attempt_at_ms,
+            outcome,
+        } => {
+            after.amd_result = amd.or(after.amd_result);
+            after.next_attempt_at_ms = Some(next_attempt_at_ms);
+            after.wait_reason = Some(format!("retry after {}", outcome.as_str()));
+        }
+        ProspectEvent::Sent | ProspectEvent::Cancel => {}
+    }
+    tx.prepare_cached(
+        "UPDATE prospects SET status = ?2, attempts = ?3, last_outcome = ?4, amd_result = ?5, \
+         next_attempt_at = ?6, updated_at = ?7, wait_reason = ?8 WHERE id = ?1",
+    )?
+    .execute(params![
+        after.id,
+        after.status.as_str(),
+        after.attempts,
+        after.last_outcome.map(Outcome::as_str),
+        after.amd_result.map(AmdResult::as_str),
+        after.next_attempt_at_ms,
+        now_ms,
+        after.wait_reason,
+    ])?;
+    bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
+    Ok((pseq, after))
+}
+
+/// `completed` for a dialing campaign with nothing queued or in progress.
+fn complete_if_done_in(tx: &Transaction, campaign_seq: i64, now_ms: i64) -> rusqlite::Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE campaigns SET status = 'completed', updated_at = ?2 WHERE seq = ?1 \
+             AND status = 'dialing' AND queued = 0 AND dialing = 0 AND sending = 0 AND sent = 0",
+        )?
+        .execute(params![campaign_seq, now_ms])?;
+    Ok(n == 1)
 }
 
 fn did_row(row: &Row) -> rusqlite::Result<(i64, Did)> {
@@ -674,7 +835,52 @@ impl Store for SqliteStore {
                 current,
             });
         }
-        let (_, before) = tx
+        let (_, after) = apply_event_in(&tx, seq, prospect_id, event, now_ms)?;
+        tx.commit()?;
+        Ok(after)
+    }
+
+    fn due_prospects(
+        &self,
+        campaign_id: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Prospect>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
+                 ON c.seq = p.campaign_seq WHERE c.id = ?1 AND p.status = 'queued' \
+                 AND COALESCE(p.next_attempt_at, 0) <= ?2 \
+                 ORDER BY COALESCE(p.next_attempt_at, 0), p.seq LIMIT ?3"
+            ))?
+            .query_map(params![campaign_id, now_ms, limit], prospect_row)?
+            .map(|r| r.map(|(_, p)| p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn defer_prospect(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        until_ms: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, _) = campaign_seq_status(&tx, campaign_id)?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE prospects SET next_attempt_at = ?3, wait_reason = ?4, updated_at = ?5 \
+                 WHERE id = ?1 AND campaign_seq = ?2 AND status = 'queued'",
+            )?
+            .execute(params![prospect_id, seq, until_ms, reason, now_ms])?;
+        let (_, p) = tx
             .prepare_cached(&format!(
                 "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
                  ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
@@ -685,52 +891,205 @@ impl Store for SqliteStore {
                 what: "prospect",
                 id: prospect_id.to_string(),
             })?;
-        let old = ProspectState {
-            status: before.status,
-            last_outcome: before.last_outcome,
-        };
-        let new = prospect::apply(old, event)?;
-        let mut after = Prospect {
-            status: new.status,
-            last_outcome: new.last_outcome,
-            updated_at_ms: now_ms,
-            ..before
-        };
-        match *event {
-            ProspectEvent::Dialing | ProspectEvent::Sending => {
-                after.attempts += 1;
-                after.next_attempt_at_ms = None;
-            }
-            ProspectEvent::Finished { amd, .. } => {
-                after.amd_result = amd.or(after.amd_result);
-                after.next_attempt_at_ms = None;
-            }
-            ProspectEvent::RetryLater {
-                amd,
-                next_attempt_at_ms,
-                ..
-            } => {
-                after.amd_result = amd.or(after.amd_result);
-                after.next_attempt_at_ms = Some(next_attempt_at_ms);
-            }
-            ProspectEvent::Sent | ProspectEvent::Cancel => {}
+        if n == 0 {
+            return Err(StoreError::Prospect(
+                crate::campaign::prospect::ProspectTransitionError {
+                    from: p.status,
+                    event: "defer",
+                },
+            ));
         }
+        tx.commit()?;
+        Ok(p)
+    }
+
+    fn begin_attempt(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        caller_id: &str,
+        now_ms: i64,
+    ) -> Result<Attempt, StoreError> {
+        let mut inner = self.lock();
+        let id = new_id(&mut inner.rng, "att");
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, current) = campaign_seq_status(&tx, campaign_id)?;
+        if current != CampaignStatus::Dialing {
+            return Err(StoreError::WrongStatus {
+                action: "dial a prospect of",
+                current,
+            });
+        }
+        let (pseq, p) = apply_event_in(&tx, seq, prospect_id, &ProspectEvent::Dialing, now_ms)?;
         tx.prepare_cached(
-            "UPDATE prospects SET status = ?2, attempts = ?3, last_outcome = ?4, amd_result = ?5, \
-             next_attempt_at = ?6, updated_at = ?7 WHERE id = ?1",
+            "INSERT INTO attempts (id, campaign_seq, prospect_seq, number, caller_id, started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![id, seq, pseq, p.attempts, caller_id, now_ms])?;
+        tx.commit()?;
+        Ok(Attempt {
+            id,
+            campaign_id: campaign_id.to_string(),
+            prospect_id: p.id,
+            phone: p.phone,
+            number: p.attempts,
+            caller_id: caller_id.to_string(),
+            started_at_ms: now_ms,
+            ended_at_ms: None,
+            result: AttemptResult::default(),
+        })
+    }
+
+    fn finish_attempt(
+        &self,
+        attempt_id: &str,
+        result: &AttemptResult,
+        event: &ProspectEvent,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let live: Option<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT a.campaign_seq, p.id FROM attempts a JOIN prospects p \
+                 ON p.seq = a.prospect_seq WHERE a.id = ?1 AND a.ended_at IS NULL",
+            )?
+            .query_row([attempt_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (cseq, prospect_id) = live.ok_or_else(|| StoreError::NotFound {
+            what: "live attempt",
+            id: attempt_id.to_string(),
+        })?;
+        tx.prepare_cached(
+            "UPDATE attempts SET ended_at = ?2, outcome = ?3, cause = ?4, sip_status = ?5, \
+             sip_call_id = ?6, answered_ms = ?7, amd_result = ?8, amd_cause = ?9, amd_ms = ?10, \
+             machine_end = ?11, playback_start_ms = ?12, played_ms = ?13, talk_ms = ?14 \
+             WHERE id = ?1",
         )?
         .execute(params![
-            after.id,
-            after.status.as_str(),
-            after.attempts,
-            after.last_outcome.map(Outcome::as_str),
-            after.amd_result.map(AmdResult::as_str),
-            after.next_attempt_at_ms,
-            now_ms
+            attempt_id,
+            now_ms,
+            result.outcome.map(Outcome::as_str),
+            result.cause,
+            result.sip_status,
+            result.sip_call_id,
+            result.answered_ms,
+            result.amd_result.map(AmdResult::as_str),
+            result.amd_cause,
+            result.amd_ms,
+            result.machine_end,
+            result.playback_start_ms,
+            result.played_ms,
+            result.talk_ms,
         ])?;
-        bump_counters(&tx, seq, &Counters::delta(old, new))?;
+        let status: String = tx
+            .prepare_cached("SELECT status FROM campaigns WHERE seq = ?1")?
+            .query_row([cseq], |r| r.get(0))?;
+        // A cancelled campaign takes no retries: the attempt's outcome is final.
+        let event = match (*event, CampaignStatus::parse(&status)) {
+            (ProspectEvent::RetryLater { outcome, amd, .. }, Some(s)) if s.is_terminal() => {
+                ProspectEvent::Finished { outcome, amd }
+            }
+            (e, _) => e,
+        };
+        let (_, p) = apply_event_in(&tx, cseq, &prospect_id, &event, now_ms)?;
+        complete_if_done_in(&tx, cseq, now_ms)?;
         tx.commit()?;
-        Ok(after)
+        Ok(p)
+    }
+
+    fn live_attempts(&self) -> Result<Vec<Attempt>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.ended_at IS NULL ORDER BY a.seq"
+            ))?
+            .query_map([], attempt_row)?
+            .map(|r| r.map(|(_, a)| a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn list_attempts(
+        &self,
+        campaign_id: &str,
+        page_req: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        let inner = self.read();
+        let cseq: i64 = inner
+            .conn
+            .prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
+            .query_row([campaign_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| campaign_not_found(campaign_id))?;
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.campaign_seq = ?1 \
+                 AND a.seq > ?2 ORDER BY a.seq LIMIT ?3"
+            ))?
+            .query_map(
+                params![cseq, page_req.after.unwrap_or(0), page_req.limit + 1],
+                attempt_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, page_req.limit))
+    }
+
+    fn attempts_since(&self, since_ms: i64) -> Result<Vec<Attempt>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.started_at >= ?1 \
+                 ORDER BY a.started_at, a.seq"
+            ))?
+            .query_map([since_ms], attempt_row)?
+            .map(|r| r.map(|(_, a)| a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn complete_if_done(&self, campaign_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, _) = campaign_seq_status(&tx, campaign_id)?;
+        let done = complete_if_done_in(&tx, seq, now_ms)?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn update_did(&self, number: &str, u: &DidUpdate) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let n = inner
+            .conn
+            .prepare_cached(
+                "UPDATE dids SET state = ?2, health_score = ?3, calls_placed = ?4, \
+                 calls_answered = ?5, cooling_until = ?6, last_used_at = ?7 WHERE number = ?1",
+            )?
+            .execute(params![
+                number,
+                u.state.as_str(),
+                u.health_score,
+                u.placed as i64,
+                u.answered as i64,
+                u.cooling_until_ms,
+                u.last_used_at_ms
+            ])?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "caller ID",
+                id: number.to_string(),
+            });
+        }
+        Ok(())
     }
 
     fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError> {

@@ -1,0 +1,624 @@
+//! The campaign dialer: the one task that owns which prospect is dialled when. It claims due
+//! prospects of `dialing` campaigns, paces them (`campaign::scheduler`), checks the calling
+//! window and picks a caller ID just before each call, records the attempt before the INVITE
+//! leaves, places the call through one shared SIP endpoint, and records the outcome and the
+//! retry decision (`campaign::retry`) in one transaction when the call ends.
+//!
+//! Crash safety: an attempt row exists before its INVITE, so after a crash the attempts left
+//! live are resolved at start-up as `failed` / `interrupted` (retried only if retries remain)
+//! and no prospect can have two live calls (the store refuses a second live attempt).
+//! It must not hold policy of its own: pacing, retries, windows and caller-ID choice are the
+//! pure `campaign` modules; this task only feeds them time and events.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::amd::{AmdConfig, BeepModel};
+use crate::audio::prompt::Prompt;
+use crate::call::{FlowOutcome, VoiceMode};
+use crate::campaign::retry::{AttemptEnd, after_attempt};
+use crate::campaign::scheduler::{Hold, NodeLimits, Pacing};
+use crate::campaign::{AmdResult, CampaignStatus, Channel, Outcome, ProspectEvent, redact};
+use crate::store::{Attempt, AttemptResult, Campaign, PageRequest, Prospect, Store, StoreError};
+
+use super::dial::{self, CallPlan, DialOptions, DialReport, SharedEndpoint};
+use super::endpoint::SipEndpoint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dial(#[from] dial::DialError),
+    #[error("cannot bind the SIP socket {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+/// What the dialer needs from the configuration.
+#[derive(Clone)]
+pub struct DialerSettings {
+    pub trunk_uri: String,
+    pub sip_addr: SocketAddr,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub send_pai: bool,
+    /// How long a call may ring before it is `noAnswer` (at least 15 s / 4 rings by rule).
+    pub ring_timeout: Duration,
+    pub limits: NodeLimits,
+    pub amd: AmdConfig,
+    pub model: Option<BeepModel>,
+    pub log_phone_numbers: bool,
+    /// How many due prospects are read per campaign at a time.
+    pub claim_batch: u32,
+}
+
+/// Where prepared voicemail prompts come from (prepared once per campaign at start).
+pub trait Messages: Send + Sync + 'static {
+    /// The prepared prompt of a `voicemailAudioUrl`, if it is ready.
+    fn get(&self, url: &str) -> Option<Arc<Prompt>>;
+}
+
+/// A campaign's `mode`, as the dialer uses it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VoicePlan {
+    pub calls_per_second: f64,
+    pub max_retries: u32,
+    pub retry_delay_ms: i64,
+    pub voicemail_url: Option<String>,
+    pub ai: bool,
+}
+
+/// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
+/// flag), no retries, and a 4 h retry delay (the spec's examples).
+pub fn voice_plan(mode: &Value) -> VoicePlan {
+    let retry_delay_s = mode
+        .get("retry_delay")
+        .and_then(Value::as_str)
+        .and_then(|s| crate::campaign::mode::parse_duration(s).ok())
+        .unwrap_or(4 * 3600);
+    VoicePlan {
+        calls_per_second: mode
+            .get("calls_per_second")
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0),
+        max_retries: mode
+            .get("max_retries")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32,
+        retry_delay_ms: retry_delay_s as i64 * 1000,
+        voicemail_url: mode
+            .get("voicemailAudioUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
+    }
+}
+
+/// The campaign outcome of one placed call, and the audit fields of its attempt row.
+pub fn attempt_end(report: &DialReport) -> (AttemptEnd, AttemptResult) {
+    let amd = report.amd.and_then(AmdResult::parse);
+    let (outcome, cause): (Outcome, Option<String>) = match report.outcome {
+        "answered" => match report.flow {
+            Some(FlowOutcome::Voicemail { complete, .. }) => (
+                Outcome::Voicemail,
+                (!complete).then(|| "hung_up_mid_message".to_string()),
+            ),
+            Some(FlowOutcome::MachineNoMessage { cause }) => {
+                (Outcome::Voicemail, Some(cause.to_string()))
+            }
+            Some(FlowOutcome::HumanConnected { complete }) => (
+                Outcome::HumanConnected,
+                (!complete).then(|| "hung_up_mid_message".to_string()),
+            ),
+            Some(FlowOutcome::Failed { cause }) => (Outcome::Failed, Some(cause.to_string())),
+            // Hung up by the callee before the detector decided anything conclusive.
+            None => match amd {
+                Some(AmdResult::Machine | AmdResult::MachineEndBeep) => {
+                    (Outcome::Voicemail, Some("hung_up_during_amd".into()))
+                }
+                _ => (Outcome::HumanConnected, Some("hung_up_during_amd".into())),
+            },
+        },
+        "busy" => (Outcome::Busy, None),
+        "noAnswer" => (Outcome::NoAnswer, report.cause.map(str::to_string)),
+        "cancelled" => (Outcome::Failed, Some("interrupted".into())),
+        _ => (
+            Outcome::Failed,
+            Some(
+                match report.sip_status {
+                    Some(404 | 484 | 410 | 604) => "invalid_number",
+                    Some(603) => "declined",
+                    Some(403) => "forbidden",
+                    _ => report.cause.unwrap_or("failed"),
+                }
+                .to_string(),
+            ),
+        ),
+    };
+    let end = AttemptEnd {
+        outcome,
+        cause: cause.clone(),
+        sip_status: report.sip_status,
+        amd,
+    };
+    let result = AttemptResult {
+        outcome: Some(outcome),
+        cause,
+        sip_status: report.sip_status,
+        sip_call_id: Some(report.call_id.clone()),
+        answered_ms: report.answered_ms.map(|v| v as i64),
+        amd_result: amd,
+        amd_cause: report.amd_cause.clone(),
+        amd_ms: report.amd_ms.map(|v| v as i64),
+        machine_end: report.machine_end.map(str::to_string),
+        playback_start_ms: report.playback_start_ms.map(|v| v as i64),
+        played_ms: report.played_ms.map(|v| v as i64),
+        talk_ms: report.talk_ms.map(|v| v as i64),
+    };
+    (end, result)
+}
+
+/// Counters of one dialer run, for `trunx demo` and the load bench.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct DialerStats {
+    pub calls_placed: u64,
+    pub calls_ended: u64,
+    pub peak_concurrent: u32,
+    pub deferred: u64,
+    pub recovered_interrupted: u64,
+    pub store_errors: u64,
+}
+
+struct Ended {
+    campaign_id: String,
+}
+
+struct CampaignEntry {
+    campaign: Campaign,
+    plan: VoicePlan,
+    buffer: VecDeque<Prospect>,
+    /// No due prospect was found at this time; look again a little later.
+    empty_since_ms: Option<i64>,
+}
+
+/// Resolves attempts a crash left live: `failed` / `interrupted`, retried only if retries
+/// remain. Returns how many it resolved.
+pub fn recover_interrupted(store: &dyn Store, now_ms: i64) -> Result<u64, StoreError> {
+    let live = store.live_attempts()?;
+    let mut plans: HashMap<String, VoicePlan> = HashMap::new();
+    for a in &live {
+        if !plans.contains_key(&a.campaign_id) {
+            let c = store.get_campaign(&a.campaign_id)?;
+            plans.insert(a.campaign_id.clone(), voice_plan(&c.mode));
+        }
+        let plan = &plans[&a.campaign_id];
+        let end = AttemptEnd {
+            outcome: Outcome::Failed,
+            cause: Some("interrupted".into()),
+            sip_status: None,
+            amd: None,
+        };
+        let event = after_attempt(
+            &end,
+            a.number,
+            plan.max_retries,
+            plan.retry_delay_ms,
+            now_ms,
+        );
+        let result = AttemptResult {
+            outcome: Some(Outcome::Failed),
+            cause: Some("interrupted".into()),
+            ..AttemptResult::default()
+        };
+        store.finish_attempt(&a.id, &result, &event, now_ms)?;
+    }
+    Ok(live.len() as u64)
+}
+
+/// Runs the dialer until `stop` is cancelled; calls in flight are hung up gracefully and
+/// recorded before it returns.
+pub async fn run(
+    settings: DialerSettings,
+    store: Arc<dyn Store>,
+    messages: Arc<dyn Messages>,
+    stop: CancellationToken,
+) -> Result<DialerStats, DialerError> {
+    let mut stats = DialerStats {
+        recovered_interrupted: {
+            let s = store.clone();
+            let now = super::server::wall_ms();
+            tokio::task::spawn_blocking(move || recover_interrupted(s.as_ref(), now))
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))??
+        },
+        ..DialerStats::default()
+    };
+    let (trunk, host, port) = dial::resolve_trunk(&settings.trunk_uri).await?;
+    let endpoint = SipEndpoint::bind(settings.sip_addr)
+        .await
+        .map_err(|e| DialerError::Bind {
+            addr: settings.sip_addr,
+            reason: e.to_string(),
+        })?;
+    let local_ip = dial::local_ip_towards(settings.sip_addr.ip(), trunk)
+        .await
+        .map_err(dial::DialError::from)?;
+    let endpoint = Arc::new(endpoint);
+    let calls = TaskTracker::new();
+    let calls_stop = CancellationToken::new();
+    let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<Ended>();
+    let mut pacing = Pacing::new(settings.limits, super::server::wall_ms());
+    let mut campaigns: BTreeMap<String, CampaignEntry> = BTreeMap::new();
+    let mut next_refresh_ms = 0i64;
+    let host: Arc<str> = host.into();
+
+    loop {
+        let now = super::server::wall_ms();
+        while let Ok(e) = ended_rx.try_recv() {
+            pacing.call_ended(&e.campaign_id);
+            stats.calls_ended += 1;
+        }
+        if stop.is_cancelled() {
+            break;
+        }
+        if now >= next_refresh_ms {
+            next_refresh_ms = now + 250;
+            refresh_campaigns(&store, &mut campaigns, &mut pacing, now, &mut stats).await;
+        }
+        // Rounds across campaigns, one call per campaign per round, until nobody may start.
+        let mut node_full = false;
+        loop {
+            let mut started_any = false;
+            for id in pacing.round_order() {
+                let Some(entry) = campaigns.get_mut(&id) else {
+                    continue;
+                };
+                if entry.buffer.is_empty() && entry.empty_since_ms.is_none_or(|t| now - t >= 1000) {
+                    let s = store.clone();
+                    let cid = id.clone();
+                    let batch = settings.claim_batch;
+                    let due =
+                        tokio::task::spawn_blocking(move || s.due_prospects(&cid, now, batch))
+                            .await
+                            .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    match due {
+                        Ok(list) if list.is_empty() => entry.empty_since_ms = Some(now),
+                        Ok(list) => {
+                            entry.empty_since_ms = None;
+                            entry.buffer.extend(list);
+                        }
+                        Err(e) => {
+                            stats.store_errors += 1;
+                            tracing::warn!(campaign = %id, error = %e, "cannot read due prospects");
+                            entry.empty_since_ms = Some(now);
+                        }
+                    }
+                }
+                if entry.buffer.is_empty() {
+                    continue;
+                }
+                match pacing.try_start(&id, now) {
+                    Ok(()) => {}
+                    Err(Hold::NodeConcurrency) => {
+                        node_full = true;
+                        break;
+                    }
+                    Err(Hold::NodeRate { .. }) => {
+                        node_full = true;
+                        break;
+                    }
+                    Err(Hold::CampaignRate { .. }) => continue,
+                }
+                let prospect = entry.buffer.pop_front().expect("checked non-empty");
+                let caller_id = match pick_caller_id(&entry.campaign, &prospect) {
+                    Some(c) => c,
+                    None => {
+                        pacing.cancel_start(&id);
+                        defer(
+                            &store,
+                            &id,
+                            &prospect,
+                            now + 60_000,
+                            "no caller ID available",
+                            now,
+                            &mut stats,
+                        )
+                        .await;
+                        continue;
+                    }
+                };
+                let s = store.clone();
+                let (cid, pid, cli) = (id.clone(), prospect.id.clone(), caller_id.clone());
+                let begun =
+                    tokio::task::spawn_blocking(move || s.begin_attempt(&cid, &pid, &cli, now))
+                        .await
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let attempt = match begun {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Paused, cancelled or taken meanwhile: not an error of the call.
+                        pacing.cancel_start(&id);
+                        tracing::debug!(campaign = %id, error = %e, "prospect not dialled");
+                        continue;
+                    }
+                };
+                started_any = true;
+                stats.calls_placed += 1;
+                stats.peak_concurrent = stats.peak_concurrent.max(pacing.in_flight());
+                let prompt = entry
+                    .plan
+                    .voicemail_url
+                    .as_deref()
+                    .and_then(|u| messages.get(u));
+                let job = CallJob {
+                    settings: settings.clone(),
+                    plan: entry.plan.clone(),
+                    prompt,
+                    attempt,
+                    store: store.clone(),
+                    endpoint: endpoint.clone(),
+                    local_ip,
+                    trunk,
+                    host: host.clone(),
+                    port,
+                    stop: calls_stop.clone(),
+                    ended: ended_tx.clone(),
+                };
+                calls.spawn(job.run());
+            }
+            if node_full || !started_any {
+                break;
+            }
+        }
+        let wake = pacing.next_wake_ms(now).clamp(now + 5, now + 50);
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis((wake - now) as u64)) => {}
+            e = ended_rx.recv() => {
+                if let Some(e) = e {
+                    pacing.call_ended(&e.campaign_id);
+                    stats.calls_ended += 1;
+                }
+            }
+        }
+    }
+    // Graceful end: every live call hangs up and records its outcome.
+    calls_stop.cancel();
+    calls.close();
+    calls.wait().await;
+    while ended_rx.try_recv().is_ok() {
+        stats.calls_ended += 1;
+    }
+    if let Ok(ep) = Arc::try_unwrap(endpoint) {
+        ep.shutdown().await;
+    }
+    Ok(stats)
+}
+
+/// Reloads the `dialing` campaigns: new ones join the pacing, paused or ended ones leave it
+/// (their calls in flight finish and count), and a campaign with nothing left completes.
+async fn refresh_campaigns(
+    store: &Arc<dyn Store>,
+    campaigns: &mut BTreeMap<String, CampaignEntry>,
+    pacing: &mut Pacing,
+    now: i64,
+    stats: &mut DialerStats,
+) {
+    let s = store.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut all = Vec::new();
+        let mut page = PageRequest {
+            limit: 500,
+            after: None,
+        };
+        loop {
+            let p = s.list_campaigns(Some(CampaignStatus::Dialing), &page)?;
+            all.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.after = Some(c),
+                None => break,
+            }
+        }
+        Ok::<_, StoreError>(all)
+    })
+    .await;
+    let list = match listed {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            stats.store_errors += 1;
+            tracing::warn!(error = %e, "cannot list dialing campaigns");
+            return;
+        }
+        Err(_) => return,
+    };
+    let live: Vec<String> = list.iter().map(|c| c.id.clone()).collect();
+    campaigns.retain(|id, _| live.contains(id));
+    for c in list {
+        if c.channel != Channel::Voice {
+            continue;
+        }
+        let plan = voice_plan(&c.mode);
+        pacing.upsert_campaign(&c.id, plan.calls_per_second, now);
+        match campaigns.get_mut(&c.id) {
+            Some(e) => {
+                e.plan = plan;
+                e.campaign = c;
+            }
+            None => {
+                campaigns.insert(
+                    c.id.clone(),
+                    CampaignEntry {
+                        campaign: c,
+                        plan,
+                        buffer: VecDeque::new(),
+                        empty_since_ms: None,
+                    },
+                );
+            }
+        }
+    }
+    // Campaigns with no due prospect and nothing in flight may be finished.
+    let idle: Vec<String> = campaigns
+        .iter()
+        .filter(|(id, e)| e.buffer.is_empty() && pacing.campaign_in_flight(id) == 0)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in idle {
+        let s = store.clone();
+        let cid = id.clone();
+        if let Ok(Ok(true)) =
+            tokio::task::spawn_blocking(move || s.complete_if_done(&cid, now)).await
+        {
+            tracing::info!(campaign = %id, "campaign completed");
+            campaigns.remove(&id);
+            pacing.remove_campaign(&id);
+        }
+    }
+}
+
+/// Caller ID for this prospect: the campaign's DIDs in turn.
+fn pick_caller_id(campaign: &Campaign, prospect: &Prospect) -> Option<String> {
+    if campaign.caller_ids.is_empty() {
+        return None;
+    }
+    let i = (prospect.attempts as usize + prospect.id.len()) % campaign.caller_ids.len();
+    Some(campaign.caller_ids[i].clone())
+}
+
+async fn defer(
+    store: &Arc<dyn Store>,
+    campaign_id: &str,
+    prospect: &Prospect,
+    until_ms: i64,
+    reason: &str,
+    now: i64,
+    stats: &mut DialerStats,
+) {
+    stats.deferred += 1;
+    let s = store.clone();
+    let (cid, pid, why) = (
+        campaign_id.to_string(),
+        prospect.id.clone(),
+        reason.to_string(),
+    );
+    if let Ok(Err(e)) =
+        tokio::task::spawn_blocking(move || s.defer_prospect(&cid, &pid, until_ms, &why, now)).await
+    {
+        stats.store_errors += 1;
+        tracing::warn!(campaign = %campaign_id, error = %e, "cannot defer a prospect");
+    }
+}
+
+struct CallJob {
+    settings: DialerSettings,
+    plan: VoicePlan,
+    prompt: Option<Arc<Prompt>>,
+    attempt: Attempt,
+    store: Arc<dyn Store>,
+    endpoint: Arc<SipEndpoint>,
+    local_ip: std::net::IpAddr,
+    trunk: SocketAddr,
+    host: Arc<str>,
+    port: u16,
+    stop: CancellationToken,
+    ended: mpsc::UnboundedSender<Ended>,
+}
+
+impl CallJob {
+    async fn run(self) {
+        let s = &self.settings;
+        let phone_log = redact(&self.attempt.phone, s.log_phone_numbers);
+        let opts = DialOptions {
+            target: self.attempt.phone.clone(),
+            from: self.attempt.caller_id.clone(),
+            trunk: s.trunk_uri.clone(),
+            username: s.username.clone(),
+            password: s.password.clone(),
+            ring_timeout: s.ring_timeout,
+            sip_addr: s.sip_addr,
+            rtp_ports: s.rtp_ports.clone(),
+            send_pai: s.send_pai,
+            voicemail: self.prompt.clone(),
+        };
+        let shared = SharedEndpoint {
+            endpoint: &self.endpoint,
+            local_ip: self.local_ip,
+            trunk: self.trunk,
+            trunk_host: &self.host,
+            trunk_port: self.port,
+        };
+        let plan = CallPlan {
+            mode: VoiceMode {
+                has_message: self.prompt.is_some(),
+                ai: self.plan.ai,
+            },
+        };
+        let report = dial::run_call(
+            &shared,
+            &opts,
+            Some(plan),
+            &s.amd,
+            s.model.clone(),
+            self.stop.clone(),
+        )
+        .await;
+        let (end, result) = match &report {
+            Ok(r) => attempt_end(r),
+            Err(e) => {
+                let end = AttemptEnd {
+                    outcome: Outcome::Failed,
+                    cause: Some("local_error".into()),
+                    sip_status: None,
+                    amd: None,
+                };
+                tracing::warn!(attempt = %self.attempt.id, error = %e, "call could not be placed");
+                let result = AttemptResult {
+                    outcome: Some(Outcome::Failed),
+                    cause: Some(format!("local_error: {e}")),
+                    ..AttemptResult::default()
+                };
+                (end, result)
+            }
+        };
+        let now = super::server::wall_ms();
+        let event: ProspectEvent = after_attempt(
+            &end,
+            self.attempt.number,
+            self.plan.max_retries,
+            self.plan.retry_delay_ms,
+            now,
+        );
+        tracing::info!(
+            attempt = %self.attempt.id,
+            phone = %phone_log,
+            outcome = end.outcome.as_str(),
+            cause = end.cause.as_deref().unwrap_or(""),
+            amd = end.amd.map(|a| a.as_str()).unwrap_or(""),
+            "call ended"
+        );
+        let store = self.store.clone();
+        let attempt_id = self.attempt.id.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            store.finish_attempt(&attempt_id, &result, &event, now)
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = finished.map_err(|e| StoreError::Backend(e.to_string())) {
+            // The attempt stays live in the store and is resolved as interrupted at the
+            // next start: the outcome is not lost silently, and nobody is dialled twice.
+            tracing::error!(attempt = %self.attempt.id, error = %e, "cannot record the outcome");
+        }
+        let _ = self.ended.send(Ended {
+            campaign_id: self.attempt.campaign_id.clone(),
+        });
+    }
+}
