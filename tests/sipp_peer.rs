@@ -7,91 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::*;
 use trunx::amd::AmdConfig;
 use trunx::amd::bench::parse_labels;
 use trunx::audio::g711::Law;
 use trunx::audio::wav::read_telephone_wav;
 use trunx::runtime::amd_files::load_beep_model;
 use trunx::runtime::dial::{DialOptions, DialReport, dial};
-
-fn sipp_path() -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("sipp"))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!("sipp is not installed: run `make deps` (apt-get install -y sip-tester)")
-    })
-}
-
-struct Sipp(Child);
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts sipp as a UAS on `port` (media on `media_port`) with a scenario from tests/peers.
-fn start_sipp(
-    dir: &Path,
-    scenario: &str,
-    audio: Option<&Path>,
-    port: u16,
-    media_port: u16,
-) -> Sipp {
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/peers")
-            .join(scenario),
-    )
-    .unwrap();
-    let text = match audio {
-        Some(a) => template.replace("@AUDIO@", &a.display().to_string()),
-        None => template,
-    };
-    let path = dir.join(scenario);
-    std::fs::write(&path, text).unwrap();
-    let child = Command::new(sipp_path())
-        .args(["-sf", &path.display().to_string()])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mi", "127.0.0.1", "-mp", &media_port.to_string()])
-        .args(["-m", "1", "-nostdin", "-timeout", "60s"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp starts");
-    Sipp(child)
-}
-
-/// Waits (bounded) for sipp to finish its scenario and returns whether it completed.
-async fn completed(mut sipp: Sipp) -> bool {
-    for _ in 0..100 {
-        if let Some(status) = sipp.0.try_wait().unwrap() {
-            return status.success();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// A golden call as raw u-law, the format sipp's rtp_stream plays.
-fn ulaw_file(dir: &Path, wav: &str) -> PathBuf {
-    let pcm = read_telephone_wav(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("audio-fixtures/calls")
-            .join(wav),
-    )
-    .unwrap();
-    let mut codes = vec![0u8; pcm.len()];
-    Law::Ulaw.encode_into(&pcm, &mut codes);
-    let path = dir.join(wav.replace(".wav", ".ulaw"));
-    std::fs::write(&path, codes).unwrap();
-    path
-}
 
 async fn place(sip_port: u16, trunk_port: u16, rtp: u16) -> DialReport {
     place_with_ring(sip_port, trunk_port, rtp, Duration::from_secs(20)).await
@@ -267,77 +191,6 @@ async fn a_load_run_against_sipp_completes_every_call() {
     assert_eq!(report.failures, 0, "{report:?}");
     assert_eq!(report.answered, calls, "{report:?}");
     assert!(completed(sipp).await, "sipp did not see every call through");
-}
-
-/// Kamailio as the carrier's edge proxy: digest-challenges every INVITE, then relays to sipp.
-struct Kamailio(Child);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // Kamailio runs in its own process group with its workers; its SIGTERM shutdown can
-        // wait a minute for busy workers, so stop the whole group at once.
-        // SAFETY: kill(2) on the process group of a child we started in its own group.
-        unsafe {
-            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until kamailio answers on `port` (it replies 405 to OPTIONS), at most 20 s.
-async fn kamailio_ready(port: u16) {
-    let probe = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let options = format!(
-        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKready\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: ready\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        probe.local_addr().unwrap()
-    );
-    let mut buf = [0u8; 2048];
-    for _ in 0..100 {
-        probe
-            .send_to(options.as_bytes(), ("127.0.0.1", port))
-            .await
-            .unwrap();
-        if let Ok(Ok(_)) =
-            tokio::time::timeout(Duration::from_millis(200), probe.recv_from(&mut buf)).await
-        {
-            return;
-        }
-    }
-    panic!("kamailio did not answer on port {port}");
-}
-
-fn start_kamailio(dir: &Path, port: u16, uas_port: u16) -> Kamailio {
-    let binary = ["/usr/sbin/kamailio", "/usr/bin/kamailio"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("kamailio is not installed: run `make deps` (apt-get install -y kamailio)")
-        });
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/kamailio.cfg");
-    let child = Command::new(binary)
-        .process_group(0)
-        .args([
-            "-f",
-            &config.display().to_string(),
-            "-DD",
-            "-E",
-            "-m",
-            "64",
-            "-M",
-            "8",
-        ])
-        .args(["-P", &dir.join("kamailio.pid").display().to_string()])
-        .args(["-Y", &dir.display().to_string()])
-        .args(["-l", &format!("udp:127.0.0.1:{port}")])
-        .args(["-A", &format!("UAS=\"sip:127.0.0.1:{uas_port}\"")])
-        .args(["-A", "REALM=\"trunx.test\"", "-A", "AUTH_USER=\"dialer\""])
-        .args(["-A", "AUTH_PASS=\"s3cret\""])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kamailio starts");
-    Kamailio(child)
 }
 
 #[tokio::test]
