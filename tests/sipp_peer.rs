@@ -2,9 +2,8 @@
 //! plays the carrier on loopback. It answers and streams a recorded call as RTP; trunx places
 //! the call, runs the AMD on the live audio and hangs up after the decision.
 
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
@@ -12,8 +11,6 @@ mod common;
 use common::*;
 use trunx::amd::AmdConfig;
 use trunx::amd::bench::parse_labels;
-use trunx::audio::g711::Law;
-use trunx::audio::wav::read_telephone_wav;
 use trunx::runtime::amd_files::load_beep_model;
 use trunx::runtime::dial::{DialOptions, DialReport, dial};
 
