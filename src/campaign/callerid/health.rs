@@ -141,7 +141,11 @@ fn components(window: &[CallRecord], cfg: &CallerIdConfig) -> HealthComponents {
     let n = window.len() as f64;
     let answered: Vec<&CallRecord> = window.iter().filter(|r| r.answered).collect();
     let a = answered.len() as f64;
-    let capped = |ratio: f64, reference: f64| (ratio / reference).clamp(0.0, 1.0);
+    // NaN (only from an unvalidated zero reference with a zero ratio) counts as 0.
+    let capped = |ratio: f64, reference: f64| {
+        let x = ratio / reference;
+        if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
+    };
 
     let answer_rate = capped(a / n, cfg.good_answer_rate);
     let (duration, human_engagement) = if answered.is_empty() {
@@ -223,7 +227,7 @@ mod tests {
         CallerIdConfig {
             good_answer_rate: 1.0,
             good_human_share: 1.0,
-            good_duration_s: 60.0,
+            good_duration_s: 40.0,
             health_min_calls: 0,
             ..CallerIdConfig::default()
         }
@@ -261,16 +265,16 @@ mod tests {
         assert_eq!(h.calls, 10);
         // 4 answered of 10.
         assert!(close(c.answer_rate, 0.4), "{c:?}");
-        // (60 + 30 + 15 + 15) / 4 = 30 s; / 60 s reference = 0.5.
-        assert!(close(c.duration, 0.5), "{c:?}");
+        // (60 + 30 + 15 + 15) / 4 = 30 s; / 40 s reference = 0.75.
+        assert!(close(c.duration, 0.75), "{c:?}");
         // 2 humans of 4 answered.
         assert!(close(c.human_engagement, 0.5), "{c:?}");
         // newer 3/5 - older 1/5 = 0.4 worse -> 0.6.
         assert!(close(c.no_answer_trend, 0.6), "{c:?}");
         // 1 flagged of 10.
         assert!(close(c.spam_clean, 0.9), "{c:?}");
-        // 0.30*0.4 + 0.25*0.5 + 0.20*0.5 + 0.15*0.6 + 0.10*0.9 = 0.525
-        assert!(close(h.score, 0.525), "{}", h.score);
+        // 0.30*0.4 + 0.25*0.75 + 0.20*0.5 + 0.15*0.6 + 0.10*0.9 = 0.5875
+        assert!(close(h.score, 0.5875), "{}", h.score);
         assert!(!h.provisional);
     }
 
@@ -398,7 +402,7 @@ mod tests {
         assert_eq!(classify(0.5 - 1e-9, &cfg), HealthBand::Pulled);
         assert_eq!(classify(0.0, &cfg), HealthBand::Pulled);
         assert_eq!(classify(f64::NAN, &cfg), HealthBand::Pulled);
-        // The worked example (0.525) is reduced.
+        // The worked example (0.5875) is reduced.
         assert_eq!(
             classify(health_score(&ten_calls(), &raw_cfg()), &cfg),
             HealthBand::Reduced

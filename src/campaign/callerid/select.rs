@@ -361,6 +361,10 @@ fn under_cap_at(
     window_ms: i64,
     cap: u32,
 ) -> Option<i64> {
+    if cap == 0 {
+        // Only an unvalidated config has a zero cap: the DID never becomes usable.
+        return Some(i64::MAX);
+    }
     let start = now_ms.saturating_sub(window_ms);
     let in_window = |t: &&i64| **t > start;
     let count = calls_ms.iter().filter(in_window).count() + usize::from(extra_call_ms.is_some());

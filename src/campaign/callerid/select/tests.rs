@@ -611,3 +611,12 @@ fn no_caller_id_says_why() {
         Availability::RestingUntil(NOW + 15 * MIN_MS)
     );
 }
+
+#[test]
+fn an_unvalidated_zero_cap_rests_forever_instead_of_panicking() {
+    let sel = CallerIdSelector::new(cap_cfg(0, 100));
+    assert_eq!(
+        sel.availability(&did(A), NOW),
+        Availability::RestingUntil(i64::MAX)
+    );
+}
