@@ -5,6 +5,7 @@
 //! storage. It must not do I/O: no database, no clock (times are arguments), no tasks. The
 //! store applies these functions inside its transactions; the API maps their errors to HTTP.
 
+pub mod callerid;
 pub mod mode;
 pub mod phone;
 pub mod prospect;
