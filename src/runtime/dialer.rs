@@ -24,10 +24,15 @@ use tokio_util::task::TaskTracker;
 use crate::amd::{AmdConfig, BeepModel};
 use crate::audio::prompt::Prompt;
 use crate::call::{FlowOutcome, VoiceMode};
+use crate::campaign::callerid::{
+    self, CallRecord, CallerIdConfig, CallerIdSelector, DidView, HealthBand, NoCallerId,
+};
 use crate::campaign::retry::{AttemptEnd, after_attempt};
 use crate::campaign::scheduler::{Hold, NodeLimits, Pacing};
 use crate::campaign::{AmdResult, CampaignStatus, Channel, Outcome, ProspectEvent, redact};
-use crate::store::{Attempt, AttemptResult, Campaign, PageRequest, Prospect, Store, StoreError};
+use crate::store::{
+    Attempt, AttemptResult, Campaign, DidState, DidUpdate, PageRequest, Prospect, Store, StoreError,
+};
 
 use super::dial::{self, CallPlan, DialOptions, DialReport, SharedEndpoint};
 use super::endpoint::SipEndpoint;
@@ -59,6 +64,7 @@ pub struct DialerSettings {
     pub log_phone_numbers: bool,
     /// How many due prospects are read per campaign at a time.
     pub claim_batch: u32,
+    pub caller_id: CallerIdConfig,
 }
 
 /// Where prepared voicemail prompts come from (prepared once per campaign at start).
@@ -181,11 +187,101 @@ pub struct DialerStats {
 
 struct Ended {
     campaign_id: String,
+    caller_id: String,
+    record: CallRecord,
+}
+
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// What the dialer knows of one caller ID: its recent calls (for the caps) and its last calls
+/// (for the health score). Rebuilt from the attempts table at start-up.
+#[derive(Clone, Debug, Default)]
+struct DidBook {
+    recent_calls_ms: Vec<i64>,
+    records: VecDeque<CallRecord>,
+    score: f64,
+    pulled: bool,
+    cooling_until_ms: Option<i64>,
+    last_used_at_ms: Option<i64>,
+    placed: u64,
+    answered: u64,
+}
+
+impl DidBook {
+    fn new() -> DidBook {
+        DidBook {
+            score: 1.0,
+            ..DidBook::default()
+        }
+    }
+
+    fn view<'a>(&'a self, number: &'a str) -> DidView<'a> {
+        DidView {
+            number,
+            score: self.score,
+            pulled: self.pulled,
+            cooling_until_ms: self.cooling_until_ms,
+            last_used_at_ms: self.last_used_at_ms,
+            recent_calls_ms: &self.recent_calls_ms,
+        }
+    }
+
+    fn placed(&mut self, now_ms: i64) {
+        self.recent_calls_ms.retain(|t| now_ms - t < DAY_MS);
+        self.recent_calls_ms.push(now_ms);
+        self.last_used_at_ms = Some(now_ms);
+        self.placed += 1;
+    }
+
+    fn ended(&mut self, record: CallRecord, cfg: &CallerIdConfig) {
+        if record.answered {
+            self.answered += 1;
+        }
+        self.records.push_back(record);
+        while self.records.len() > cfg.health_window.max(1) {
+            self.records.pop_front();
+        }
+        let records: Vec<CallRecord> = self.records.iter().copied().collect();
+        self.score = callerid::health_score(&records, cfg);
+        self.pulled = callerid::classify(self.score, cfg) == HealthBand::Pulled;
+    }
+
+    fn update(&self, now_ms: i64) -> DidUpdate {
+        DidUpdate {
+            state: if self.pulled {
+                DidState::Burned
+            } else if self.cooling_until_ms.is_some_and(|t| t > now_ms) {
+                DidState::Cooling
+            } else {
+                DidState::Active
+            },
+            health_score: (self.score * 100.0).clamp(0.0, 100.0),
+            placed: self.placed,
+            answered: self.answered,
+            cooling_until_ms: self.cooling_until_ms.filter(|t| *t > now_ms),
+            last_used_at_ms: self.last_used_at_ms,
+        }
+    }
+}
+
+/// The health record of a finished attempt.
+fn call_record(started_at_ms: i64, result: &AttemptResult) -> CallRecord {
+    let answered = result.answered_ms.is_some();
+    CallRecord {
+        at_ms: started_at_ms,
+        answered,
+        duration_s: result.talk_ms.unwrap_or(0) as f64 / 1000.0,
+        human: answered && result.outcome == Some(Outcome::HumanConnected),
+        no_answer: result.outcome == Some(Outcome::NoAnswer),
+        // 607 Unwanted and 608 Rejected are carriers' analytics labelling the call as spam.
+        spam_flagged: matches!(result.sip_status, Some(607 | 608)),
+    }
 }
 
 struct CampaignEntry {
     campaign: Campaign,
     plan: VoicePlan,
+    selector: CallerIdSelector,
     buffer: VecDeque<Prospect>,
     /// No due prospect was found at this time; look again a little later.
     empty_since_ms: Option<i64>,
@@ -261,19 +357,40 @@ pub async fn run(
     let mut campaigns: BTreeMap<String, CampaignEntry> = BTreeMap::new();
     let mut next_refresh_ms = 0i64;
     let host: Arc<str> = host.into();
+    let (registered, mut books) =
+        load_did_books(&store, &settings.caller_id, super::server::wall_ms()).await?;
+    let mut rng = {
+        use rand::SeedableRng;
+        let seed = super::server::os_random::<8>().map_err(dial::DialError::from)?;
+        rand::rngs::StdRng::seed_from_u64(u64::from_le_bytes(seed))
+    };
 
     loop {
         let now = super::server::wall_ms();
         while let Ok(e) = ended_rx.try_recv() {
-            pacing.call_ended(&e.campaign_id);
-            stats.calls_ended += 1;
+            call_ended(
+                e,
+                &mut pacing,
+                &mut books,
+                &settings.caller_id,
+                &store,
+                &mut stats,
+            );
         }
         if stop.is_cancelled() {
             break;
         }
         if now >= next_refresh_ms {
             next_refresh_ms = now + 250;
-            refresh_campaigns(&store, &mut campaigns, &mut pacing, now, &mut stats).await;
+            refresh_campaigns(
+                &settings.caller_id,
+                &store,
+                &mut campaigns,
+                &mut pacing,
+                now,
+                &mut stats,
+            )
+            .await;
         }
         // Rounds across campaigns, one call per campaign per round, until nobody may start.
         let mut node_full = false;
@@ -320,20 +437,35 @@ pub async fn run(
                     Err(Hold::CampaignRate { .. }) => continue,
                 }
                 let prospect = entry.buffer.pop_front().expect("checked non-empty");
-                let caller_id = match pick_caller_id(&entry.campaign, &prospect) {
-                    Some(c) => c,
-                    None => {
+                let numbers: &[String] = if entry.campaign.caller_ids.is_empty() {
+                    &registered
+                } else {
+                    &entry.campaign.caller_ids
+                };
+                for n in numbers {
+                    books.entry(n.clone()).or_insert_with(DidBook::new);
+                }
+                let choice = {
+                    let views: Vec<DidView> = numbers.iter().map(|n| books[n].view(n)).collect();
+                    let strategy = callerid::strategy_from_json(&entry.campaign.caller_id_strategy);
+                    entry
+                        .selector
+                        .select(strategy, &views, &prospect.phone, now, &mut rng)
+                };
+                let caller_id = match choice {
+                    Ok(choice) => {
+                        if let Some(c) = &choice.start_cooling
+                            && let Some(b) = books.get_mut(&c.number)
+                        {
+                            b.cooling_until_ms = Some(c.until_ms);
+                            persist_did(&store, &c.number, b.update(now));
+                        }
+                        choice.number
+                    }
+                    Err(why) => {
                         pacing.cancel_start(&id);
-                        defer(
-                            &store,
-                            &id,
-                            &prospect,
-                            now + 60_000,
-                            "no caller ID available",
-                            now,
-                            &mut stats,
-                        )
-                        .await;
+                        let (until, reason) = no_caller_id_wait(why, now);
+                        defer(&store, &id, &prospect, until, reason, now, &mut stats).await;
                         continue;
                     }
                 };
@@ -352,6 +484,9 @@ pub async fn run(
                         continue;
                     }
                 };
+                if let Some(b) = books.get_mut(&caller_id) {
+                    b.placed(now);
+                }
                 started_any = true;
                 stats.calls_placed += 1;
                 stats.peak_concurrent = stats.peak_concurrent.max(pacing.in_flight());
@@ -386,8 +521,7 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis((wake - now) as u64)) => {}
             e = ended_rx.recv() => {
                 if let Some(e) = e {
-                    pacing.call_ended(&e.campaign_id);
-                    stats.calls_ended += 1;
+                    call_ended(e, &mut pacing, &mut books, &settings.caller_id, &store, &mut stats);
                 }
             }
         }
@@ -396,8 +530,15 @@ pub async fn run(
     calls_stop.cancel();
     calls.close();
     calls.wait().await;
-    while ended_rx.try_recv().is_ok() {
-        stats.calls_ended += 1;
+    while let Ok(e) = ended_rx.try_recv() {
+        call_ended(
+            e,
+            &mut pacing,
+            &mut books,
+            &settings.caller_id,
+            &store,
+            &mut stats,
+        );
     }
     if let Ok(ep) = Arc::try_unwrap(endpoint) {
         ep.shutdown().await;
@@ -408,6 +549,7 @@ pub async fn run(
 /// Reloads the `dialing` campaigns: new ones join the pacing, paused or ended ones leave it
 /// (their calls in flight finish and count), and a campaign with nothing left completes.
 async fn refresh_campaigns(
+    caller_id: &CallerIdConfig,
     store: &Arc<dyn Store>,
     campaigns: &mut BTreeMap<String, CampaignEntry>,
     pacing: &mut Pacing,
@@ -460,6 +602,7 @@ async fn refresh_campaigns(
                     CampaignEntry {
                         campaign: c,
                         plan,
+                        selector: CallerIdSelector::new(caller_id.clone()),
                         buffer: VecDeque::new(),
                         empty_since_ms: None,
                     },
@@ -486,13 +629,106 @@ async fn refresh_campaigns(
     }
 }
 
-/// Caller ID for this prospect: the campaign's DIDs in turn.
-fn pick_caller_id(campaign: &Campaign, prospect: &Prospect) -> Option<String> {
-    if campaign.caller_ids.is_empty() {
-        return None;
+/// The registered caller IDs, and what the attempts of the last week say of each.
+async fn load_did_books(
+    store: &Arc<dyn Store>,
+    cfg: &CallerIdConfig,
+    now: i64,
+) -> Result<(Vec<String>, HashMap<String, DidBook>), StoreError> {
+    let s = store.clone();
+    let (dids, attempts) = tokio::task::spawn_blocking(move || {
+        let mut dids = Vec::new();
+        let mut page = PageRequest {
+            limit: 500,
+            after: None,
+        };
+        loop {
+            let p = s.list_dids(None, &page)?;
+            dids.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page.after = Some(c),
+                None => break,
+            }
+        }
+        let attempts = s.attempts_since(now - 7 * DAY_MS)?;
+        Ok::<_, StoreError>((dids, attempts))
+    })
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))??;
+    let mut books: HashMap<String, DidBook> = HashMap::new();
+    let mut registered = Vec::new();
+    for d in dids {
+        let mut b = DidBook::new();
+        b.score = d.health_score / 100.0;
+        b.pulled = d.state == DidState::Burned;
+        b.cooling_until_ms = d.cooling_until_ms;
+        b.last_used_at_ms = d.last_used_at_ms;
+        b.placed = d.calls_placed;
+        b.answered = d.calls_answered;
+        if d.state != DidState::Burned {
+            registered.push(d.number.clone());
+        }
+        books.insert(d.number, b);
     }
-    let i = (prospect.attempts as usize + prospect.id.len()) % campaign.caller_ids.len();
-    Some(campaign.caller_ids[i].clone())
+    for a in attempts {
+        let b = books
+            .entry(a.caller_id.clone())
+            .or_insert_with(DidBook::new);
+        if now - a.started_at_ms < DAY_MS {
+            b.recent_calls_ms.push(a.started_at_ms);
+        }
+        if a.ended_at_ms.is_some() {
+            b.records.push_back(call_record(a.started_at_ms, &a.result));
+            while b.records.len() > cfg.health_window.max(1) {
+                b.records.pop_front();
+            }
+        }
+    }
+    Ok((registered, books))
+}
+
+/// What to do when no caller ID can be used: wait until one is free, with the reason.
+fn no_caller_id_wait(why: NoCallerId, now: i64) -> (i64, &'static str) {
+    match why {
+        NoCallerId::AllResting { available_at_ms } => (
+            available_at_ms.max(now + 1_000),
+            "every caller ID is resting (hourly/daily cap reached)",
+        ),
+        NoCallerId::NoDids => (now + 60_000, "no caller ID configured"),
+        NoCallerId::AllPulled => (
+            now + 3_600_000,
+            "every caller ID is pulled for poor health (review GET /dids)",
+        ),
+    }
+}
+
+/// A call ended: its pacing slot frees and its caller ID's health is updated and stored.
+fn call_ended(
+    e: Ended,
+    pacing: &mut Pacing,
+    books: &mut HashMap<String, DidBook>,
+    cfg: &CallerIdConfig,
+    store: &Arc<dyn Store>,
+    stats: &mut DialerStats,
+) {
+    pacing.call_ended(&e.campaign_id);
+    stats.calls_ended += 1;
+    let book = books
+        .entry(e.caller_id.clone())
+        .or_insert_with(DidBook::new);
+    book.ended(e.record, cfg);
+    persist_did(store, &e.caller_id, book.update(e.record.at_ms));
+}
+
+/// Stores a caller ID's figures off the dialer task (a number not registered as a DID has
+/// nothing to update).
+fn persist_did(store: &Arc<dyn Store>, number: &str, update: DidUpdate) {
+    let s = store.clone();
+    let n = number.to_string();
+    tokio::task::spawn_blocking(move || match s.update_did(&n, &update) {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot store caller ID health"),
+    });
 }
 
 async fn defer(
@@ -606,6 +842,7 @@ impl CallJob {
             amd = end.amd.map(|a| a.as_str()).unwrap_or(""),
             "call ended"
         );
+        let record = call_record(self.attempt.started_at_ms, &result);
         let store = self.store.clone();
         let attempt_id = self.attempt.id.clone();
         let finished = tokio::task::spawn_blocking(move || {
@@ -619,6 +856,8 @@ impl CallJob {
         }
         let _ = self.ended.send(Ended {
             campaign_id: self.attempt.campaign_id.clone(),
+            caller_id: self.attempt.caller_id.clone(),
+            record,
         });
     }
 }
