@@ -9,6 +9,7 @@ pub mod mode;
 pub mod phone;
 pub mod prospect;
 pub mod status;
+pub mod window;
 
 pub use mode::{FieldError, validate_caller_id_strategy, validate_mode};
 pub use phone::{is_e164, redact};
