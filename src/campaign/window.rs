@@ -509,10 +509,7 @@ fn check_zones(row_zones: &[Zone], window: &LocalWindow, now_ms: i64) -> WindowC
     });
     let open_now = first_closed.is_none();
     // The answer is the first instant after `now` where "open in every zone" flips.
-    let flip = boundary_candidates(&zones, window, now, horizon)
-        .into_iter()
-        .find(|&t| open_in_all(&zones, window, t) != open_now)
-        .map(Timestamp::as_millisecond);
+    let flip = first_flip(&zones, window, now, horizon, open_now).map(Timestamp::as_millisecond);
     match first_closed {
         None => WindowCheck::Open {
             // Only a window open all day every day never closes: re-check at the horizon.
@@ -535,22 +532,54 @@ fn open_in_all(zones: &[(&str, &TimeZone)], window: &LocalWindow, t: Timestamp) 
         .all(|(_, tz)| window.contains(tz.to_datetime(t)))
 }
 
-/// Every instant in `(now, horizon]` at which some zone's openness may change, sorted: the
-/// instants its wall clock reaches the window's start or end on each local day (both
-/// occurrences in a fall-back fold), and its UTC-offset transitions (which cover a start or end
-/// skipped by a spring-forward gap). Between two consecutive candidates no zone's openness
-/// changes, and openness over `[start, end)` holds from the instant it begins, so the first
-/// candidate where the combined answer differs from now is exact.
-fn boundary_candidates(
+/// The first instant in `(now, horizon]` where "open in every zone" differs from `open_now`.
+/// Searched one day at a time, since the answer is nearly always within a day or two and the
+/// candidates of a day are few (about four per zone).
+fn first_flip(
     zones: &[(&str, &TimeZone)],
     window: &LocalWindow,
     now: Timestamp,
     horizon: Timestamp,
-) -> Vec<Timestamp> {
-    let mut out = Vec::with_capacity(zones.len() * (LOOKAHEAD_DAYS as usize + 2) * 2 + 4);
+    open_now: bool,
+) -> Option<Timestamp> {
+    let mut candidates = Vec::with_capacity(zones.len() * 6);
+    let mut lo = now;
+    while lo < horizon {
+        let hi = lo
+            .saturating_add(SignedDuration::from_hours(24))
+            .map_or(horizon, |t| t.min(horizon));
+        boundary_candidates(zones, window, lo, hi, &mut candidates);
+        if let Some(t) = candidates
+            .iter()
+            .copied()
+            .find(|&t| open_in_all(zones, window, t) != open_now)
+        {
+            return Some(t);
+        }
+        lo = hi;
+    }
+    None
+}
+
+/// Fills `out` with every instant in `(lo, hi]` at which some zone's openness may change,
+/// sorted: the instants its wall clock reaches the window's start or end on each local day
+/// (both occurrences in a fall-back fold), and its UTC-offset transitions (which cover a start
+/// or end skipped by a spring-forward gap). Between two consecutive candidates no zone's
+/// openness changes, and openness over `[start, end)` holds from the instant it begins, so the
+/// first candidate where the combined answer differs from now is exact.
+fn boundary_candidates(
+    zones: &[(&str, &TimeZone)],
+    window: &LocalWindow,
+    lo: Timestamp,
+    hi: Timestamp,
+    out: &mut Vec<Timestamp>,
+) {
+    out.clear();
     for (_, tz) in zones {
-        let last_day = tz.to_datetime(horizon).date();
-        let mut day = tz.to_datetime(now).date();
+        let last_day = tz.to_datetime(hi).date();
+        // From the day before: a fold can put `lo`'s wall clock past a crossing still to come.
+        let first_day = tz.to_datetime(lo).date();
+        let mut day = first_day.yesterday().unwrap_or(first_day);
         while day <= last_day {
             for minute in [window.start_minute, window.end_minute] {
                 let civil = if minute == MINUTES_PER_DAY {
@@ -569,15 +598,14 @@ fn boundary_candidates(
             day = next;
         }
         out.extend(
-            tz.following(now)
+            tz.following(lo)
                 .map(|transition| transition.timestamp())
-                .take_while(|t| *t <= horizon),
+                .take_while(|t| *t <= hi),
         );
     }
-    out.retain(|t| now < *t && *t <= horizon);
+    out.retain(|t| lo < *t && *t <= hi);
     out.sort_unstable();
     out.dedup();
-    out
 }
 
 #[cfg(test)]
