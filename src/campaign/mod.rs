@@ -12,6 +12,7 @@ pub mod prospect;
 pub mod retry;
 pub mod scheduler;
 pub mod status;
+pub mod window;
 
 pub use mode::{FieldError, validate_caller_id_strategy, validate_mode};
 pub use phone::{is_e164, redact};
