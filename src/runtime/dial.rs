@@ -64,7 +64,7 @@ pub struct DialOptions {
 /// Jitter buffer delay: long enough for a millisecond-tick sender's paired packets (sipp sends
 /// two packets 0.1 ms apart every 40 ms), short because it delays every AMD decision and so the
 /// start of the message after the beep.
-const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
+pub const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
 
 /// The JSON `trunx dial` prints.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -77,6 +77,9 @@ pub struct DialReport {
     pub answered_ms: Option<u64>,
     pub amd_ms: Option<u64>,
     pub beep_end_ms: Option<u64>,
+    /// How the machine's greeting was found to end: `beep` or `silence` (the configured end
+    /// silence without a beep); `None` for people and undecided greetings.
+    pub machine_end: Option<&'static str>,
     pub call_id: String,
     /// With `--voicemail`: the audio time (ms from the first answered sample) at which the
     /// message started, and how much of it was sent.
@@ -315,6 +318,7 @@ pub async fn run_call(
         let mut answered_at: Option<Instant> = None;
         let mut first_decision: Option<AmdEvent> = None;
         let mut beep_end: Option<u64> = None;
+        let mut machine_end: Option<&'static str> = None;
         let mut outcome: Option<Outcome> = None;
         let mut hung_up = false;
         let mut stopping = false;
@@ -375,8 +379,13 @@ pub async fn run_call(
                         if first_decision.is_none() {
                             first_decision = Some(e);
                         }
-                        if let AmdEventKind::MachineEndBeep { beep_end: end, .. } = e.kind {
-                            beep_end = Some(end.as_ms());
+                        match e.kind {
+                            AmdEventKind::MachineEndBeep { beep_end: end, .. } => {
+                                beep_end = Some(end.as_ms());
+                                machine_end = Some("beep");
+                            }
+                            AmdEventKind::MachineEndSilence => machine_end = Some("silence"),
+                            _ => {}
                         }
                         match flow.as_mut().and_then(|f| f.on_amd(&e)) {
                             Some(CallAction::StartPlayback) => {
@@ -545,6 +554,7 @@ pub async fn run_call(
             answered_ms: answered_at.map(|a| a.duration_since(start).as_millis() as u64),
             amd_ms: first_decision.map(|e| e.at.as_ms()),
             beep_end_ms: beep_end,
+            machine_end,
             call_id,
             playback_start_ms,
             played_ms: player.as_ref().map(|p| p.played_ms()),
