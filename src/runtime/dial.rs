@@ -16,7 +16,7 @@ use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::audio::player::Player;
 use crate::audio::prompt::Prompt;
-use crate::call::{CallAction, CallFlow, FlowOutcome, GreetingEnd, VoiceMode};
+use crate::call::{CallAction, CallFlow, FlowOutcome, VoiceMode};
 use crate::rtp::RtpReceiver;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::packet;
@@ -87,8 +87,6 @@ pub struct DialReport {
     pub played_ms: Option<u64>,
     /// With `--voicemail`: `voicemail`, `voicemail_incomplete`, `humanConnected`, ...
     pub message: Option<&'static str>,
-    /// How the machine's greeting was found to end before the message: `beep` or `silence`.
-    pub machine_end: Option<&'static str>,
     /// Answered time until the call ended, in ms.
     pub talk_ms: Option<u64>,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
@@ -394,7 +392,7 @@ pub async fn run_call(
                                 {
                                     player = Some(Player::new(prompt.clone(), *law));
                                     playback_start_ms = Some(e.at.as_ms());
-                                    pacer.start_talkspurt();
+                                    pacer.start_talkspurt_now(now);
                                 }
                             }
                             // No agent bridge yet (a later issue): the call ends.
@@ -558,13 +556,6 @@ pub async fn run_call(
             call_id,
             playback_start_ms,
             played_ms: player.as_ref().map(|p| p.played_ms()),
-            machine_end: match flow_outcome {
-                Some(FlowOutcome::Voicemail { end, .. }) => Some(match end {
-                    GreetingEnd::Beep => "beep",
-                    GreetingEnd::Silence => "silence",
-                }),
-                _ => None,
-            },
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             message: flow_outcome.map(|o| match o {
