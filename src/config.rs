@@ -11,6 +11,10 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use reqwest::Url;
+
+use crate::egress::HostPattern;
+
 /// One setting: its TOML key, its environment variable, default and meaning.
 #[derive(Debug)]
 pub struct KeySpec {
@@ -158,6 +162,48 @@ pub const KEYS: &[KeySpec] = &[
         false,
         "`true` writes whole phone numbers to logs; by default all but the last 4 digits are masked.",
     ),
+    spec(
+        "public_base_url",
+        "TRUNX_PUBLIC_BASE_URL",
+        None,
+        false,
+        "Public URL of this API as clients reach it, e.g. `https://api.trunx.io`. A `voicemailAudioUrl` `<public_base_url>/audio/<id>/file` (like `http://<api_addr>/audio/<id>/file` and `/audio/<id>/file`) is read from the store, not fetched.",
+    ),
+    spec(
+        "voicemail_max_bytes",
+        "TRUNX_VOICEMAIL_MAX_BYTES",
+        Some("20000000"),
+        false,
+        "Largest `voicemailAudioUrl` file fetched, in bytes: counted while downloading, and a larger Content-Length is refused before the body is read.",
+    ),
+    spec(
+        "fetch_connect_timeout",
+        "TRUNX_FETCH_CONNECT_TIMEOUT",
+        Some("5"),
+        false,
+        "Seconds a fetch of `voicemailAudioUrl` waits for its TCP (and TLS) connection.",
+    ),
+    spec(
+        "fetch_timeout",
+        "TRUNX_FETCH_TIMEOUT",
+        Some("30"),
+        false,
+        "Seconds a whole fetch of `voicemailAudioUrl` may take: lookup, redirects (at most 5) and body.",
+    ),
+    spec(
+        "fetch_allow_hosts",
+        "TRUNX_FETCH_ALLOW_HOSTS",
+        None,
+        false,
+        "Comma-separated hosts `voicemailAudioUrl` may be fetched from: `cdn.example.com`, `*.example.com` (its subdomains) or an address. Unset: any host whose addresses are public.",
+    ),
+    spec(
+        "fetch_allow_private",
+        "TRUNX_FETCH_ALLOW_PRIVATE",
+        Some("false"),
+        false,
+        "`true` lets fetches reach loopback, private (RFC 1918), CGNAT, unique-local and site-local addresses. Link-local (cloud metadata), unspecified, multicast, broadcast, documentation and reserved addresses are always refused.",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -245,6 +291,13 @@ pub struct Config {
     pub beep_model_path: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_phone_numbers: bool,
+    pub public_base_url: Option<Url>,
+    pub voicemail_max_bytes: u64,
+    pub fetch_connect_timeout_s: u32,
+    pub fetch_timeout_s: u32,
+    /// Empty: any host.
+    pub fetch_allow_hosts: Vec<HostPattern>,
+    pub fetch_allow_private: bool,
     /// Each effective raw value and where it came from, for `trunx config`.
     effective: BTreeMap<&'static str, (Option<String>, Source)>,
 }
@@ -347,6 +400,31 @@ impl Config {
                 _ => Err("must be `text` or `json`".into()),
             })?,
             log_phone_numbers: get("log_phone_numbers")
+                .required()?
+                .parse_with(parse_bool)?,
+            public_base_url: get("public_base_url").optional(parse_public_base_url)?,
+            voicemail_max_bytes: get("voicemail_max_bytes")
+                .required()?
+                .parse_with(|v| match v.parse::<u64>() {
+                    Ok(n) if (1_000..=1_000_000_000).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number of bytes from 1000 to 1000000000".into()),
+                })?,
+            fetch_connect_timeout_s: get("fetch_connect_timeout").required()?.parse_with(|v| {
+                match v.parse::<u32>() {
+                    Ok(n) if (1..=120).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number of seconds from 1 to 120".into()),
+                }
+            })?,
+            fetch_timeout_s: get("fetch_timeout").required()?.parse_with(|v| {
+                match v.parse::<u32>() {
+                    Ok(n) if (1..=600).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number of seconds from 1 to 600".into()),
+                }
+            })?,
+            fetch_allow_hosts: get("fetch_allow_hosts")
+                .optional(|v| v.split(',').map(HostPattern::parse).collect())?
+                .unwrap_or_default(),
+            fetch_allow_private: get("fetch_allow_private")
                 .required()?
                 .parse_with(parse_bool)?,
             effective: BTreeMap::new(),
@@ -479,6 +557,17 @@ fn parse_database_url(v: &str) -> Result<String, String> {
     }
 }
 
+fn parse_public_base_url(v: &str) -> Result<Url, String> {
+    let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http(s) URL with a host, e.g. https://api.trunx.io".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must have no credentials, query or fragment".into());
+    }
+    Ok(url)
+}
+
 fn parse_sip_uri(v: &str) -> Result<String, String> {
     let rest = v
         .strip_prefix("sip:")
@@ -543,6 +632,59 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(!c.log_phone_numbers);
         assert!(c.trunk_uri.is_none());
+        assert_eq!(c.voicemail_max_bytes, 20_000_000);
+        assert_eq!((c.fetch_connect_timeout_s, c.fetch_timeout_s), (5, 30));
+        assert!(c.fetch_allow_hosts.is_empty() && !c.fetch_allow_private);
+        assert!(c.public_base_url.is_none());
+    }
+
+    #[test]
+    fn fetch_settings_parse_and_refuse_bad_values() {
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("TRUNX_PUBLIC_BASE_URL", "https://api.trunx.io"),
+                (
+                    "TRUNX_FETCH_ALLOW_HOSTS",
+                    "cdn.example.com, *.media.example",
+                ),
+                ("TRUNX_FETCH_ALLOW_PRIVATE", "true"),
+                ("TRUNX_VOICEMAIL_MAX_BYTES", "5000000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.public_base_url.as_ref().map(Url::as_str),
+            Some("https://api.trunx.io/")
+        );
+        assert_eq!(
+            c.fetch_allow_hosts,
+            vec![
+                HostPattern::Exact("cdn.example.com".into()),
+                HostPattern::Subdomains("media.example".into())
+            ]
+        );
+        assert!(c.fetch_allow_private);
+        assert_eq!(c.voicemail_max_bytes, 5_000_000);
+        for (env, value, key) in [
+            ("TRUNX_PUBLIC_BASE_URL", "ftp://x", "public_base_url"),
+            ("TRUNX_PUBLIC_BASE_URL", "https://x/?k=1", "public_base_url"),
+            ("TRUNX_FETCH_ALLOW_HOSTS", "a.com, b c", "fetch_allow_hosts"),
+            ("TRUNX_FETCH_ALLOW_PRIVATE", "maybe", "fetch_allow_private"),
+            ("TRUNX_VOICEMAIL_MAX_BYTES", "20MB", "voicemail_max_bytes"),
+            ("TRUNX_FETCH_TIMEOUT", "0", "fetch_timeout"),
+            (
+                "TRUNX_FETCH_CONNECT_TIMEOUT",
+                "121",
+                "fetch_connect_timeout",
+            ),
+        ] {
+            let err = Config::load(None, env_of(&[(env, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{env}={value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod call;
 pub mod campaign;
 pub mod config;
 pub mod corpus;
+pub mod egress;
 pub mod rtp;
 pub mod runtime;
 pub mod sip;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use trunx::api::{self, AppState, auth};
 use trunx::campaign::{Outcome, ProspectEvent};
+use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use trunx::store::{SqliteStore, Store};
 
 const KEY: &str = "trunx_test_key";
@@ -34,6 +35,7 @@ fn app() -> App {
         now_ms: Arc::new(move || clock.fetch_add(1, Ordering::Relaxed)),
         max_cps: 10.0,
         log_phone_numbers: false,
+        voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
     };
     App {
         router: api::router(state),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trunx::api::{AppState, auth};
+use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use trunx::runtime::server::serve_on;
 use trunx::store::{SqliteStore, Store};
 
@@ -87,6 +88,7 @@ async fn serves_over_loopback_and_shuts_down_gracefully() {
         now_ms: Arc::new(|| 0),
         max_cps: 10.0,
         log_phone_numbers: false,
+        voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

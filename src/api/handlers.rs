@@ -11,9 +11,11 @@ use super::dto;
 use super::error::ApiError;
 use super::extract::{JsonBody, ListQuery, body_bytes, content_type};
 use crate::audio::prompt::decode_bytes;
+use crate::campaign::status::apply;
 use crate::campaign::{
     Action, CampaignStatus, Channel, is_e164, redact, validate_caller_id_strategy, validate_mode,
 };
+use crate::egress::redact_url;
 use crate::store::{DidState, NewCampaign};
 
 /// Most prospects per request.
@@ -200,7 +202,41 @@ pub async fn list_attempts(
     Ok(Json(dto::page(&p, dto::attempt)).into_response())
 }
 
+/// Prepares the campaign's `voicemailAudioUrl` before a start or resume, so a URL that cannot
+/// be fetched or decoded fails here (422 naming the field, the URL and the reason, the status
+/// unchanged) and never mid-campaign. A disallowed transition is left to the store's 409.
+async fn prepare_voicemail(st: &AppState, id: &str, action: Action) -> Result<(), ApiError> {
+    let campaign_id = id.to_string();
+    let c = st.run(move |s| s.get_campaign(&campaign_id)).await?;
+    if c.channel != Channel::Voice || apply(c.status, action).is_err() {
+        return Ok(());
+    }
+    let Some(url) = c.mode.get("voicemailAudioUrl").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    match st.voicemail.prepare(url).await {
+        Ok(prompt) => {
+            tracing::info!(
+                campaign = %c.id,
+                url = %redact_url(url),
+                duration_ms = prompt.duration_ms(),
+                gain_db = prompt.gain_db,
+                "voicemail audio prepared"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(campaign = %c.id, url = %e.url, reason = %e.reason, "voicemail audio cannot be prepared");
+            Err(ApiError::invalid("mode.voicemailAudioUrl", e.to_string())
+                .with("url", e.url.clone()))
+        }
+    }
+}
+
 async fn lifecycle(st: AppState, id: String, action: Action) -> ApiResult {
+    if matches!(action, Action::Start | Action::Resume) {
+        prepare_voicemail(&st, &id, action).await?;
+    }
     let now = st.now();
     let c = st
         .run(move |s| s.transition_campaign(&id, action, now))

@@ -4,7 +4,8 @@
 //! Owns the mapping between HTTP and the store: handlers are thin (parse, validate with the
 //! pure `campaign` rules, one store call, shape the answer). It must not open sockets or read
 //! the clock itself: `runtime::server` serves the router, and the time and store come in
-//! [`AppState`]. Store calls run on tokio's blocking pool. Phone numbers and keys are never
+//! [`AppState`]. Store calls run on tokio's blocking pool; `voicemailAudioUrl` is fetched and
+//! prepared by the runtime's [`VoicemailLibrary`] in the state. Phone numbers and keys are never
 //! logged whole.
 
 pub mod auth;
@@ -20,6 +21,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+use crate::runtime::fetch::VoicemailLibrary;
 use crate::store::{Store, StoreError};
 use error::ApiError;
 
@@ -35,6 +37,9 @@ pub struct AppState {
     pub max_cps: f64,
     /// `log_phone_numbers` of the configuration.
     pub log_phone_numbers: bool,
+    /// Prepared `voicemailAudioUrl` prompts: filled at campaign start and resume, read by the
+    /// dialer with `get(url)`.
+    pub voicemail: Arc<VoicemailLibrary>,
 }
 
 impl AppState {

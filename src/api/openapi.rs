@@ -44,6 +44,8 @@ const fn op(
 
 const JSON: &str = "application/json";
 const LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409];
+/// Start and resume also prepare `voicemailAudioUrl` and answer 422 when it cannot be.
+const PREPARING_LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409, 422];
 
 /// Every route of the API.
 pub const ROUTES: &[RouteDoc] = &[
@@ -104,11 +106,11 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/start",
-        "Start (from created)",
+        "Start (from created); mode.voicemailAudioUrl is fetched and prepared first, 422 if it cannot be",
         None,
         &[],
         (200, "Lifecycle"),
-        LIFECYCLE_ERRORS,
+        PREPARING_LIFECYCLE_ERRORS,
     ),
     op(
         "post",
@@ -122,11 +124,11 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/resume",
-        "Resume (from paused)",
+        "Resume (from paused); mode.voicemailAudioUrl is revalidated first, 422 if it cannot be prepared",
         None,
         &[],
         (200, "Lifecycle"),
-        LIFECYCLE_ERRORS,
+        PREPARING_LIFECYCLE_ERRORS,
     ),
     op(
         "post",

@@ -1,4 +1,5 @@
-//! Pure audio: the 8 kHz sample clock, 20 ms frames, G.711, WAV I/O and prompt preparation.
+//! Pure audio: the 8 kHz sample clock, 20 ms frames, G.711, WAV I/O, content sniffing and prompt
+//! preparation.
 //!
 //! Owns the representation of telephone audio inside trunx. It must not touch sockets, tasks or
 //! the clock; file reads happen only in [`prompt`] and [`wav`] when asked to load a file.
@@ -6,6 +7,7 @@
 pub mod g711;
 pub mod player;
 pub mod prompt;
+pub mod sniff;
 pub mod wav;
 
 /// Telephone sample rate used everywhere inside trunx.

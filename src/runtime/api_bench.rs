@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 use crate::api::{self, AppState, auth};
 use crate::runtime::clock;
+use crate::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use crate::runtime::server::{ServerError, os_random, wall_ms};
 use crate::store::{SqliteStore, Store};
 
@@ -67,6 +68,10 @@ fn run_on(
         now_ms: Arc::new(wall_ms),
         max_cps: 10.0,
         log_phone_numbers: false,
+        voicemail: Arc::new(VoicemailLibrary::new(
+            FetchConfig::default(),
+            store.clone(),
+        )?),
     };
     let router = api::router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()

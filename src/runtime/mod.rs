@@ -1,5 +1,5 @@
-//! The only I/O in trunx: the clock, loading the ONNX Runtime library, and (as later parts land)
-//! sockets, tasks, channels, signals and HTTP clients.
+//! The only I/O in trunx: the clock, loading the ONNX Runtime library, the HTTP client that
+//! fetches voicemail audio, and (as later parts land) sockets, tasks, channels and signals.
 //!
 //! Everything protocol- or signal-shaped lives in the sans-IO modules; this layer feeds them
 //! input and carries out what they ask.
@@ -10,6 +10,7 @@ pub mod clock;
 pub mod dial;
 pub mod dialer;
 pub mod endpoint;
+pub mod fetch;
 pub mod ingredients;
 pub mod onnx;
 pub mod server;

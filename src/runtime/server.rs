@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::runtime::clock;
+use crate::runtime::fetch::{ClientError, FetchConfig, VoicemailLibrary};
 use crate::store::{self, ApiKey, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum ServerError {
     },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    HttpClient(#[from] ClientError),
     #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
     KeyName,
 }
@@ -49,14 +52,17 @@ pub fn open_store(config: &Config) -> Result<SqliteStore, ServerError> {
     Ok(store::open(config.database_url.expose(), seed)?)
 }
 
-/// The API state for `store` with the wall clock.
-pub fn app_state(config: &Config, store: Arc<dyn Store>) -> AppState {
-    AppState {
+/// The API state for `store` with the wall clock and a voicemail library built from the
+/// fetch settings. The dialer takes `state.voicemail` (an `Arc`) to read prepared prompts.
+pub fn app_state(config: &Config, store: Arc<dyn Store>) -> Result<AppState, ServerError> {
+    let voicemail = VoicemailLibrary::new(FetchConfig::from_config(config), store.clone())?;
+    Ok(AppState {
         store,
         now_ms: Arc::new(wall_ms),
         max_cps: config.trunk_max_cps,
         log_phone_numbers: config.log_phone_numbers,
-    }
+        voicemail: Arc::new(voicemail),
+    })
 }
 
 /// `trunx keys create --name NAME`: stores the hash, returns the record and the key (shown
@@ -89,7 +95,7 @@ pub fn list_keys(config: &Config) -> Result<Vec<ApiKey>, ServerError> {
 /// `trunx serve`: blocks until Ctrl-C or SIGTERM.
 pub fn serve(config: &Config) -> Result<(), ServerError> {
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
-    let state = app_state(config, store);
+    let state = app_state(config, store)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trunx-api")
