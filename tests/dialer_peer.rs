@@ -104,10 +104,13 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
             0,
         )
         .unwrap();
-    let phones: Vec<String> = (0..PROSPECTS)
-        .map(|i| format!("+1212555{:04}", 2000 + i))
-        .collect();
-    store.add_prospects(&c.id, &phones, 0).unwrap();
+    // Numbers inside their calling window for the whole run, plus a few outside it: those wait
+    // with the reason and are not dialled.
+    let phones = numbers_open_now(PROSPECTS, 30 * 60_000);
+    let closed = numbers_closed_now(3, 30 * 60_000);
+    store
+        .add_prospects(&c.id, &[phones.clone(), closed.clone()].concat(), 0)
+        .unwrap();
     store
         .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
         .unwrap();
@@ -119,10 +122,12 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
         messages,
         stop.clone(),
     ));
+    // Done when every callable prospect has an outcome; the others still wait.
     let mut done = false;
     for _ in 0..240 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if store.get_campaign(&c.id).unwrap().status == CampaignStatus::Completed {
+        let st = store.stats(&c.id).unwrap();
+        if st.completed as usize == PROSPECTS && st.dialing == 0 {
             done = true;
             break;
         }
@@ -130,7 +135,42 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
     stop.cancel();
     let stats = run.await.unwrap().unwrap();
     let counters = store.stats(&c.id).unwrap();
-    assert!(done, "campaign did not complete: {counters:?} {stats:?}");
+    assert!(
+        done,
+        "the callable prospects did not finish: {counters:?} {stats:?}"
+    );
+    assert_eq!(
+        store.get_campaign(&c.id).unwrap().status,
+        CampaignStatus::Dialing
+    );
+    let waiting = store
+        .list_prospects(
+            &c.id,
+            &PageRequest {
+                limit: 100,
+                after: None,
+            },
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| closed.contains(&p.phone))
+        .collect::<Vec<_>>();
+    assert_eq!(waiting.len(), 3);
+    for p in &waiting {
+        assert_eq!((p.attempts, p.status.as_str()), (0, "queued"), "{p:?}");
+        assert!(
+            p.next_attempt_at_ms.unwrap() > trunx::runtime::server::wall_ms(),
+            "{p:?}"
+        );
+        assert!(
+            p.wait_reason
+                .as_deref()
+                .unwrap()
+                .starts_with("outside 08:00-21:00 in "),
+            "{p:?}"
+        );
+    }
     let attempts = all_attempts(store.as_ref(), &c.id);
     assert_eq!(attempts.len(), PROSPECTS, "{stats:?}");
     let prospects: HashSet<&str> = attempts.iter().map(|a| a.prospect_id.as_str()).collect();
@@ -148,6 +188,7 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
             "message cut: {a:?}"
         );
         assert!(a.caller_id.starts_with("+1212555010"), "{a:?}");
+        assert!(phones.contains(&a.phone), "{a:?}");
     }
     // The counters equal the records.
     let voicemail = attempts
@@ -156,7 +197,7 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
         .count();
     assert_eq!(counters.voicemail as usize, voicemail);
     assert_eq!(counters.completed as usize, PROSPECTS);
-    assert_eq!((counters.queued, counters.dialing), (0, 0));
+    assert_eq!((counters.queued, counters.dialing), (3, 0));
     assert!(counters.invariants_hold());
     assert_eq!(stats.calls_placed as usize, PROSPECTS);
     assert!(

@@ -115,7 +115,10 @@ pub async fn create_campaign(State(st): State<AppState>, JsonBody(body): JsonBod
     validate_caller_id_strategy(&caller_id_strategy)?;
     let schedule = match obj.get("schedule") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(v @ Value::Object(_)) => {
+            crate::campaign::window::validate_schedule(channel, v)?;
+            Some(v.clone())
+        }
         Some(_) => return Err(ApiError::invalid("schedule", "must be a JSON object")),
     };
     if let Some(asset) = refs.audio_asset {

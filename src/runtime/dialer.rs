@@ -29,6 +29,7 @@ use crate::campaign::callerid::{
 };
 use crate::campaign::retry::{AttemptEnd, after_attempt};
 use crate::campaign::scheduler::{Hold, NodeLimits, Pacing};
+use crate::campaign::window::{self, LocalWindow, WindowCheck};
 use crate::campaign::{AmdResult, CampaignStatus, Channel, Outcome, ProspectEvent, redact};
 use crate::store::{
     Attempt, AttemptResult, Campaign, DidState, DidUpdate, PageRequest, Prospect, Store, StoreError,
@@ -281,6 +282,9 @@ fn call_record(started_at_ms: i64, result: &AttemptResult) -> CallRecord {
 struct CampaignEntry {
     campaign: Campaign,
     plan: VoicePlan,
+    /// The legal window narrowed by the campaign's `schedule`; `None` if the schedule is
+    /// unusable (the campaign then dials nobody, and says why).
+    window: Result<LocalWindow, String>,
     selector: CallerIdSelector,
     buffer: VecDeque<Prospect>,
     /// No due prospect was found at this time; look again a little later.
@@ -412,7 +416,17 @@ pub async fn run(
                         Ok(list) if list.is_empty() => entry.empty_since_ms = Some(now),
                         Ok(list) => {
                             entry.empty_since_ms = None;
-                            entry.buffer.extend(list);
+                            // Claim time: prospects outside their window wait with the reason
+                            // while the others are dialled.
+                            for p in list {
+                                match window_wait(&entry.window, &p.phone, now) {
+                                    None => entry.buffer.push_back(p),
+                                    Some((until, reason)) => {
+                                        defer(&store, &id, &p, until, &reason, now, &mut stats)
+                                            .await
+                                    }
+                                }
+                            }
                         }
                         Err(e) => {
                             stats.store_errors += 1;
@@ -437,6 +451,13 @@ pub async fn run(
                     Err(Hold::CampaignRate { .. }) => continue,
                 }
                 let prospect = entry.buffer.pop_front().expect("checked non-empty");
+                // Again just before the INVITE: the buffer may have waited past a window's end.
+                let now = super::server::wall_ms();
+                if let Some((until, reason)) = window_wait(&entry.window, &prospect.phone, now) {
+                    pacing.cancel_start(&id);
+                    defer(&store, &id, &prospect, until, &reason, now, &mut stats).await;
+                    continue;
+                }
                 let numbers: &[String] = if entry.campaign.caller_ids.is_empty() {
                     &registered
                 } else {
@@ -594,12 +615,14 @@ async fn refresh_campaigns(
         match campaigns.get_mut(&c.id) {
             Some(e) => {
                 e.plan = plan;
+                e.window = campaign_window(&c);
                 e.campaign = c;
             }
             None => {
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
+                        window: campaign_window(&c),
                         campaign: c,
                         plan,
                         selector: CallerIdSelector::new(caller_id.clone()),
@@ -685,6 +708,37 @@ async fn load_did_books(
         }
     }
     Ok((registered, books))
+}
+
+/// The channel's legal window narrowed by the campaign's `schedule`.
+fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
+    let schedule = match &c.schedule {
+        Some(v) => Some(window::validate_schedule(c.channel, v).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    window::effective_window(c.channel, schedule.as_ref()).map_err(|e| e.to_string())
+}
+
+/// Whether `phone` may be called at `now`; if not, until when it waits and why. A number
+/// whose window never opens within the look-ahead is checked again a day later.
+fn window_wait(
+    window: &Result<LocalWindow, String>,
+    phone: &str,
+    now: i64,
+) -> Option<(i64, String)> {
+    match window {
+        Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
+        Ok(w) => match window::check(phone, w, now) {
+            WindowCheck::Open { .. } => None,
+            WindowCheck::Closed {
+                opens_at_ms,
+                reason,
+            } => Some((
+                opens_at_ms.unwrap_or(now + DAY_MS).max(now + 1_000),
+                reason.to_string(),
+            )),
+        },
+    }
 }
 
 /// What to do when no caller ID can be used: wait until one is free, with the reason.

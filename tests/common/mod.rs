@@ -172,3 +172,39 @@ pub fn start_kamailio(dir: &Path, port: u16, uas_port: u16) -> Kamailio {
         .expect("kamailio starts");
     Kamailio(child)
 }
+
+/// Number prefixes across the world's time zones (each followed by 4 digits is a valid
+/// E.164 number), so at any hour some are inside the voice calling window and some are not.
+const ZONE_PREFIXES: [&str; 14] = [
+    "+1212555", "+1312555", "+1213555", "+1808555", "+1907555", "+4420794", "+4930901", "+9122610",
+    "+8135550", "+6128555", "+6493555", "+5511355", "+9714555", "+2711555",
+];
+
+/// `n` numbers that may be called now and for at least the next `margin_ms` (the voice
+/// window, 08:00-21:00 in their zone).
+pub fn numbers_open_now(n: usize, margin_ms: i64) -> Vec<String> {
+    use trunx::campaign::window::{VOICE_WINDOW, WindowCheck, check};
+    let now = trunx::runtime::server::wall_ms();
+    let prefix = ZONE_PREFIXES
+        .iter()
+        .find(|p| {
+            matches!(check(&format!("{p}0000"), &VOICE_WINDOW, now),
+                WindowCheck::Open { closes_at_ms } if closes_at_ms - now >= margin_ms)
+        })
+        .expect("some zone of the list is inside its calling window");
+    (0..n).map(|i| format!("{prefix}{:04}", i)).collect()
+}
+
+/// `n` numbers that may not be called now nor for the next `margin_ms`.
+pub fn numbers_closed_now(n: usize, margin_ms: i64) -> Vec<String> {
+    use trunx::campaign::window::{VOICE_WINDOW, WindowCheck, check};
+    let now = trunx::runtime::server::wall_ms();
+    let prefix = ZONE_PREFIXES
+        .iter()
+        .find(|p| {
+            matches!(check(&format!("{p}0000"), &VOICE_WINDOW, now),
+                WindowCheck::Closed { opens_at_ms: Some(t), .. } if t - now >= margin_ms)
+        })
+        .expect("some zone of the list is outside its calling window");
+    (0..n).map(|i| format!("{prefix}{:04}", 5000 + i)).collect()
+}
