@@ -121,6 +121,13 @@ pub const KEYS: &[KeySpec] = &[
         "Most simultaneous calls on the trunk from this node.",
     ),
     spec(
+        "ring_timeout",
+        "TRUNX_RING_TIMEOUT",
+        Some("30"),
+        false,
+        "Seconds a campaign call may ring before it is `noAnswer` (15 to 120; rules ask for at least 15 s / 4 rings).",
+    ),
+    spec(
         "agent_url",
         "TRUNX_AGENT_URL",
         None,
@@ -283,6 +290,7 @@ pub struct Config {
     pub trunk_password: Option<Secret>,
     pub trunk_max_cps: f64,
     pub trunk_max_concurrent: u32,
+    pub ring_timeout_s: u32,
     pub trunk_send_pai: bool,
     pub trunk_options_interval_s: u32,
     pub agent_url: Option<String>,
@@ -373,6 +381,12 @@ impl Config {
                     _ => Err("must be a whole number from 1 to 100000".into()),
                 },
             )?,
+            ring_timeout_s: get("ring_timeout").required()?.parse_with(|v| {
+                match v.parse::<u32>() {
+                    Ok(n) if (15..=120).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number of seconds from 15 to 120".into()),
+                }
+            })?,
             trunk_send_pai: get("trunk_send_pai").required()?.parse_with(parse_bool)?,
             trunk_options_interval_s: get("trunk_options_interval").required()?.parse_with(
                 |v| match v.parse::<u32>() {

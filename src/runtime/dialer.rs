@@ -72,6 +72,31 @@ pub struct DialerSettings {
 pub trait Messages: Send + Sync + 'static {
     /// The prepared prompt of a `voicemailAudioUrl`, if it is ready.
     fn get(&self, url: &str) -> Option<Arc<Prompt>>;
+    /// Prepares a URL that is not ready (a campaign found `dialing` after a restart).
+    fn prepare<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move { Err(format!("{url} was not prepared at campaign start")) })
+    }
+}
+
+impl Messages for super::fetch::VoicemailLibrary {
+    fn get(&self, url: &str) -> Option<Arc<Prompt>> {
+        super::fetch::VoicemailLibrary::get(self, url)
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            super::fetch::VoicemailLibrary::prepare(self, url)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// A campaign's `mode`, as the dialer uses it.
@@ -285,6 +310,8 @@ struct CampaignEntry {
     /// The legal window narrowed by the campaign's `schedule`; `None` if the schedule is
     /// unusable (the campaign then dials nobody, and says why).
     window: Result<LocalWindow, String>,
+    /// The campaign's message could not be prepared: no dials until this time.
+    blocked_until_ms: Option<i64>,
     selector: CallerIdSelector,
     buffer: VecDeque<Prospect>,
     /// No due prospect was found at this time; look again a little later.
@@ -387,6 +414,7 @@ pub async fn run(
         if now >= next_refresh_ms {
             next_refresh_ms = now + 250;
             refresh_campaigns(
+                &messages,
                 &settings.caller_id,
                 &store,
                 &mut campaigns,
@@ -404,6 +432,9 @@ pub async fn run(
                 let Some(entry) = campaigns.get_mut(&id) else {
                     continue;
                 };
+                if entry.blocked_until_ms.is_some() {
+                    continue;
+                }
                 if entry.buffer.is_empty() && entry.empty_since_ms.is_none_or(|t| now - t >= 1000) {
                     let s = store.clone();
                     let cid = id.clone();
@@ -570,6 +601,7 @@ pub async fn run(
 /// Reloads the `dialing` campaigns: new ones join the pacing, paused or ended ones leave it
 /// (their calls in flight finish and count), and a campaign with nothing left completes.
 async fn refresh_campaigns(
+    messages: &Arc<dyn Messages>,
     caller_id: &CallerIdConfig,
     store: &Arc<dyn Store>,
     campaigns: &mut BTreeMap<String, CampaignEntry>,
@@ -622,6 +654,7 @@ async fn refresh_campaigns(
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
+                        blocked_until_ms: None,
                         window: campaign_window(&c),
                         campaign: c,
                         plan,
@@ -630,6 +663,24 @@ async fn refresh_campaigns(
                         empty_since_ms: None,
                     },
                 );
+            }
+        }
+    }
+    // A message not ready (a restart): prepare it before the campaign dials again; a failure
+    // holds the campaign (it never drops a machine silently without its message) and retries.
+    for (id, e) in campaigns.iter_mut() {
+        let Some(url) = e.plan.voicemail_url.clone() else {
+            continue;
+        };
+        if messages.get(&url).is_some() || e.blocked_until_ms.is_some_and(|t| t > now) {
+            continue;
+        }
+        match messages.prepare(&url).await {
+            Ok(()) => e.blocked_until_ms = None,
+            Err(reason) => {
+                stats.store_errors += 1;
+                tracing::error!(campaign = %id, %reason, "voicemail audio cannot be prepared; campaign held");
+                e.blocked_until_ms = Some(now + 60_000);
             }
         }
     }

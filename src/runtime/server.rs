@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::api::{self, AppState};
+use crate::campaign::scheduler::NodeLimits;
 use crate::config::Config;
 use crate::runtime::clock;
+use crate::runtime::dialer::{DialerSettings, Messages};
 use crate::runtime::fetch::{ClientError, FetchConfig, VoicemailLibrary};
 use crate::store::{self, ApiKey, SqliteStore, Store, StoreError};
 
@@ -27,6 +29,10 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     HttpClient(#[from] ClientError),
+    #[error(transparent)]
+    Dialer(#[from] crate::runtime::dialer::DialerError),
+    #[error(transparent)]
+    Model(#[from] crate::runtime::amd_files::AmdFilesError),
     #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
     KeyName,
 }
@@ -92,13 +98,48 @@ pub fn list_keys(config: &Config) -> Result<Vec<ApiKey>, ServerError> {
     Ok(open_store(config)?.list_api_keys()?)
 }
 
-/// `trunx serve`: blocks until Ctrl-C or SIGTERM.
+/// The dialer's settings from the configuration (`None` without a `trunk_uri`: the API runs
+/// alone and campaigns wait).
+pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, ServerError> {
+    let Some(trunk_uri) = config.trunk_uri.clone() else {
+        return Ok(None);
+    };
+    let model = crate::runtime::amd_files::load_beep_model(
+        config.ort_dylib_path.as_deref(),
+        config.beep_model_path.as_deref(),
+    )?;
+    Ok(Some(DialerSettings {
+        trunk_uri,
+        sip_addr: config.sip_addr,
+        rtp_ports: config.rtp_ports.clone(),
+        username: config.trunk_username.clone(),
+        password: config
+            .trunk_password
+            .as_ref()
+            .map(|p| p.expose().to_string()),
+        send_pai: config.trunk_send_pai,
+        ring_timeout: std::time::Duration::from_secs(config.ring_timeout_s as u64),
+        limits: NodeLimits {
+            max_concurrent: config.trunk_max_concurrent,
+            max_cps: config.trunk_max_cps,
+        },
+        amd: crate::amd::AmdConfig::default(),
+        model: Some(model),
+        log_phone_numbers: config.log_phone_numbers,
+        claim_batch: 200,
+        caller_id: Default::default(),
+    }))
+}
+
+/// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
+/// Ctrl-C or SIGTERM, then lets calls in flight hang up and record their outcomes.
 pub fn serve(config: &Config) -> Result<(), ServerError> {
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
-    let state = app_state(config, store)?;
+    let state = app_state(config, store.clone())?;
+    let dialer = dialer_settings(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("trunx-api")
+        .thread_name("trunx")
         .build()?;
     rt.block_on(async move {
         let addr = config.api_addr;
@@ -106,7 +147,37 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
         tracing::info!(addr = %listener.local_addr()?, "control API listening");
-        serve_on(listener, state, shutdown_signal()).await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let dialing = match dialer {
+            Some(settings) => {
+                let messages: Arc<dyn Messages> = state.voicemail.clone();
+                tracing::info!(trunk = %settings.trunk_uri, "dialer running");
+                Some(tokio::spawn(crate::runtime::dialer::run(
+                    settings,
+                    store,
+                    messages,
+                    stop.clone(),
+                )))
+            }
+            None => {
+                tracing::warn!("no trunk_uri configured: campaigns are accepted but not dialled");
+                None
+            }
+        };
+        let api_stop = stop.clone();
+        let signal = async move {
+            shutdown_signal().await;
+            api_stop.cancel();
+        };
+        serve_on(listener, state, signal).await?;
+        stop.cancel();
+        if let Some(d) = dialing {
+            match d.await {
+                Ok(Ok(stats)) => tracing::info!(?stats, "dialer stopped"),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => tracing::error!(error = %e, "dialer task failed"),
+            }
+        }
         tracing::info!("control API stopped");
         Ok(())
     })
