@@ -7,9 +7,10 @@
 //! Tasks (under one `TaskTracker`, stopped by one `CancellationToken`):
 //! - the SIP task owns the SIP socket and the `Uas`, answers counter queries, and hands media
 //!   commands to
-//! - the media task: ONE pacing loop for all calls on an absolute 20 ms grid. Every tick it
-//!   sends one pre-encoded G.711 packet per answered call (the recording, then silence until
-//!   the call ends), so 1,000 calls cost 50 wake-ups per second, not 50,000.
+//! - the media task: ONE pacing loop for all calls on an absolute 20 ms grid, split into ten
+//!   2 ms phases. Every 20 ms it sends one pre-encoded G.711 packet per answered call (the
+//!   recording, then silence until the call ends), each call in its own phase, so 1,000 calls
+//!   cost 500 wake-ups per second, not 50,000, and no 1,000-packet bursts.
 //! - the drain task reads (and counts) the caller's RTP and RTCP.
 //!
 //! Media uses ONE shared RTP socket (and the RTCP socket above it) for every call: every SDP
@@ -108,7 +109,7 @@ struct MediaCounters {
     rtp_send_errors: AtomicU64,
     rtp_received: AtomicU64,
     rtcp_received: AtomicU64,
-    /// Grid slots the media clock skipped because it woke up late.
+    /// 2 ms media slots skipped because the media clock woke up late.
     ticks_skipped: AtomicU64,
     streams: AtomicU64,
     peak_streams: AtomicU64,
@@ -146,7 +147,7 @@ pub struct SimCounters {
     pub rtp_send_errors: u64,
     pub rtp_packets_received: u64,
     pub rtcp_packets_received: u64,
-    pub media_ticks_skipped: u64,
+    pub media_slots_skipped: u64,
 }
 
 impl SimCounters {
@@ -189,7 +190,7 @@ impl SimCounters {
             rtp_send_errors: load(&m.rtp_send_errors),
             rtp_packets_received: load(&m.rtp_received),
             rtcp_packets_received: load(&m.rtcp_received),
-            media_ticks_skipped: load(&m.ticks_skipped),
+            media_slots_skipped: load(&m.ticks_skipped),
         }
     }
 }
@@ -255,6 +256,27 @@ pub fn playback_codes(playback: &Playback, law: Law) -> Result<&'static [u8], Ca
     Ok(&codes[..end])
 }
 
+/// Receive buffer asked for the shared RTP socket: every caller's media arrives on it, and
+/// the default (about 200 KB) overflows when the drain task is not scheduled for a few ms.
+const RTP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Asks for a larger receive buffer (the kernel caps it at `net.core.rmem_max`). Failure only
+/// means more incoming RTP is dropped, which the sim merely counts.
+fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt on a socket we own, with a c_int option value of the size passed.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// An even RTP port and the odd RTCP port above it.
 async fn bind_rtp_pair(
     ip: IpAddr,
@@ -302,6 +324,7 @@ impl CarrierSim {
         let sip = socket.local_addr()?;
         let (rtp_socket, rtcp_socket) = bind_rtp_pair(sip.ip(), &config.rtp_ports).await?;
         let rtp = rtp_socket.local_addr()?;
+        grow_receive_buffer(&rtp_socket, RTP_RECEIVE_BUFFER);
         let rtp_socket = Arc::new(rtp_socket);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -469,11 +492,54 @@ impl Stream {
     }
 }
 
-/// Removes `streams[i]`, keeping `index` right for the stream moved into its place.
-fn remove_stream(streams: &mut Vec<Stream>, index: &mut HashMap<u64, usize>, i: usize) {
-    streams.swap_remove(i);
-    if let Some(moved) = streams.get(i) {
-        index.insert(moved.id, i);
+/// Sub-slots of the 20 ms grid: each stream sends in one of them (chosen by its id), so 1,000
+/// streams go out as ten groups of 100 two milliseconds apart, like the unaligned phases of
+/// real calls, instead of one burst that overflows receive buffers.
+const PHASES: u64 = 10;
+const SLOT: Duration = Duration::from_nanos(TICK.as_nanos() as u64 / PHASES);
+/// How far a late media clock catches up (slots): 60 ms of packets are sent late, as a
+/// congested network delivers them, and a jitter buffer can still use them; older slots are
+/// skipped rather than burst.
+const MAX_CATCH_UP_SLOTS: u64 = 3 * PHASES;
+
+/// The answered calls' streams, grouped by phase.
+struct Streams {
+    by_phase: Vec<Vec<Stream>>,
+    index: HashMap<u64, (usize, usize)>,
+}
+
+impl Streams {
+    fn new() -> Self {
+        Streams {
+            by_phase: (0..PHASES).map(|_| Vec::new()).collect(),
+            index: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some((phase, i)) = self.index.remove(&id) {
+            let group = &mut self.by_phase[phase];
+            group.swap_remove(i);
+            if let Some(moved) = group.get(i) {
+                self.index.insert(moved.id, (phase, i));
+            }
+        }
+    }
+
+    /// Adds a stream whose first packet goes out in its phase's first slot at or after
+    /// `next_slot`.
+    fn add(&mut self, mut stream: Stream, next_slot: u64) {
+        self.remove(stream.id);
+        let phase = stream.id % PHASES;
+        let first_slot = next_slot + (phase + PHASES - next_slot % PHASES) % PHASES;
+        stream.first_tick = first_slot / PHASES;
+        let group = &mut self.by_phase[phase as usize];
+        self.index.insert(stream.id, (phase as usize, group.len()));
+        group.push(stream);
     }
 }
 
@@ -485,12 +551,11 @@ async fn media_task(
     token: CancellationToken,
 ) {
     let epoch = clock::now();
-    let mut next_tick: u64 = 0;
-    let mut streams: Vec<Stream> = Vec::new();
-    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut next_slot: u64 = 0;
+    let mut streams = Streams::new();
     let mut packet = [0u8; RTP_PACKET];
     loop {
-        let due = epoch + TICK * next_tick as u32;
+        let due = epoch + SLOT * next_slot as u32;
         tokio::select! {
             biased;
             _ = token.cancelled() => break,
@@ -503,28 +568,23 @@ async fn media_task(
                         };
                         let end = playback.play_ms.map(|ms| (ms as usize * 8).min(codes.len()));
                         let mixed = number_hash("rtp", ssrc as u64, stream);
-                        if let Some(old) = index.remove(&stream) {
-                            remove_stream(&mut streams, &mut index, old);
-                        }
-                        index.insert(stream, streams.len());
-                        streams.push(Stream {
-                            id: stream,
-                            to,
-                            payload_type: law.payload_type(),
-                            silence: match law { Law::Ulaw => 0xFF, Law::Alaw => 0xD5 },
-                            codes: &codes[..end.unwrap_or(codes.len())],
-                            ssrc,
-                            first_tick: next_tick,
-                            sequence: mixed as u16,
-                            timestamp_base: (mixed >> 16) as u32,
-                            sent: 0,
-                        });
+                        streams.add(
+                            Stream {
+                                id: stream,
+                                to,
+                                payload_type: law.payload_type(),
+                                silence: match law { Law::Ulaw => 0xFF, Law::Alaw => 0xD5 },
+                                codes: &codes[..end.unwrap_or(codes.len())],
+                                ssrc,
+                                first_tick: 0,
+                                sequence: mixed as u16,
+                                timestamp_base: (mixed >> 16) as u32,
+                                sent: 0,
+                            },
+                            next_slot,
+                        );
                     }
-                    Some(MediaCommand::Stop { stream }) => {
-                        if let Some(i) = index.remove(&stream) {
-                            remove_stream(&mut streams, &mut index, i);
-                        }
-                    }
+                    Some(MediaCommand::Stop { stream }) => streams.remove(stream),
                     None => break,
                 }
                 let n = streams.len() as u64;
@@ -532,30 +592,37 @@ async fn media_task(
                 counters.peak_streams.fetch_max(n, Ordering::Relaxed);
             }
             _ = tokio::time::sleep_until(due.into()) => {
-                // The latest grid slot that is due; slots missed by a late wake-up are
-                // skipped (their audio time still passes), never sent in a burst.
-                let behind = (clock::now().duration_since(due).as_nanos() / TICK.as_nanos()) as u64;
-                let tick = next_tick + behind;
-                if behind > 0 {
-                    counters.ticks_skipped.fetch_add(behind, Ordering::Relaxed);
+                // Every slot that is due, at most MAX_CATCH_UP_SLOTS of them: a very late
+                // wake-up skips older slots (their audio time still passes).
+                let current = next_slot
+                    + (clock::now().duration_since(due).as_nanos() / SLOT.as_nanos()) as u64;
+                let from = next_slot.max((current + 1).saturating_sub(MAX_CATCH_UP_SLOTS));
+                if from > next_slot {
+                    counters.ticks_skipped.fetch_add(from - next_slot, Ordering::Relaxed);
                 }
                 let (mut sent, mut errors) = (0u64, 0u64);
-                for s in streams.iter_mut() {
-                    s.packet(tick, &mut packet);
-                    match socket.try_send_to(&packet, s.to) {
-                        Ok(_) => sent += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            match socket.send_to(&packet, s.to).await {
-                                Ok(_) => sent += 1,
-                                Err(_) => errors += 1,
-                            }
+                for slot in from..=current {
+                    let tick = slot / PHASES;
+                    for s in streams.by_phase[(slot % PHASES) as usize].iter_mut() {
+                        if tick < s.first_tick {
+                            continue;
                         }
-                        Err(_) => errors += 1,
+                        s.packet(tick, &mut packet);
+                        match socket.try_send_to(&packet, s.to) {
+                            Ok(_) => sent += 1,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                match socket.send_to(&packet, s.to).await {
+                                    Ok(_) => sent += 1,
+                                    Err(_) => errors += 1,
+                                }
+                            }
+                            Err(_) => errors += 1,
+                        }
                     }
                 }
                 counters.rtp_sent.fetch_add(sent, Ordering::Relaxed);
                 counters.rtp_send_errors.fetch_add(errors, Ordering::Relaxed);
-                next_tick = tick + 1;
+                next_slot = current + 1;
             }
         }
     }

@@ -549,6 +549,20 @@ mod tests {
         // FNV-1a of "a" is a published vector; the rest must not change between releases,
         // or a second process (or a later build) would disagree on the truth.
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        // Values from an independent Python transcription of FNV-1a + SplitMix64 and the
+        // cumulative pick over the default mix.
+        assert_eq!(number_hash("+15551234567", 1, 1), 0xba1a_00d3_7f58_e1f7);
+        assert_eq!(number_hash("+15551234567", 1, 2), 0x6a63_1722_8955_7bc0);
+        let d = PopulationMix::default();
+        assert_eq!(
+            scenario_for("+15551230001", &d, 7),
+            Scenario::MachineBeep { call: 4 }
+        );
+        assert_eq!(scenario_for("+15551230002", &d, 7), Scenario::Busy);
+        assert_eq!(
+            scenario_for("+15551230003", &d, 7),
+            Scenario::Human { call: 7 }
+        );
         assert_eq!(
             scenario_for("+15551234567", &PopulationMix::default(), 7),
             scenario_for(" +15551234567 ", &PopulationMix::default(), 7)
