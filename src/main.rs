@@ -92,6 +92,9 @@ enum Command {
     /// Benchmarks of whole pipelines.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run the simulated carrier (a SIP UAS answering with the bundled recorded calls) until
+    /// SIGINT or SIGTERM; prints its counters as JSON on exit.
+    CarrierSim(trunx::runtime::carrier_sim::CarrierSimArgs),
     /// Generate the labelled call corpus the AMD is measured on (seeded, deterministic).
     Corpus {
         #[command(subcommand)]
@@ -335,6 +338,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo(&config),
+        Command::CarrierSim(args) => {
+            trunx::runtime::carrier_sim::run_until_signal(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Corpus { command } => {
             print!("{}", trunx::runtime::ingredients::run(command)?);
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 
 pub mod amd_files;
 pub mod api_bench;
+pub mod carrier_sim;
 pub mod clock;
 pub mod dial;
 pub mod dialer;
