@@ -45,8 +45,13 @@ enum Command {
     /// Manage API keys (stored only as SHA-256 hashes).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Run the main job on embedded defaults.
-    Demo,
+    /// Run the main job on embedded defaults: a whole voice campaign against the simulated
+    /// carrier, driven through the control API.
+    Demo {
+        /// Print only one final JSON object: {"stats": {...}, "amd_accuracy": x, "calls": n}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Place one call through the trunk.
     Dial {
         /// Number (E.164) or SIP URI to call.
@@ -190,9 +195,10 @@ fn load_config(cli: &Cli) -> Result<Config> {
         .context("invalid configuration")
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -213,7 +219,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(LogFormatArg::Text) => LogFormat::Text,
         None => config.log_format,
     };
-    init_logging(format);
+    // The demo draws a progress bar: only warnings interrupt it unless RUST_LOG says more.
+    let default_level = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
+    init_logging(format, default_level);
     match cli.command {
         Command::Version => unreachable!("handled above"),
         Command::Config => {
@@ -337,7 +349,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => demo(&config),
+        Command::Demo { json } => {
+            trunx::runtime::demo::run(json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CarrierSim(args) => {
             trunx::runtime::carrier_sim::run_until_signal(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
@@ -487,34 +502,4 @@ fn model_unless(no_model: bool, config: &Config) -> Result<Option<BeepModel>> {
         config.ort_dylib_path.as_deref(),
         config.beep_model_path.as_deref(),
     )?))
-}
-
-/// The main job on embedded defaults: the bundled recorded calls through the AMD.
-fn demo(config: &Config) -> Result<ExitCode> {
-    let dir = PathBuf::from("audio-fixtures/calls");
-    let model = model_unless(false, config)?;
-    println!("trunx demo: the answering-machine detector on the bundled recorded calls");
-    println!("({}, beep model: ONNX Runtime)\n", dir.display());
-    let amd_config = AmdConfig::default();
-    for (path, label) in amd_files::labelled_files(&dir)? {
-        let pcm = amd_files::read_call_audio(&path)?;
-        let (events, _) = analyse_recording(&pcm, &amd_config, model.clone());
-        let truth = amd_files::truth_str(label.truth);
-        let beep = label
-            .beep_ms
-            .map(|(s, e)| format!(" beep {s}-{e} ms"))
-            .unwrap_or_default();
-        println!(
-            "{}  [truth {truth}, {}{beep}]",
-            label.file,
-            label.category()
-        );
-        for e in &events {
-            println!("    {}", amd_files::event_line(e));
-        }
-    }
-    let (report, outcomes) = amd_files::bench_dir(&dir, None, &amd_config, model)?;
-    println!();
-    print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
-    Ok(ExitCode::SUCCESS)
 }

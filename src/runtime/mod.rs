@@ -8,6 +8,7 @@ pub mod amd_files;
 pub mod api_bench;
 pub mod carrier_sim;
 pub mod clock;
+pub mod demo;
 pub mod dial;
 pub mod dialer;
 pub mod endpoint;
