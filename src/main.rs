@@ -154,6 +154,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         stats_reads: usize,
     },
+    /// The whole dialer against `trunx carrier-sim` in a separate process: every call answered
+    /// with a recorded human or voicemail, analysed, and given the message.
+    Load {
+        #[arg(long, default_value_t = 1000)]
+        calls: usize,
+        /// Most calls at once (the node's trunk limit for the run).
+        #[arg(long, default_value_t = 1000)]
+        concurrent: u32,
+        /// New calls per second (default: enough to reach --concurrent).
+        #[arg(long)]
+        cps: Option<f64>,
+        /// The message played on every call (its length sets how long calls last).
+        #[arg(long, default_value = "audio-fixtures/prompts/voicemail-10s.mp3")]
+        message: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Call setups per second against a real UAS (no media): each call is hung up on answer.
     Sip {
         /// The UAS, e.g. sip:127.0.0.1:5070 or 127.0.0.1:5070.
@@ -304,6 +324,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Load {
+            calls,
+            concurrent,
+            cps,
+            message,
+            seed,
+            no_model,
+        }) => {
+            let report =
+                trunx::runtime::load_bench::run(&trunx::runtime::load_bench::LoadOptions {
+                    calls,
+                    concurrent,
+                    cps,
+                    message,
+                    seed,
+                    no_model,
+                })?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Api {

@@ -53,8 +53,9 @@ const ZONE_BLOCKS: [&str; 16] = [
 
 const PROSPECTS: usize = 200;
 
-/// Prospects spread over every block open now for at least the next 15 minutes.
-fn prospects_open_now(now_ms: i64) -> Vec<String> {
+/// `n` numbers spread over every block inside its calling window now and for at least the
+/// next 15 minutes (fewer if the open blocks cannot hold `n`).
+pub fn numbers_open_now(n: usize, now_ms: i64) -> Vec<String> {
     let open: Vec<&str> = ZONE_BLOCKS
         .iter()
         .copied()
@@ -63,11 +64,13 @@ fn prospects_open_now(now_ms: i64) -> Vec<String> {
                 WindowCheck::Open { closes_at_ms } if closes_at_ms - now_ms >= 15 * 60_000)
         })
         .collect();
-    (0..PROSPECTS)
-        .filter_map(|i| {
-            let block = open.get(i % open.len().max(1))?;
-            Some(format!("{block}{:04}", 1000 + i))
-        })
+    if open.is_empty() {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|i| (open[i % open.len()], i / open.len()))
+        .take_while(|(_, k)| *k < 10_000)
+        .map(|(block, k)| format!("{block}{k:04}"))
         .collect()
 }
 
@@ -255,7 +258,7 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
         )
         .await?;
     let id = campaign["id"].as_str().unwrap_or_default().to_string();
-    let phones = prospects_open_now(wall_ms());
+    let phones = numbers_open_now(PROSPECTS, wall_ms());
     if phones.is_empty() {
         return Err(DemoError::Setup(
             "no time zone of the demo's number blocks is inside its calling window".into(),

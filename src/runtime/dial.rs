@@ -64,6 +64,9 @@ pub struct DialOptions {
 /// Jitter buffer delay: long enough for a millisecond-tick sender's paired packets (sipp sends
 /// two packets 0.1 ms apart every 40 ms), short because it delays every AMD decision and so the
 /// start of the message after the beep.
+/// How far behind its 20 ms slot a sent frame counts as late (one packet time).
+const LATE_AFTER: Duration = Duration::from_millis(20);
+
 pub const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
 
 /// The JSON `trunx dial` prints.
@@ -89,6 +92,10 @@ pub struct DialReport {
     pub message: Option<&'static str>,
     /// Answered time until the call ended, in ms.
     pub talk_ms: Option<u64>,
+    /// RTP frames sent, and how many left later than one packet time after their slot (or
+    /// were skipped because the sender woke too late).
+    pub frames_sent: u64,
+    pub frames_late: u64,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -321,6 +328,7 @@ pub async fn run_call(
         let mut hung_up = false;
         let mut stopping = false;
         let mut rtp_buf = vec![0u8; 2048];
+        let mut frames_late: u64 = 0;
 
         loop {
             while let Some(t) = call.poll_transmit() {
@@ -417,7 +425,17 @@ pub async fn run_call(
                     Law::Ulaw => 0xFF,
                     Law::Alaw => 0xD5,
                 }; FRAME_SAMPLES];
-                while let Some(slot) = pacer.poll(now) {
+                loop {
+                    let due = pacer.next_deadline();
+                    let Some(slot) = pacer.poll(now) else {
+                        break;
+                    };
+                    // A frame is late when it leaves a whole packet time after its slot, or
+                    // its slot was skipped because the task woke too late to send it.
+                    frames_late += u64::from(slot.skipped);
+                    if slot.skipped == 0 && now.saturating_duration_since(due) > LATE_AFTER {
+                        frames_late += 1;
+                    }
                     let mut payload = silence;
                     if let Some(p) = player.as_mut() {
                         p.skip(slot.skipped as usize);
@@ -556,6 +574,8 @@ pub async fn run_call(
             call_id,
             playback_start_ms,
             played_ms: player.as_ref().map(|p| p.played_ms()),
+            frames_sent: sent_stats.packets as u64,
+            frames_late,
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             message: flow_outcome.map(|o| match o {

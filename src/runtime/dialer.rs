@@ -209,12 +209,17 @@ pub struct DialerStats {
     pub deferred: u64,
     pub recovered_interrupted: u64,
     pub store_errors: u64,
+    /// RTP frames the calls sent, and how many were late (see `DialReport::frames_late`).
+    pub frames_sent: u64,
+    pub frames_late: u64,
 }
 
 struct Ended {
     campaign_id: String,
     caller_id: String,
     record: CallRecord,
+    frames_sent: u64,
+    frames_late: u64,
 }
 
 const DAY_MS: i64 = 24 * 3_600_000;
@@ -818,6 +823,8 @@ fn call_ended(
 ) {
     pacing.call_ended(&e.campaign_id);
     stats.calls_ended += 1;
+    stats.frames_sent += e.frames_sent;
+    stats.frames_late += e.frames_late;
     let book = books
         .entry(e.caller_id.clone())
         .or_insert_with(DidBook::new);
@@ -963,6 +970,8 @@ impl CallJob {
             campaign_id: self.attempt.campaign_id.clone(),
             caller_id: self.attempt.caller_id.clone(),
             record,
+            frames_sent: report.as_ref().map_or(0, |r| r.frames_sent),
+            frames_late: report.as_ref().map_or(0, |r| r.frames_late),
         });
     }
 }

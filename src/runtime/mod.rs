@@ -14,6 +14,7 @@ pub mod dialer;
 pub mod endpoint;
 pub mod fetch;
 pub mod ingredients;
+pub mod load_bench;
 pub mod onnx;
 pub mod server;
 pub mod sip_bench;
