@@ -240,7 +240,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => config.log_format,
     };
     // The demo draws a progress bar: only warnings interrupt it unless RUST_LOG says more.
-    let default_level = if matches!(cli.command, Command::Demo { .. }) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Bench(BenchCommand::Load { .. })
+    ) {
         "warn"
     } else {
         "info"
