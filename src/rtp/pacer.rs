@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_talkspurt_can_start_now_without_skipping_a_timestamp() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut p = Pacer::new(t0, 10, 1000);
         assert!(p.poll(t0).is_some());
         // 7 ms after the first packet: the next slot is 13 ms away on the old grid.

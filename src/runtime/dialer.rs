@@ -226,7 +226,7 @@ const DAY_MS: i64 = 24 * 3_600_000;
 
 /// What the dialer knows of one caller ID: its recent calls (for the caps) and its last calls
 /// (for the health score). Rebuilt from the attempts table at start-up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct DidBook {
     recent_calls_ms: Vec<i64>,
     records: VecDeque<CallRecord>,
@@ -238,14 +238,23 @@ struct DidBook {
     answered: u64,
 }
 
-impl DidBook {
-    fn new() -> DidBook {
+/// A DID with no history is healthy (a new number starts at full score).
+impl Default for DidBook {
+    fn default() -> DidBook {
         DidBook {
+            recent_calls_ms: Vec::new(),
+            records: VecDeque::new(),
             score: 1.0,
-            ..DidBook::default()
+            pulled: false,
+            cooling_until_ms: None,
+            last_used_at_ms: None,
+            placed: 0,
+            answered: 0,
         }
     }
+}
 
+impl DidBook {
     fn view<'a>(&'a self, number: &'a str) -> DidView<'a> {
         DidView {
             number,
@@ -500,7 +509,7 @@ pub async fn run(
                     &entry.campaign.caller_ids
                 };
                 for n in numbers {
-                    books.entry(n.clone()).or_insert_with(DidBook::new);
+                    books.entry(n.clone()).or_default();
                 }
                 let choice = {
                     let views: Vec<DidView> = numbers.iter().map(|n| books[n].view(n)).collect();
@@ -737,22 +746,22 @@ async fn load_did_books(
     let mut books: HashMap<String, DidBook> = HashMap::new();
     let mut registered = Vec::new();
     for d in dids {
-        let mut b = DidBook::new();
-        b.score = d.health_score / 100.0;
-        b.pulled = d.state == DidState::Burned;
-        b.cooling_until_ms = d.cooling_until_ms;
-        b.last_used_at_ms = d.last_used_at_ms;
-        b.placed = d.calls_placed;
-        b.answered = d.calls_answered;
+        let b = DidBook {
+            score: d.health_score / 100.0,
+            pulled: d.state == DidState::Burned,
+            cooling_until_ms: d.cooling_until_ms,
+            last_used_at_ms: d.last_used_at_ms,
+            placed: d.calls_placed,
+            answered: d.calls_answered,
+            ..DidBook::default()
+        };
         if d.state != DidState::Burned {
             registered.push(d.number.clone());
         }
         books.insert(d.number, b);
     }
     for a in attempts {
-        let b = books
-            .entry(a.caller_id.clone())
-            .or_insert_with(DidBook::new);
+        let b = books.entry(a.caller_id.clone()).or_default();
         if now - a.started_at_ms < DAY_MS {
             b.recent_calls_ms.push(a.started_at_ms);
         }
@@ -825,9 +834,7 @@ fn call_ended(
     stats.calls_ended += 1;
     stats.frames_sent += e.frames_sent;
     stats.frames_late += e.frames_late;
-    let book = books
-        .entry(e.caller_id.clone())
-        .or_insert_with(DidBook::new);
+    let book = books.entry(e.caller_id.clone()).or_default();
     book.ended(e.record, cfg);
     persist_did(store, &e.caller_id, book.update(e.record.at_ms));
 }
