@@ -732,3 +732,60 @@ fn attempts_left_live_by_a_crash_are_resolved_as_interrupted() {
                 && a.result.outcome == Some(Outcome::Failed))
     );
 }
+
+#[test]
+fn pause_lets_calls_in_flight_finish_and_count_and_resume_continues() {
+    let (_d, s) = temp_store();
+    let c = s.create_campaign(voice_with_retries(0), 0).unwrap();
+    s.add_prospects(&c.id, &phones(3, 600), 1).unwrap();
+    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+    let due = s.due_prospects(&c.id, 3, 10).unwrap();
+    let live = s
+        .begin_attempt(&c.id, &due[0].id, "+17145550000", 4)
+        .unwrap();
+    s.transition_campaign(&c.id, Action::Pause, 5).unwrap();
+    // No new call while paused...
+    assert!(matches!(
+        s.begin_attempt(&c.id, &due[1].id, "+17145550000", 6),
+        Err(StoreError::WrongStatus { .. })
+    ));
+    // ...but the call in flight ends and counts, and the paused campaign does not complete.
+    s.finish_attempt(
+        &live.id,
+        &trunx::store::AttemptResult::default(),
+        &ProspectEvent::Finished {
+            outcome: Outcome::Busy,
+            amd: None,
+        },
+        7,
+    )
+    .unwrap();
+    let st = s.stats(&c.id).unwrap();
+    assert_eq!((st.busy, st.completed, st.queued, st.dialing), (1, 1, 2, 0));
+    assert_eq!(
+        s.get_campaign(&c.id).unwrap().status,
+        CampaignStatus::Paused
+    );
+    assert!(!s.complete_if_done(&c.id, 8).unwrap());
+    s.transition_campaign(&c.id, Action::Resume, 9).unwrap();
+    for p in s.due_prospects(&c.id, 10, 10).unwrap() {
+        let a = s.begin_attempt(&c.id, &p.id, "+17145550000", 10).unwrap();
+        s.finish_attempt(
+            &a.id,
+            &trunx::store::AttemptResult::default(),
+            &ProspectEvent::Finished {
+                outcome: Outcome::HumanConnected,
+                amd: Some(AmdResult::Human),
+            },
+            11,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        s.get_campaign(&c.id).unwrap().status,
+        CampaignStatus::Completed
+    );
+    let st = s.stats(&c.id).unwrap();
+    assert_eq!((st.completed, st.human_connected, st.busy), (3, 2, 1));
+    assert!(st.invariants_hold());
+}
