@@ -329,6 +329,10 @@ pub async fn run_call(
         let mut stopping = false;
         let mut rtp_buf = vec![0u8; 2048];
         let mut frames_late: u64 = 0;
+        // One timer re-armed every turn: a new one per wake-up would churn the timer wheel
+        // 50 times a second per call.
+        let wake = tokio::time::sleep_until(clock::now().into());
+        tokio::pin!(wake);
 
         loop {
             while let Some(t) = call.poll_transmit() {
@@ -508,6 +512,7 @@ pub async fn run_call(
             .flatten()
             .min()
             .unwrap_or(now + Duration::from_secs(1));
+            wake.as_mut().reset(deadline.into());
             tokio::select! {
                 m = inbound.recv() => {
                     match m {
@@ -534,7 +539,7 @@ pub async fn run_call(
                         rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {
+                _ = &mut wake => {
                     call.handle_timeout(clock::now());
                 }
             }
