@@ -165,7 +165,13 @@ async fn bind_rtp(
     ports: &RangeInclusive<u16>,
 ) -> Result<(UdpSocket, UdpSocket), DialError> {
     let start = *ports.start() & !1;
-    for port in (start..*ports.end()).step_by(2) {
+    let pairs = (*ports.end()).saturating_sub(start).div_ceil(2) as u64;
+    // Rotate through the range from a random place instead of taking the lowest free pair: a
+    // port freed by an ended call (or left by a crashed process) may still receive its far
+    // end's media for a while, and a new call on it would hear two streams.
+    let first = next_rtp_pair();
+    for i in 0..pairs {
+        let port = start + (((first + i) % pairs) * 2) as u16;
         if let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)).await
             && let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await
         {
@@ -173,6 +179,21 @@ async fn bind_rtp(
         }
     }
     Err(DialError::NoRtpPort(ports.clone()))
+}
+
+/// The next RTP port pair (an index into any range) to try: a counter of the process, started
+/// at a random place so a restarted process does not begin where the last one did.
+fn next_rtp_pair() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    NEXT.get_or_init(|| {
+        let nanos = clock::wall_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        AtomicU64::new(u64::from(nanos >> 4) % 65_536)
+    })
+    .fetch_add(1, Ordering::Relaxed)
 }
 
 /// NTP time (seconds since 1900 in the high 32 bits) for RTCP sender reports.
@@ -618,5 +639,20 @@ mod tests {
             ("h".into(), 5080)
         );
         assert!(host_port("http://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_freed_rtp_pair_is_not_taken_again_by_the_next_call() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let range = 36_400..=36_439;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10 {
+            let (rtp, rtcp) = bind_rtp(ip, &range).await.unwrap();
+            let port = rtp.local_addr().unwrap().port();
+            assert_eq!(rtcp.local_addr().unwrap().port(), port + 1);
+            assert!(range.contains(&port) && port % 2 == 0, "{port}");
+            // Each pair is freed at once, yet the next call takes another one.
+            assert!(seen.insert(port), "{port} taken twice in {seen:?}");
+        }
     }
 }
