@@ -267,3 +267,16 @@ async fn stopping_a_ringing_call_sends_cancel_and_waits_for_the_487() {
         "sipp saw no CANCEL, or no ACK for its 487"
     );
 }
+
+#[tokio::test]
+async fn an_answered_call_without_media_ends_as_no_media_instead_of_hanging_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = start_sipp(dir.path(), "uas_silent.xml", None, 15990, 16990);
+    let report = place(15992, 15990, 17990).await;
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert!(report.no_media, "{report:?}");
+    // Analysis limit (8 s) plus 3 s of slack, not the far end's patience.
+    let talk = report.talk_ms.unwrap();
+    assert!((11_000..14_000).contains(&talk), "{report:?}");
+    assert!(completed(sipp).await, "sipp saw no BYE");
+}

@@ -96,6 +96,8 @@ pub struct DialReport {
     /// were skipped because the sender woke too late).
     pub frames_sent: u64,
     pub frames_late: u64,
+    /// Answered, but too little audio arrived for the detector to decide in its analysis time.
+    pub no_media: bool,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -326,6 +328,10 @@ pub async fn run_call(
     let shutdown = stop;
     let amd_config = amd_config.clone();
     let opts_voicemail = opts.voicemail.clone();
+    // Wall time an answered call may go without the detector deciding: its analysis limit plus
+    // slack. Past it the far end is sending too little audio (a dead stream, ports taken by
+    // another stream) and the call ends as `no_media` instead of hanging on.
+    let no_media_after = Duration::from_millis(u64::from(amd_config.max_analysis_ms) + 3_000);
     let task = endpoint.spawn(async move {
         let mut receiver: Option<RtpReceiver> = None;
         // Our media: silence on the 20 ms grid until a later issue plays prompts, so the far end
@@ -350,6 +356,7 @@ pub async fn run_call(
         let mut stopping = false;
         let mut rtp_buf = vec![0u8; 2048];
         let mut frames_late: u64 = 0;
+        let mut no_media = false;
         // One timer re-armed every turn: a new one per wake-up would churn the timer wheel
         // 50 times a second per call.
         let wake = tokio::time::sleep_until(clock::now().into());
@@ -443,6 +450,15 @@ pub async fn run_call(
                     continue;
                 }
             }
+            if let Some(a) = answered_at
+                && first_decision.is_none()
+                && !hung_up
+                && now.saturating_duration_since(a) >= no_media_after
+            {
+                no_media = true;
+                hung_up = true;
+                call.hangup(now);
+            }
             if let Some((pacer, law, sdp_addr)) = sender.as_mut()
                 && !hung_up
             {
@@ -528,6 +544,9 @@ pub async fn run_call(
                     .filter(|_| !hung_up)
                     .map(|(p, _, _)| p.next_deadline()),
                 reporter.as_ref().map(|r| r.next_deadline()),
+                answered_at
+                    .filter(|_| first_decision.is_none() && !hung_up)
+                    .map(|a| a + no_media_after),
             ]
             .into_iter()
             .flatten()
@@ -602,6 +621,7 @@ pub async fn run_call(
             played_ms: player.as_ref().map(|p| p.played_ms()),
             frames_sent: sent_stats.packets as u64,
             frames_late,
+            no_media,
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             message: flow_outcome.map(|o| match o {

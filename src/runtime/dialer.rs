@@ -140,6 +140,7 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
 pub fn attempt_end(report: &DialReport) -> (AttemptEnd, AttemptResult) {
     let amd = report.amd.and_then(AmdResult::parse);
     let (outcome, cause): (Outcome, Option<String>) = match report.outcome {
+        "answered" if report.no_media => (Outcome::Failed, Some("no_media".into())),
         "answered" => match report.flow {
             Some(FlowOutcome::Voicemail { complete, .. }) => (
                 Outcome::Voicemail,
