@@ -142,7 +142,8 @@ impl FarEnd {
             sip_addr: format!("127.0.0.1:{}", self.local_sip_port)
                 .parse()
                 .unwrap(),
-            rtp_ports: self.local_rtp..=self.local_rtp + 20,
+            // One pair, so the capture knows which port is ours.
+            rtp_ports: self.local_rtp..=self.local_rtp + 1,
             send_pai: false,
             voicemail: Some(prompt.clone()),
         };
