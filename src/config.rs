@@ -149,6 +149,13 @@ pub const KEYS: &[KeySpec] = &[
         "Path of the ONNX Runtime shared library. Unset: `.ort/libonnxruntime.so.1.31.1` in the working directory, then beside the executable (`make ort` installs it).",
     ),
     spec(
+        "caller_id_policy",
+        "TRUNX_CALLER_ID_POLICY",
+        None,
+        false,
+        "TOML file of caller-ID figures (any of: `health_window`, weights `weight_*`, `healthy_min`, `pulled_below`, `reduced_rate_factor`, `max_calls_per_hour`, `max_calls_per_day`, `cooling_rest_s`, ...; see `CallerIdConfig`). Unset: the defaults (50 calls, 30/25/20/15/10 %, 0.8/0.5, 30 calls/h, 100/day, 2 h rest).",
+    ),
+    spec(
         "beep_model_path",
         "TRUNX_BEEP_MODEL",
         None,
@@ -297,6 +304,7 @@ pub struct Config {
     pub amd_provider: AmdProviderKind,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
+    pub caller_id: crate::campaign::callerid::CallerIdConfig,
     pub log_format: LogFormat,
     pub log_phone_numbers: bool,
     pub public_base_url: Option<Url>,
@@ -408,6 +416,16 @@ impl Config {
             })?,
             ort_dylib_path: get("ort_dylib_path").optional(|v| Ok(PathBuf::from(v)))?,
             beep_model_path: get("beep_model_path").optional(|v| Ok(PathBuf::from(v)))?,
+            caller_id: get("caller_id_policy")
+                .optional(|v| {
+                    let text = std::fs::read_to_string(v)
+                        .map_err(|e| format!("cannot read the file: {e}"))?;
+                    let cfg: crate::campaign::callerid::CallerIdConfig =
+                        toml::from_str(&text).map_err(|e| e.message().to_string())?;
+                    cfg.validate().map_err(|e| e.to_string())?;
+                    Ok(cfg)
+                })?
+                .unwrap_or_default(),
             log_format: get("log_format").required()?.parse_with(|v| match v {
                 "text" => Ok(LogFormat::Text),
                 "json" => Ok(LogFormat::Json),
@@ -833,5 +851,39 @@ mod tests {
             mask_secret("database_url", "postgres://u:pw@db:5432/x"),
             "postgres://u:****@db:5432/x"
         );
+    }
+
+    #[test]
+    fn caller_id_policy_file_sets_the_figures_and_names_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("cid.toml");
+        std::fs::write(&good, "max_calls_per_hour = 5\ncooling_rest_s = 600\n").unwrap();
+        let path = good.display().to_string();
+        let c = Config::load(None, env_of(&[("TRUNX_CALLER_ID_POLICY", &path)])).unwrap();
+        assert_eq!(c.caller_id.max_calls_per_hour, 5);
+        assert_eq!(c.caller_id.cooling_rest_s, 600);
+        assert_eq!(c.caller_id.health_window, 50);
+        assert_eq!(
+            Config::load(None, env_of(&[]))
+                .unwrap()
+                .caller_id
+                .max_calls_per_hour,
+            30
+        );
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "max_calls_per_hr = 5\n").unwrap();
+        let path = bad.display().to_string();
+        let err = Config::load(None, env_of(&[("TRUNX_CALLER_ID_POLICY", &path)])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "caller_id_policy",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("max_calls_per_hr"), "{err}");
     }
 }

@@ -127,7 +127,7 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         model: Some(model),
         log_phone_numbers: config.log_phone_numbers,
         claim_batch: 200,
-        caller_id: Default::default(),
+        caller_id: config.caller_id.clone(),
     }))
 }
 
