@@ -3,6 +3,7 @@
 //! The module tree follows the data flow of a call (see DESIGN.md): `audio` and `amd` are pure
 //! signal code, `config` validates settings, and `runtime` is the only place that does I/O.
 
+pub mod agent;
 pub mod amd;
 pub mod api;
 pub mod audio;
