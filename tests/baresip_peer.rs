@@ -111,6 +111,8 @@ async fn a_two_way_call_with_baresip_carries_50_packets_a_second_each_way() {
         rtp_ports: 18900..=18920,
         send_pai: false,
         voicemail: None,
+        agent: None,
+        campaign_id: None,
     };
     let report = tokio::time::timeout(
         Duration::from_secs(30),

@@ -69,6 +69,8 @@ async fn place(sim: SocketAddr, number: &str, rtp: u16, ring: Duration, amd: boo
         rtp_ports: rtp..=rtp + 40,
         send_pai: false,
         voicemail: None,
+        agent: None,
+        campaign_id: None,
     };
     tokio::time::timeout(
         Duration::from_secs(60),

@@ -44,6 +44,8 @@ async fn place_as(
         rtp_ports: rtp..=rtp + 20,
         send_pai: false,
         voicemail: None,
+        agent: None,
+        campaign_id: None,
     };
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -253,6 +255,8 @@ async fn stopping_a_ringing_call_sends_cancel_and_waits_for_the_487() {
         rtp_ports: 17900..=17920,
         send_pai: false,
         voicemail: None,
+        agent: None,
+        campaign_id: None,
     };
     let report = tokio::time::timeout(
         Duration::from_secs(20),

@@ -146,6 +146,8 @@ impl FarEnd {
             rtp_ports: self.local_rtp..=self.local_rtp + 1,
             send_pai: false,
             voicemail: Some(prompt.clone()),
+            agent: None,
+            campaign_id: None,
         };
         let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
         tokio::time::timeout(

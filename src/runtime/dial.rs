@@ -24,7 +24,9 @@ use crate::rtp::rtcp::{RtcpReporter, SendStats};
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
+use super::agent_ws::{self, AgentIn, AgentLink, AgentTarget};
 use super::clock;
+use crate::agent::{AgentStream, InboundLimits, Playout, StartInfo, StreamIds, parse_inbound};
 use super::endpoint::SipEndpoint;
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +61,10 @@ pub struct DialOptions {
     pub send_pai: bool,
     /// The prepared message: played after the beep to a machine, or at once to a person.
     pub voicemail: Option<Arc<Prompt>>,
+    /// The AI agent a person is bridged to (`ai` campaigns, `trunx dial --agent-url`).
+    pub agent: Option<AgentTarget>,
+    /// The campaign placing the call (told to the agent).
+    pub campaign_id: Option<String>,
 }
 
 /// Jitter buffer delay: long enough for a millisecond-tick sender's paired packets (sipp sends
@@ -98,6 +104,11 @@ pub struct DialReport {
     pub frames_late: u64,
     /// Answered, but too little audio arrived for the detector to decide in its analysis time.
     pub no_media: bool,
+    /// With an agent: when its websocket was open (ms after the answer), how long it talked
+    /// to the person, and why the bridge ended (or why it never started).
+    pub agent_connected_ms: Option<u64>,
+    pub agent_talk_ms: Option<u64>,
+    pub agent_end: Option<String>,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -253,10 +264,10 @@ pub async fn dial_until(
         trunk_host: &host,
         trunk_port: port,
     };
-    let plan = opts.voicemail.as_ref().map(|_| CallPlan {
+    let plan = (opts.voicemail.is_some() || opts.agent.is_some()).then_some(CallPlan {
         mode: VoiceMode {
-            has_message: true,
-            ai: false,
+            has_message: opts.voicemail.is_some(),
+            ai: opts.agent.is_some(),
         },
     });
     let report = run_call(&shared, opts, plan, amd_config, model, stop).await;
@@ -328,6 +339,16 @@ pub async fn run_call(
     let shutdown = stop;
     let amd_config = amd_config.clone();
     let opts_voicemail = opts.voicemail.clone();
+    let agent_target = opts
+        .agent
+        .clone()
+        .filter(|_| plan.is_some_and(|p| p.mode.ai));
+    let agent_info = StartInfo {
+        campaign_id: opts.campaign_id.clone().unwrap_or_default(),
+        prospect: opts.target.clone(),
+        caller_id: opts.from.clone(),
+        ..StartInfo::default()
+    };
     // Wall time an answered call may go without the detector deciding: its analysis limit plus
     // slack. Past it the far end is sending too little audio (a dead stream, ports taken by
     // another stream) and the call ends as `no_media` instead of hanging on.
@@ -357,6 +378,19 @@ pub async fn run_call(
         let mut rtp_buf = vec![0u8; 2048];
         let mut frames_late: u64 = 0;
         let mut no_media = false;
+        // The agent bridge: the socket opens at the answer, the stream starts at `human`.
+        let mut agent: Option<AgentLink> = None;
+        let mut agent_stream: Option<AgentStream> = None;
+        let mut agent_ready = false;
+        let mut agent_wanted = false;
+        let mut agent_connected_ms: Option<u64> = None;
+        let mut agent_bridged_at: Option<Instant> = None;
+        let mut agent_end: Option<String> = None;
+        let mut agent_info = agent_info;
+        let mut playout = Playout::default();
+        let inbound_limits = InboundLimits::default();
+        let mut ulaw = [0u8; FRAME_SAMPLES];
+        let mut pcm = [0i16; FRAME_SAMPLES];
         // One timer re-armed every turn: a new one per wake-up would churn the timer wheel
         // 50 times a second per call.
         let wake = tokio::time::sleep_until(clock::now().into());
@@ -377,6 +411,9 @@ pub async fn run_call(
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
                         receiver = Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY));
+                        if let Some(t) = agent_target.clone() {
+                            agent = Some(agent_ws::open(t, shutdown.child_token()));
+                        }
                         reporter = Some(RtcpReporter::new(now, ssrc, &format!("trunx@{local_ip}")));
                         if let Some(m) = media {
                             sender = Some((
@@ -410,8 +447,14 @@ pub async fn run_call(
             let now = clock::now();
             if let Some(rx) = receiver.as_mut() {
                 while let Some(frame) = rx.poll_frame(now) {
+                    // Bridged: the caller's audio goes to the agent; a full queue (slow
+                    // agent) drops the frame, never the tick.
+                    if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
+                        Law::Ulaw.encode_into(&frame.frame.samples, &mut ulaw);
+                        let _ = link.to_agent.try_send(st.media(&ulaw, frame.frame.start));
+                    }
                     if amd.is_done() {
-                        break;
+                        continue;
                     }
                     if let Some(e) = amd.process(&frame.frame) {
                         if first_decision.is_none() {
@@ -435,8 +478,23 @@ pub async fn run_call(
                                     pacer.start_talkspurt_now(now);
                                 }
                             }
-                            // No agent bridge yet (a later issue): the call ends.
+                            Some(CallAction::BridgeAgent) if agent.is_some() => {
+                                agent_wanted = true;
+                                agent_info.amd_result =
+                                    e.kind.public_result().unwrap_or("human").to_string();
+                                agent_info.amd_cause = e.cause.as_str().to_string();
+                                if agent_ready
+                                    && let (Some(link), None) = (agent.as_ref(), agent_stream.as_ref())
+                                {
+                                    agent_stream =
+                                        Some(start_agent_stream(link, &agent_info, seed, e.at));
+                                    agent_bridged_at = Some(now);
+                                }
+                            }
                             Some(CallAction::HangUp | CallAction::BridgeAgent) if !hung_up => {
+                                if agent_end.is_none() && agent_target.is_some() {
+                                    agent_end = Some("agent unreachable".into());
+                                }
                                 hung_up = true;
                                 call.hangup(now);
                             }
@@ -478,6 +536,24 @@ pub async fn run_call(
                         frames_late += 1;
                     }
                     let mut payload = silence;
+                    if agent_stream.is_some() {
+                        if let Some(f) = playout.next_frame() {
+                            payload = match law {
+                                Law::Ulaw => f,
+                                Law::Alaw => {
+                                    Law::Ulaw.decode_into(&f, &mut pcm);
+                                    let mut a = [0u8; FRAME_SAMPLES];
+                                    Law::Alaw.encode_into(&pcm, &mut a);
+                                    a
+                                }
+                            };
+                        }
+                        if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
+                            while let Some(name) = playout.poll_mark() {
+                                let _ = link.to_agent.try_send(st.mark(&name));
+                            }
+                        }
+                    }
                     if let Some(p) = player.as_mut() {
                         p.skip(slot.skipped as usize);
                         match p.next_frame() {
@@ -579,6 +655,44 @@ pub async fn run_call(
                         rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
                     }
                 }
+                a = recv_agent(&mut agent) => match a {
+                    Some(AgentIn::Connected { after }) => {
+                        agent_ready = true;
+                        agent_connected_ms = answered_at
+                            .map(|t| clock::now().duration_since(t).as_millis() as u64)
+                            .or(Some(after.as_millis() as u64));
+                        if agent_wanted
+                            && agent_stream.is_none()
+                            && let Some(link) = agent.as_ref()
+                        {
+                            let at = first_decision.map(|e| e.at).unwrap_or_default();
+                            agent_stream = Some(start_agent_stream(link, &agent_info, seed, at));
+                            agent_bridged_at = Some(clock::now());
+                        }
+                    }
+                    Some(AgentIn::Text(text)) => match parse_inbound(&text, &inbound_limits) {
+                        Ok(m) => {
+                            playout.handle(m);
+                            if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
+                                while let Some(name) = playout.poll_mark() {
+                                    let _ = link.to_agent.try_send(st.mark(&name));
+                                }
+                            }
+                        }
+                        // Garbage from the agent is counted and dropped.
+                        Err(_) => playout.count_rejected(),
+                    },
+                    Some(AgentIn::Closed { reason }) => {
+                        agent = None;
+                        agent_end = Some(reason);
+                        // Bridged, or the person is waiting for it: the call ends cleanly.
+                        if (agent_stream.is_some() || agent_wanted) && !hung_up {
+                            hung_up = true;
+                            call.hangup(clock::now());
+                        }
+                    }
+                    None => agent = None,
+                },
                 _ = &mut wake => {
                     call.handle_timeout(clock::now());
                 }
@@ -598,6 +712,13 @@ pub async fn run_call(
         });
         let (name, cause, sip_status) = outcome_fields(&outcome);
         let ended = clock::now();
+        if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
+            let _ = link.to_agent.try_send(st.stop(Some("hangup")));
+            if agent_end.is_none() {
+                agent_end = Some("call ended".into());
+            }
+        }
+        drop(agent);
         let flow_outcome = flow.as_ref().and_then(|f| f.outcome());
         Ok(DialReport {
             outcome: name,
@@ -622,6 +743,9 @@ pub async fn run_call(
             frames_sent: sent_stats.packets as u64,
             frames_late,
             no_media,
+            agent_connected_ms,
+            agent_talk_ms: agent_bridged_at.map(|t| ended.duration_since(t).as_millis() as u64),
+            agent_end,
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             message: flow_outcome.map(|o| match o {
@@ -638,6 +762,30 @@ pub async fn run_call(
     });
     task.await
         .map_err(|e| DialError::Io(std::io::Error::other(e)))?
+}
+
+/// Opens the media stream to the agent: `connected`, then `start` with the call's details.
+fn start_agent_stream(
+    link: &AgentLink,
+    info: &StartInfo,
+    seed: u64,
+    origin: crate::audio::SampleTime,
+) -> AgentStream {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xA6E7);
+    let account = format!("AC{:032x}", u128::from(seed));
+    let mut stream = AgentStream::new(StreamIds::generate(&mut rng, account));
+    let _ = link.to_agent.try_send(stream.connected());
+    let _ = link.to_agent.try_send(stream.start(info, origin));
+    stream
+}
+
+/// The next message of the agent socket, or never when there is none.
+async fn recv_agent(link: &mut Option<AgentLink>) -> Option<AgentIn> {
+    match link {
+        Some(l) => l.from_agent.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,169 @@
+//! The AI agent's websocket for one call: connects (with the configured headers) as soon as
+//! the call is answered, then carries text messages both ways over bounded channels, so the
+//! call's 20 ms media tick never waits on the agent. Owns the socket only: what is said on it
+//! (`connected`, `start`, `media`, marks, `clear`) is `crate::agent`, driven by the call task.
+//! A slow agent costs counted drops, never a late frame.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::clock;
+
+/// What the socket task tells the call.
+#[derive(Debug, PartialEq)]
+pub enum AgentIn {
+    /// The websocket is open, `after` the call asked for it.
+    Connected { after: Duration },
+    /// One text message from the agent (at most `max_message_bytes`).
+    Text(String),
+    /// The socket is gone (refused, timed out, closed by the agent, or failed).
+    Closed { reason: String },
+}
+
+/// Where the agent is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct AgentTarget {
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Extra request headers (e.g. an auth token); never logged.
+    pub headers: Vec<(String, String)>,
+    pub connect_timeout: Duration,
+    pub max_message_bytes: usize,
+}
+
+/// The call's end of the agent socket.
+pub struct AgentLink {
+    /// Messages to the agent; full means the agent is slow: the call drops and counts.
+    pub to_agent: mpsc::Sender<String>,
+    pub from_agent: mpsc::Receiver<AgentIn>,
+    /// Messages from the agent dropped because the call did not take them in time.
+    pub dropped_from_agent: Arc<AtomicU64>,
+}
+
+/// Ten seconds of 20 ms media each way.
+const QUEUE: usize = 512;
+
+/// Starts connecting to the agent; the socket task ends when `stop` is cancelled, the agent
+/// closes, or the call drops its [`AgentLink`].
+pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
+    let (to_agent, mut outgoing) = mpsc::channel::<String>(QUEUE);
+    let (incoming, from_agent) = mpsc::channel::<AgentIn>(QUEUE);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let dropped_task = dropped.clone();
+    tokio::spawn(async move {
+        let asked = clock::now();
+        let closed = |reason: String| AgentIn::Closed { reason };
+        let request = match target.url.as_str().into_client_request() {
+            Ok(mut r) => {
+                for (k, v) in &target.headers {
+                    match (
+                        k.parse::<tokio_tungstenite::tungstenite::http::HeaderName>(),
+                        v.parse(),
+                    ) {
+                        (Ok(k), Ok(v)) => {
+                            r.headers_mut().insert(k, v);
+                        }
+                        _ => {
+                            let _ = incoming
+                                .send(closed(format!("invalid header {k:?}")))
+                                .await;
+                            return;
+                        }
+                    }
+                }
+                r
+            }
+            Err(e) => {
+                let _ = incoming.send(closed(format!("invalid agent URL: {e}"))).await;
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(target.max_message_bytes))
+            .max_frame_size(Some(target.max_message_bytes));
+        let connecting =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let ws = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(target.connect_timeout, connecting) => match r {
+                Ok(Ok((ws, _))) => ws,
+                Ok(Err(e)) => {
+                    let _ = incoming.send(closed(format!("cannot connect: {e}"))).await;
+                    return;
+                }
+                Err(_) => {
+                    let _ = incoming
+                        .send(closed(format!(
+                            "no connection within {} ms",
+                            target.connect_timeout.as_millis()
+                        )))
+                        .await;
+                    return;
+                }
+            },
+        };
+        let (mut sink, mut stream) = ws.split();
+        if incoming
+            .send(AgentIn::Connected {
+                after: clock::now().duration_since(asked),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let reason = loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break None;
+                }
+                out = outgoing.recv() => match out {
+                    Some(text) => {
+                        if let Err(e) = sink.send(Message::Text(text.into())).await {
+                            break Some(format!("send failed: {e}"));
+                        }
+                    }
+                    // The call is over and dropped its link.
+                    None => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break None;
+                    }
+                },
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        if incoming.try_send(AgentIn::Text(t.to_string())).is_err() {
+                            dropped_task.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break Some(format!(
+                            "closed by the agent{}",
+                            frame.map(|f| format!(" ({} {})", u16::from(f.code), f.reason)).unwrap_or_default()
+                        ));
+                    }
+                    // Pings are answered by tungstenite; binary frames are not the protocol.
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break Some(format!("socket error: {e}")),
+                    None => break Some("the agent went away".to_string()),
+                },
+            }
+        };
+        if let Some(reason) = reason {
+            let _ = incoming.send(closed(reason)).await;
+        }
+    });
+    AgentLink {
+        to_agent,
+        from_agent,
+        dropped_from_agent: dropped,
+    }
+}
