@@ -71,8 +71,10 @@ enum Command {
         /// Ring timeout before CANCEL, e.g. 30s.
         #[arg(long, default_value = "30s", value_parser = parse_seconds)]
         ring_timeout: std::time::Duration,
-        /// Message to play after the beep (machine) or at once (person): an audio file.
-        #[arg(long, value_name = "FILE")]
+        /// Message to play after the beep (machine) or at once (person): an audio file, an
+        /// http(s) URL (fetched within the egress policy, like `voicemailAudioUrl`) or an
+        /// `/audio/ID/file` asset of the configured store.
+        #[arg(long, value_name = "FILE_OR_URL")]
         voicemail: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
@@ -461,9 +463,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 send_pai: config.trunk_send_pai,
                 voicemail: match &voicemail {
                     None => None,
-                    Some(path) if path.starts_with("http://") || path.starts_with("https://") => {
-                        anyhow::bail!(
-                            "--voicemail {path}: fetching URLs is not built yet; pass a local audio file"
+                    // A URL is fetched and prepared exactly as at campaign start (egress policy,
+                    // size cap, sniffing); `/audio/:id/file` comes from the configured store.
+                    Some(url)
+                        if url.starts_with("http://")
+                            || url.starts_with("https://")
+                            || url.starts_with("/audio/") =>
+                    {
+                        let store: std::sync::Arc<dyn trunx::store::Store> =
+                            std::sync::Arc::new(trunx::runtime::server::open_store(&config)?);
+                        let library = trunx::runtime::fetch::VoicemailLibrary::new(
+                            trunx::runtime::fetch::FetchConfig::from_config(&config),
+                            store,
+                        )?;
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        Some(
+                            rt.block_on(library.prepare(url))
+                                .map_err(|e| anyhow::anyhow!("--voicemail {e}"))?,
                         )
                     }
                     Some(path) => Some(std::sync::Arc::new(trunx::audio::prompt::Prompt::load(
