@@ -76,6 +76,9 @@ enum Command {
         /// `/audio/ID/file` asset of the configured store.
         #[arg(long, value_name = "FILE_OR_URL")]
         voicemail: Option<String>,
+        /// Bridge a person to this AI agent (ws:// or wss://, Twilio Media Streams protocol).
+        #[arg(long, value_name = "URL")]
+        agent_url: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -441,10 +444,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             password,
             ring_timeout,
             voicemail,
+            agent_url,
             json,
             no_model,
         } => {
             let model = model_unless(no_model, &config)?;
+            let agent = agent_url
+                .or(config.agent_url.clone())
+                .map(trunx::runtime::agent_ws::AgentTarget::new);
             let trunk = trunk
                 .or(config.trunk_uri.clone())
                 .context("no trunk: pass --trunk sip:HOST:PORT or set TRUNX_TRUNK_URI")?;
@@ -489,6 +496,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         &trunx::audio::prompt::PromptOptions::default(),
                     )?)),
                 },
+                agent,
+                campaign_id: None,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

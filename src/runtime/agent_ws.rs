@@ -39,6 +39,18 @@ pub struct AgentTarget {
     pub max_message_bytes: usize,
 }
 
+impl AgentTarget {
+    /// A URL with no extra headers, a 5 s connect timeout and 64 KiB messages.
+    pub fn new(url: String) -> AgentTarget {
+        AgentTarget {
+            url,
+            headers: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
 /// The call's end of the agent socket.
 pub struct AgentLink {
     /// Messages to the agent; full means the agent is slow: the call drops and counts.
@@ -72,9 +84,7 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
                             r.headers_mut().insert(k, v);
                         }
                         _ => {
-                            let _ = incoming
-                                .send(closed(format!("invalid header {k:?}")))
-                                .await;
+                            let _ = incoming.send(closed(format!("invalid header {k:?}"))).await;
                             return;
                         }
                     }
@@ -82,15 +92,16 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
                 r
             }
             Err(e) => {
-                let _ = incoming.send(closed(format!("invalid agent URL: {e}"))).await;
+                let _ = incoming
+                    .send(closed(format!("invalid agent URL: {e}")))
+                    .await;
                 return;
             }
         };
         let config = WebSocketConfig::default()
             .max_message_size(Some(target.max_message_bytes))
             .max_frame_size(Some(target.max_message_bytes));
-        let connecting =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         let ws = tokio::select! {
             _ = stop.cancelled() => return,
             r = tokio::time::timeout(target.connect_timeout, connecting) => match r {

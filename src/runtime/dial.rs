@@ -26,8 +26,8 @@ use crate::sip::sdp;
 
 use super::agent_ws::{self, AgentIn, AgentLink, AgentTarget};
 use super::clock;
-use crate::agent::{AgentStream, InboundLimits, Playout, StartInfo, StreamIds, parse_inbound};
 use super::endpoint::SipEndpoint;
+use crate::agent::{AgentStream, InboundLimits, Playout, StartInfo, StreamIds, parse_inbound};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,9 @@ pub struct DialerSettings {
     pub amd: AmdConfig,
     pub model: Option<BeepModel>,
     pub log_phone_numbers: bool,
+    /// The AI agent humans of `ai` campaigns are bridged to (`agent_url`; `mode.agentUrl`
+    /// overrides the URL per campaign).
+    pub agent: Option<super::agent_ws::AgentTarget>,
     /// How many due prospects are read per campaign at a time.
     pub claim_batch: u32,
     pub caller_id: CallerIdConfig,
@@ -107,6 +110,8 @@ pub struct VoicePlan {
     pub retry_delay_ms: i64,
     pub voicemail_url: Option<String>,
     pub ai: bool,
+    /// `mode.agentUrl`: this campaign's agent instead of the configured one.
+    pub agent_url: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -133,6 +138,10 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .and_then(Value::as_str)
             .map(str::to_string),
         ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
+        agent_url: mode
+            .get("agentUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 
@@ -911,6 +920,20 @@ impl CallJob {
             rtp_ports: s.rtp_ports.clone(),
             send_pai: s.send_pai,
             voicemail: self.prompt.clone(),
+            agent: if self.plan.ai {
+                match (&s.agent, &self.plan.agent_url) {
+                    (Some(t), None) => Some(t.clone()),
+                    (Some(t), Some(u)) => Some(super::agent_ws::AgentTarget {
+                        url: u.clone(),
+                        ..t.clone()
+                    }),
+                    (None, Some(u)) => Some(super::agent_ws::AgentTarget::new(u.clone())),
+                    (None, None) => None,
+                }
+            } else {
+                None
+            },
+            campaign_id: Some(self.attempt.campaign_id.clone()),
         };
         let shared = SharedEndpoint {
             endpoint: &self.endpoint,
@@ -1012,6 +1035,9 @@ mod tests {
             frames_sent: 0,
             frames_late: 0,
             no_media: false,
+            agent_connected_ms: None,
+            agent_talk_ms: None,
+            agent_end: None,
             talk_ms: Some(9_000),
             flow,
         }

@@ -210,6 +210,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         amd: AmdConfig::default(),
         model,
         log_phone_numbers: false,
+        agent: None,
         claim_batch: 500,
         // One test DID carries the whole load: the per-DID caps are a compliance policy,
         // not what this bench measures.

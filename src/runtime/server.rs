@@ -126,6 +126,10 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
         log_phone_numbers: config.log_phone_numbers,
+        agent: config
+            .agent_url
+            .clone()
+            .map(crate::runtime::agent_ws::AgentTarget::new),
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
     }))

@@ -1,0 +1,183 @@
+//! The AI agent bridge end to end: sipp (the carrier) answers and streams a recorded "hello";
+//! trunx decides `human` and bridges the person to a test agent, a websocket server in this
+//! test speaking the Twilio Media Streams protocol. The agent answers `start` with a second of
+//! audio and a mark, garbage, then closes; the call must end cleanly with every step recorded.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use trunx::amd::AmdConfig;
+use trunx::audio::g711::Law;
+use trunx::runtime::agent_ws::AgentTarget;
+use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::dial::{DialOptions, DialReport, dial};
+
+/// One second of a 1 kHz tone as μ-law, base64 in 20 ms media messages.
+fn tone_messages() -> Vec<String> {
+    use base64::Engine;
+    let pcm: Vec<i16> = (0..8000)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 8000.0).sin() * 8000.0) as i16)
+        .collect();
+    let mut codes = vec![0u8; pcm.len()];
+    Law::Ulaw.encode_into(&pcm, &mut codes);
+    codes
+        .chunks(160)
+        .map(|c| {
+            json!({"event": "media", "streamSid": "MZx",
+                   "media": {"payload": base64::engine::general_purpose::STANDARD.encode(c)}})
+            .to_string()
+        })
+        .collect()
+}
+
+/// The test agent: records every event it gets; on `start` speaks a second of tone, a mark,
+/// one garbage message, and closes once the mark comes back.
+async fn agent(listener: tokio::net::TcpListener, seen: Arc<Mutex<Vec<Value>>>) {
+    let (tcp, _) = listener.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        seen.lock().await.push(v.clone());
+        match v["event"].as_str() {
+            Some("start") => {
+                for m in tone_messages() {
+                    ws.send(Message::Text(m.into())).await.unwrap();
+                }
+                ws.send(Message::Text(
+                    json!({"event": "mark", "streamSid": "MZx", "mark": {"name": "utt-1"}})
+                        .to_string()
+                        .into(),
+                ))
+                .await
+                .unwrap();
+                ws.send(Message::Text("not json at all".into()))
+                    .await
+                    .unwrap();
+            }
+            Some("mark") => {
+                // The mark came back once the second of audio had played: hang up the agent.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = ws.close(None).await;
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn place(sip_port: u16, trunk_port: u16, rtp: u16, agent_url: String) -> DialReport {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+    let options = DialOptions {
+        target: "+15551234567".into(),
+        from: "+15550001111".into(),
+        trunk: format!("sip:127.0.0.1:{trunk_port}"),
+        username: None,
+        password: None,
+        ring_timeout: Duration::from_secs(20),
+        sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+        rtp_ports: rtp..=rtp + 1,
+        send_pai: false,
+        voicemail: None,
+        agent: Some(AgentTarget::new(agent_url)),
+        campaign_id: Some("camp_test".into()),
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        dial(&options, &AmdConfig::default(), Some(model)),
+    )
+    .await
+    .expect("the call finishes")
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_bridged_to_the_agent_which_hears_them_and_is_heard() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = ulaw_file(dir.path(), "0014-human_short.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15950, 16950);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let agent_task = tokio::spawn(agent(listener, seen.clone()));
+    let report = place(15952, 15950, 17950, url).await;
+    agent_task.await.unwrap();
+    let seen = seen.lock().await.clone();
+
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert_eq!(report.amd, Some("human"), "{report:?}");
+    // The socket was open before the decision, so the handoff cost no connect time.
+    let connected = report.agent_connected_ms.expect("agent connected");
+    assert!(connected < report.amd_ms.unwrap() + 200, "{report:?}");
+    assert!(
+        report
+            .agent_end
+            .as_deref()
+            .unwrap()
+            .contains("closed by the agent"),
+        "{report:?}"
+    );
+    // A second of agent audio was played before the mark came back.
+    assert!(report.agent_talk_ms.unwrap() >= 1_000, "{report:?}");
+
+    let events: Vec<&str> = seen.iter().filter_map(|v| v["event"].as_str()).collect();
+    assert_eq!(&events[..2], &["connected", "start"], "{events:?}");
+    assert_eq!(
+        seen[0],
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    );
+    let start = &seen[1];
+    assert_eq!(start["sequenceNumber"], "1");
+    assert_eq!(
+        start["start"]["mediaFormat"],
+        json!({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1})
+    );
+    let params = &start["start"]["customParameters"];
+    assert_eq!(params["prospect"], "+15551234567", "{start}");
+    assert_eq!(params["campaignId"], "camp_test", "{start}");
+    assert_eq!(params["amdResult"], "human", "{start}");
+    let media: Vec<&Value> = seen.iter().filter(|v| v["event"] == "media").collect();
+    assert!(media.len() >= 25, "the agent heard {} frames", media.len());
+    for (i, m) in media.iter().enumerate() {
+        assert_eq!(m["media"]["track"], "inbound");
+        assert_eq!(m["media"]["chunk"], (i + 1).to_string());
+    }
+    let mark = seen
+        .iter()
+        .find(|v| v["event"] == "mark")
+        .expect("mark echoed");
+    assert_eq!(mark["mark"]["name"], "utt-1");
+    assert!(completed(sipp).await, "sipp saw no BYE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_agent_ends_the_call_cleanly_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = ulaw_file(dir.path(), "0014-human_short.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15960, 16960);
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let report = place(15962, 15960, 17960, url).await;
+    assert_eq!(report.outcome, "answered", "{report:?}");
+    assert_eq!(report.amd, Some("human"), "{report:?}");
+    assert_eq!(report.agent_connected_ms, None, "{report:?}");
+    assert!(
+        report
+            .agent_end
+            .as_deref()
+            .unwrap()
+            .contains("cannot connect"),
+        "{report:?}"
+    );
+    assert!(completed(sipp).await, "sipp saw no BYE");
+}
