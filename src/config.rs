@@ -135,6 +135,13 @@ pub const KEYS: &[KeySpec] = &[
         "WebSocket URL (`ws://` or `wss://`) of the AI voice agent humans are bridged to.",
     ),
     spec(
+        "agent_headers",
+        "TRUNX_AGENT_HEADERS",
+        None,
+        true,
+        "Extra headers sent when connecting to the agent, `Name: value` pairs separated by `;` (e.g. `Authorization: Bearer ...`). Never logged or printed.",
+    ),
+    spec(
         "amd_provider",
         "ACTIVE_AMD_PROVIDER",
         Some("builtin"),
@@ -301,6 +308,8 @@ pub struct Config {
     pub trunk_send_pai: bool,
     pub trunk_options_interval_s: u32,
     pub agent_url: Option<String>,
+    /// Parsed `agent_headers` (values are secrets: never logged).
+    pub agent_headers: Vec<(String, Secret)>,
     pub amd_provider: AmdProviderKind,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
@@ -409,6 +418,9 @@ impl Config {
                     Err("must start with ws:// or wss://".into())
                 }
             })?,
+            agent_headers: get("agent_headers")
+                .optional(parse_headers)?
+                .unwrap_or_default(),
             amd_provider: get("amd_provider").required()?.parse_with(|v| match v {
                 "builtin" => Ok(AmdProviderKind::Builtin),
                 "external" => Ok(AmdProviderKind::External),
@@ -543,6 +555,30 @@ impl<'a> Field<'a> {
             Some(v) => parse(v).map(Some).map_err(|reason| self.invalid(v, reason)),
         }
     }
+}
+
+/// `Name: value; Name2: value2` into header pairs; names must be header tokens.
+fn parse_headers(v: &str) -> Result<Vec<(String, Secret)>, String> {
+    let mut out = Vec::new();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once(':')
+            .ok_or_else(|| "expected `Name: value` pairs separated by `;`".to_string())?;
+        let name = name.trim();
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err("a header name must be a token (letters, digits, `-`)".into());
+        }
+        let value = value.trim();
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+            return Err("a header value must not hold line breaks".into());
+        }
+        out.push((name.to_string(), Secret(value.to_string())));
+    }
+    Ok(out)
 }
 
 fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
@@ -885,5 +921,38 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("max_calls_per_hr"), "{err}");
+    }
+
+    #[test]
+    fn agent_headers_parse_and_stay_secret() {
+        let c = Config::load(
+            None,
+            env_of(&[(
+                "TRUNX_AGENT_HEADERS",
+                "Authorization: Bearer s3cr3t; X-Tenant: a",
+            )]),
+        )
+        .unwrap();
+        let h: Vec<(&str, &str)> = c
+            .agent_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(h, [("Authorization", "Bearer s3cr3t"), ("X-Tenant", "a")]);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(!c.render().contains("s3cr3t"));
+        for bad in ["no colon", "Bad Name: x", ": x"] {
+            let err = Config::load(None, env_of(&[("TRUNX_AGENT_HEADERS", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        key: "agent_headers",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -39,9 +39,25 @@ fn tone_messages() -> Vec<String> {
 
 /// The test agent: records every event it gets; on `start` speaks a second of tone, a mark,
 /// one garbage message, and closes once the mark comes back.
-async fn agent(listener: tokio::net::TcpListener, seen: Arc<Mutex<Vec<Value>>>) {
+async fn agent(
+    listener: tokio::net::TcpListener,
+    seen: Arc<Mutex<Vec<Value>>>,
+    auth: Arc<std::sync::Mutex<Option<String>>>,
+) {
     let (tcp, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    let capture =
+        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            *auth.lock().unwrap() = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Ok(resp)
+        };
+    let mut ws = tokio_tungstenite::accept_hdr_async(tcp, capture)
+        .await
+        .unwrap();
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Text(text) = msg else { continue };
         let v: Value = serde_json::from_str(&text).unwrap();
@@ -73,7 +89,7 @@ async fn agent(listener: tokio::net::TcpListener, seen: Arc<Mutex<Vec<Value>>>) 
     }
 }
 
-async fn place(sip_port: u16, trunk_port: u16, rtp: u16, agent_url: String) -> DialReport {
+async fn place(sip_port: u16, trunk_port: u16, rtp: u16, agent: AgentTarget) -> DialReport {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
     let options = DialOptions {
@@ -87,7 +103,7 @@ async fn place(sip_port: u16, trunk_port: u16, rtp: u16, agent_url: String) -> D
         rtp_ports: rtp..=rtp + 1,
         send_pai: false,
         voicemail: None,
-        agent: Some(AgentTarget::new(agent_url)),
+        agent: Some(agent),
         campaign_id: Some("camp_test".into()),
     };
     tokio::time::timeout(
@@ -107,13 +123,19 @@ async fn a_person_is_bridged_to_the_agent_which_hears_them_and_is_heard() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let agent_task = tokio::spawn(agent(listener, seen.clone()));
-    let report = place(15952, 15950, 17950, url).await;
+    let auth = Arc::new(std::sync::Mutex::new(None));
+    let agent_task = tokio::spawn(agent(listener, seen.clone(), auth.clone()));
+    let target = AgentTarget {
+        headers: vec![("Authorization".into(), "Bearer t0ken".into())],
+        ..AgentTarget::new(url)
+    };
+    let report = place(15952, 15950, 17950, target).await;
     agent_task.await.unwrap();
     let seen = seen.lock().await.clone();
 
     assert_eq!(report.outcome, "answered", "{report:?}");
     assert_eq!(report.amd, Some("human"), "{report:?}");
+    assert_eq!(auth.lock().unwrap().as_deref(), Some("Bearer t0ken"));
     // The socket was open before the decision, so the handoff cost no connect time.
     let connected = report.agent_connected_ms.expect("agent connected");
     assert!(connected < report.amd_ms.unwrap() + 200, "{report:?}");
@@ -167,7 +189,7 @@ async fn an_unreachable_agent_ends_the_call_cleanly_and_says_why() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", closed.local_addr().unwrap());
     drop(closed);
-    let report = place(15962, 15960, 17960, url).await;
+    let report = place(15962, 15960, 17960, AgentTarget::new(url)).await;
     assert_eq!(report.outcome, "answered", "{report:?}");
     assert_eq!(report.amd, Some("human"), "{report:?}");
     assert_eq!(report.agent_connected_ms, None, "{report:?}");

@@ -28,8 +28,8 @@ pub enum AgentIn {
     Closed { reason: String },
 }
 
-/// Where the agent is and how to reach it.
-#[derive(Clone, Debug)]
+/// Where the agent is and how to reach it. `Debug` hides the header values (tokens).
+#[derive(Clone)]
 pub struct AgentTarget {
     /// `ws://` or `wss://` URL.
     pub url: String,
@@ -37,6 +37,24 @@ pub struct AgentTarget {
     pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
     pub max_message_bytes: usize,
+}
+
+impl std::fmt::Debug for AgentTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTarget")
+            .field("url", &self.url)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(k, _)| (k, "***"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish()
+    }
 }
 
 impl AgentTarget {

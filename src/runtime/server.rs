@@ -126,13 +126,26 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
         log_phone_numbers: config.log_phone_numbers,
-        agent: config
-            .agent_url
-            .clone()
-            .map(crate::runtime::agent_ws::AgentTarget::new),
+        agent: agent_target(config, None),
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
     }))
+}
+
+/// The configured agent (or `url` instead of `agent_url`) with the configured headers.
+pub fn agent_target(
+    config: &Config,
+    url: Option<String>,
+) -> Option<crate::runtime::agent_ws::AgentTarget> {
+    url.or(config.agent_url.clone()).map(|u| {
+        let mut t = crate::runtime::agent_ws::AgentTarget::new(u);
+        t.headers = config
+            .agent_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_string()))
+            .collect();
+        t
+    })
 }
 
 /// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
