@@ -302,6 +302,32 @@ fn attempt_row(row: &Row) -> rusqlite::Result<(i64, Attempt)> {
     ))
 }
 
+/// The row position of a campaign.
+fn campaign_seq(conn: &Connection, id: &str) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| campaign_not_found(id))
+}
+
+/// One prospect of a campaign, with its row position.
+fn prospect_in(
+    conn: &Connection,
+    campaign_seq: i64,
+    prospect_id: &str,
+) -> Result<(i64, Prospect), StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
+         ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
+    ))?
+    .query_row(params![prospect_id, campaign_seq], prospect_row)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "prospect",
+        id: prospect_id.to_string(),
+    })
+}
+
 /// Applies a prospect event inside a transaction: the prospect row and the campaign counters.
 fn apply_event_in(
     tx: &Transaction,
@@ -310,17 +336,7 @@ fn apply_event_in(
     event: &ProspectEvent,
     now_ms: i64,
 ) -> Result<(i64, Prospect), StoreError> {
-    let (pseq, before) = tx
-        .prepare_cached(&format!(
-            "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
-             ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
-        ))?
-        .query_row(params![prospect_id, campaign_seq], prospect_row)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "prospect",
-            id: prospect_id.to_string(),
-        })?;
+    let (pseq, before) = prospect_in(tx, campaign_seq, prospect_id)?;
     let old = ProspectState {
         status: before.status,
         last_outcome: before.last_outcome,
@@ -796,12 +812,7 @@ impl Store for SqliteStore {
         req: &PageRequest,
     ) -> Result<Page<Prospect>, StoreError> {
         let inner = self.read();
-        let seq: i64 = inner
-            .conn
-            .prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
-            .query_row([campaign_id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| campaign_not_found(campaign_id))?;
+        let seq = campaign_seq(&inner.conn, campaign_id)?;
         let mut stmt = inner.conn.prepare_cached(&format!(
             "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c ON c.seq = p.campaign_seq \
              WHERE p.campaign_seq = ?1 AND p.seq > ?2 ORDER BY p.seq LIMIT ?3"
@@ -880,17 +891,7 @@ impl Store for SqliteStore {
                  WHERE id = ?1 AND campaign_seq = ?2 AND status = 'queued'",
             )?
             .execute(params![prospect_id, seq, until_ms, reason, now_ms])?;
-        let (_, p) = tx
-            .prepare_cached(&format!(
-                "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
-                 ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
-            ))?
-            .query_row(params![prospect_id, seq], prospect_row)
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "prospect",
-                id: prospect_id.to_string(),
-            })?;
+        let (_, p) = prospect_in(&tx, seq, prospect_id)?;
         if n == 0 {
             return Err(StoreError::Prospect(
                 crate::campaign::prospect::ProspectTransitionError {
@@ -1021,12 +1022,7 @@ impl Store for SqliteStore {
         page_req: &PageRequest,
     ) -> Result<Page<Attempt>, StoreError> {
         let inner = self.read();
-        let cseq: i64 = inner
-            .conn
-            .prepare_cached("SELECT seq FROM campaigns WHERE id = ?1")?
-            .query_row([campaign_id], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| campaign_not_found(campaign_id))?;
+        let cseq = campaign_seq(&inner.conn, campaign_id)?;
         let rows = inner
             .conn
             .prepare_cached(&format!(
