@@ -9,6 +9,7 @@
 //!   unknown events come back as [`Inbound::Other`], garbage as an [`AgentProtocolError`].
 //! - [`Playout`]: the bounded queue of agent audio paced out on the 20 ms grid, with marks at
 //!   their position in the audio, `clear` (barge-in) and counters.
+//! - [`Reconnect`]: when to retry a lost or refused agent socket, within a wall-time budget.
 //!
 //! What it must not do: open sockets, spawn tasks, read the clock or sleep. Time comes in as a
 //! [`SampleTime`](crate::audio::SampleTime) (the call's 8 kHz audio clock); the runtime
@@ -18,10 +19,12 @@
 
 mod inbound;
 mod playout;
+mod reconnect;
 mod stream;
 
 pub use inbound::{AgentProtocolError, Inbound, InboundLimits, parse_inbound};
 pub use playout::{Playout, PlayoutCounters, PlayoutLimits};
+pub use reconnect::{Reconnect, ReconnectPolicy, ReconnectStep};
 pub use stream::{AgentStream, StartInfo, StreamIds};
 
 /// Bytes in one 20 ms μ-law frame at 8 kHz: the unit of `media` in both directions.

@@ -192,6 +192,19 @@ impl Playout {
             .extend(self.pending_marks.drain(..).map(|(_, name)| name));
     }
 
+    /// The stream this audio belonged to is gone (the socket dropped): forgets the queued
+    /// audio and the marks waiting on it without echoing them (nobody is left to hear the
+    /// echo). Counted as dropped frames, not as a `clear`.
+    pub fn discard(&mut self) {
+        self.counters.frames_dropped += self.frames.len() as u64;
+        self.frames.clear();
+        self.partial_len = 0;
+        self.partial_empty_ticks = 0;
+        self.consumed_position = self.queued_position;
+        self.pending_marks.clear();
+        self.due_marks.clear();
+    }
+
     /// The frame to send on this 20 ms tick, or `None` when nothing is queued (the caller
     /// sends silence). Marks whose audio has now all been handed out become due.
     pub fn next_frame(&mut self) -> Option<[u8; MULAW_FRAME_BYTES]> {
@@ -233,6 +246,23 @@ impl Default for Playout {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn discard_forgets_audio_and_marks_without_echoing_them() {
+        let mut p = Playout::default();
+        p.push_media(&[0x11; 3 * MULAW_FRAME_BYTES]);
+        p.push_mark("m".into());
+        p.discard();
+        assert_eq!(p.next_frame(), None);
+        assert_eq!(p.poll_mark(), None);
+        let c = p.counters();
+        assert_eq!((c.frames_dropped, c.clears, c.frames_cleared), (3, 0, 0));
+        // A later stream's marks still work.
+        p.push_media(&[0x22; MULAW_FRAME_BYTES]);
+        p.push_mark("n".into());
+        assert!(p.next_frame().is_some());
+        assert_eq!(p.poll_mark().as_deref(), Some("n"));
+    }
 
     /// Audio whose byte at offset `i` is `(start + i) % 251`, so frames are recognisable and
     /// never equal to silence by accident at a boundary.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -22,10 +22,34 @@ use super::clock;
 pub enum AgentIn {
     /// The websocket is open, `after` the call asked for it.
     Connected { after: Duration },
-    /// One text message from the agent (at most `max_message_bytes`).
-    Text(String),
+    /// One text message from the agent (at most `max_message_bytes`), and when it arrived.
+    Text { text: String, at: Instant },
+    /// A message sent with [`Outbound::confirm`] is written to the socket.
+    Written { at: Instant },
     /// The socket is gone (refused, timed out, closed by the agent, or failed).
-    Closed { reason: String },
+    Closed {
+        reason: String,
+        /// The agent closed it on purpose (a close frame with no code or 1000): the
+        /// conversation is over. Anything else is an outage worth reconnecting.
+        deliberate: bool,
+    },
+}
+
+/// One message for the agent.
+#[derive(Debug)]
+pub struct Outbound {
+    pub text: String,
+    /// Report [`AgentIn::Written`] once it is on the socket (to measure the handoff).
+    pub confirm: bool,
+}
+
+impl Outbound {
+    pub fn text(text: String) -> Outbound {
+        Outbound {
+            text,
+            confirm: false,
+        }
+    }
 }
 
 /// Where the agent is and how to reach it. `Debug` hides the header values (tokens).
@@ -37,6 +61,11 @@ pub struct AgentTarget {
     pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
     pub max_message_bytes: usize,
+    /// Retrying a lost or refused socket while the person waits.
+    pub reconnect: crate::agent::ReconnectPolicy,
+    /// Played to a person the agent cannot take (budget spent) before hanging up; without
+    /// one the call hangs up at once.
+    pub fallback: Option<Arc<crate::audio::prompt::Prompt>>,
 }
 
 impl std::fmt::Debug for AgentTarget {
@@ -53,18 +82,23 @@ impl std::fmt::Debug for AgentTarget {
             )
             .field("connect_timeout", &self.connect_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("reconnect", &self.reconnect)
+            .field("fallback", &self.fallback.is_some())
             .finish()
     }
 }
 
 impl AgentTarget {
-    /// A URL with no extra headers, a 5 s connect timeout and 64 KiB messages.
+    /// A URL with no extra headers, a 5 s connect timeout, 64 KiB messages, the default
+    /// reconnect budget and no fallback message.
     pub fn new(url: String) -> AgentTarget {
         AgentTarget {
             url,
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,
+            reconnect: crate::agent::ReconnectPolicy::default(),
+            fallback: None,
         }
     }
 }
@@ -72,7 +106,7 @@ impl AgentTarget {
 /// The call's end of the agent socket.
 pub struct AgentLink {
     /// Messages to the agent; full means the agent is slow: the call drops and counts.
-    pub to_agent: mpsc::Sender<String>,
+    pub to_agent: mpsc::Sender<Outbound>,
     pub from_agent: mpsc::Receiver<AgentIn>,
     /// Messages from the agent dropped because the call did not take them in time.
     pub dropped_from_agent: Arc<AtomicU64>,
@@ -81,16 +115,19 @@ pub struct AgentLink {
 /// Ten seconds of 20 ms media each way.
 const QUEUE: usize = 512;
 
-/// Starts connecting to the agent; the socket task ends when `stop` is cancelled, the agent
-/// closes, or the call drops its [`AgentLink`].
-pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
-    let (to_agent, mut outgoing) = mpsc::channel::<String>(QUEUE);
+/// Starts connecting to the agent, giving up after `connect_timeout`; the socket task ends
+/// when `stop` is cancelled, the agent closes, or the call drops its [`AgentLink`].
+pub fn open(target: AgentTarget, connect_timeout: Duration, stop: CancellationToken) -> AgentLink {
+    let (to_agent, mut outgoing) = mpsc::channel::<Outbound>(QUEUE);
     let (incoming, from_agent) = mpsc::channel::<AgentIn>(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     let dropped_task = dropped.clone();
     tokio::spawn(async move {
         let asked = clock::now();
-        let closed = |reason: String| AgentIn::Closed { reason };
+        let closed = |reason: String| AgentIn::Closed {
+            reason,
+            deliberate: false,
+        };
         let request = match target.url.as_str().into_client_request() {
             Ok(mut r) => {
                 for (k, v) in &target.headers {
@@ -122,7 +159,7 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
         let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         let ws = tokio::select! {
             _ = stop.cancelled() => return,
-            r = tokio::time::timeout(target.connect_timeout, connecting) => match r {
+            r = tokio::time::timeout(connect_timeout, connecting) => match r {
                 Ok(Ok((ws, _))) => ws,
                 Ok(Err(e)) => {
                     let _ = incoming.send(closed(format!("cannot connect: {e}"))).await;
@@ -132,7 +169,7 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
                     let _ = incoming
                         .send(closed(format!(
                             "no connection within {} ms",
-                            target.connect_timeout.as_millis()
+                            connect_timeout.as_millis()
                         )))
                         .await;
                     return;
@@ -156,9 +193,12 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
                     break None;
                 }
                 out = outgoing.recv() => match out {
-                    Some(text) => {
+                    Some(Outbound { text, confirm }) => {
                         if let Err(e) = sink.send(Message::Text(text.into())).await {
-                            break Some(format!("send failed: {e}"));
+                            break Some((format!("send failed: {e}"), false));
+                        }
+                        if confirm {
+                            let _ = incoming.try_send(AgentIn::Written { at: clock::now() });
                         }
                     }
                     // The call is over and dropped its link.
@@ -169,25 +209,27 @@ pub fn open(target: AgentTarget, stop: CancellationToken) -> AgentLink {
                 },
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(t))) => {
-                        if incoming.try_send(AgentIn::Text(t.to_string())).is_err() {
+                        let message = AgentIn::Text { text: t.to_string(), at: clock::now() };
+                        if incoming.try_send(message).is_err() {
                             dropped_task.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Some(Ok(Message::Close(frame))) => {
-                        break Some(format!(
+                        let deliberate = frame.as_ref().is_none_or(|f| u16::from(f.code) == 1000);
+                        break Some((format!(
                             "closed by the agent{}",
                             frame.map(|f| format!(" ({} {})", u16::from(f.code), f.reason)).unwrap_or_default()
-                        ));
+                        ), deliberate));
                     }
                     // Pings are answered by tungstenite; binary frames are not the protocol.
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => break Some(format!("socket error: {e}")),
-                    None => break Some("the agent went away".to_string()),
+                    Some(Err(e)) => break Some((format!("socket error: {e}"), false)),
+                    None => break Some(("the agent went away".to_string(), false)),
                 },
             }
         };
-        if let Some(reason) = reason {
-            let _ = incoming.send(closed(reason)).await;
+        if let Some((reason, deliberate)) = reason {
+            let _ = incoming.send(AgentIn::Closed { reason, deliberate }).await;
         }
     });
     AgentLink {

@@ -24,10 +24,11 @@ use crate::rtp::rtcp::{RtcpReporter, SendStats};
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
-use super::agent_ws::{self, AgentIn, AgentLink, AgentTarget};
+use super::agent_bridge::{AgentBridge, AgentStats, BridgeAction};
+use super::agent_ws::AgentTarget;
 use super::clock;
 use super::endpoint::SipEndpoint;
-use crate::agent::{AgentStream, InboundLimits, Playout, StartInfo, StreamIds, parse_inbound};
+use crate::agent::StartInfo;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,8 @@ pub struct DialReport {
     pub agent_connected_ms: Option<u64>,
     pub agent_talk_ms: Option<u64>,
     pub agent_end: Option<String>,
+    /// With an agent: the handoff and audio latencies, reconnects, fallback and counters.
+    pub agent_stats: Option<AgentStats>,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -379,17 +382,10 @@ pub async fn run_call(
         let mut frames_late: u64 = 0;
         let mut no_media = false;
         // The agent bridge: the socket opens at the answer, the stream starts at `human`.
-        let mut agent: Option<AgentLink> = None;
-        let mut agent_stream: Option<AgentStream> = None;
-        let mut agent_ready = false;
-        let mut agent_wanted = false;
-        let mut agent_connected_ms: Option<u64> = None;
-        let mut agent_bridged_at: Option<Instant> = None;
-        let mut agent_end: Option<String> = None;
-        let mut agent_info = agent_info;
-        let mut playout = Playout::default();
-        let inbound_limits = InboundLimits::default();
-        let mut ulaw = [0u8; FRAME_SAMPLES];
+        let mut agent =
+            agent_target.map(|t| AgentBridge::new(t, agent_info, seed, shutdown.child_token()));
+        // The agent could not be reached: the fallback message plays, then the call ends.
+        let mut hang_up_after_playback = false;
         let mut pcm = [0i16; FRAME_SAMPLES];
         // One timer re-armed every turn: a new one per wake-up would churn the timer wheel
         // 50 times a second per call.
@@ -411,8 +407,8 @@ pub async fn run_call(
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
                         receiver = Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY));
-                        if let Some(t) = agent_target.clone() {
-                            agent = Some(agent_ws::open(t, shutdown.child_token()));
+                        if let Some(a) = agent.as_mut() {
+                            a.on_answer(now);
                         }
                         reporter = Some(RtcpReporter::new(now, ssrc, &format!("trunx@{local_ip}")));
                         if let Some(m) = media {
@@ -446,12 +442,16 @@ pub async fn run_call(
             }
             let now = clock::now();
             if let Some(rx) = receiver.as_mut() {
+                while let Some(d) = rx.poll_dtmf() {
+                    if let Some(a) = agent.as_mut() {
+                        a.caller_dtmf(d.digit);
+                    }
+                }
                 while let Some(frame) = rx.poll_frame(now) {
                     // Bridged: the caller's audio goes to the agent; a full queue (slow
                     // agent) drops the frame, never the tick.
-                    if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
-                        Law::Ulaw.encode_into(&frame.frame.samples, &mut ulaw);
-                        let _ = link.to_agent.try_send(st.media(&ulaw, frame.frame.start));
+                    if let Some(a) = agent.as_mut() {
+                        a.caller_frame(&frame.frame.samples, frame.frame.start);
                     }
                     if amd.is_done() {
                         continue;
@@ -479,22 +479,27 @@ pub async fn run_call(
                                 }
                             }
                             Some(CallAction::BridgeAgent) if agent.is_some() => {
-                                agent_wanted = true;
-                                agent_info.amd_result =
-                                    e.kind.public_result().unwrap_or("human").to_string();
-                                agent_info.amd_cause = e.cause.as_str().to_string();
-                                if agent_ready
-                                    && let (Some(link), None) = (agent.as_ref(), agent_stream.as_ref())
-                                {
-                                    agent_stream =
-                                        Some(start_agent_stream(link, &agent_info, seed, e.at));
-                                    agent_bridged_at = Some(now);
+                                let result = e.kind.public_result().unwrap_or("human");
+                                let action = agent
+                                    .as_mut()
+                                    .map(|a| a.on_human(clock::now(), result, e.cause.as_str()));
+                                match action {
+                                    Some(BridgeAction::PlayFallback(prompt)) => {
+                                        if let Some((pacer, law, _)) = sender.as_mut() {
+                                            player = Some(Player::new(prompt, *law));
+                                            playback_start_ms = Some(e.at.as_ms());
+                                            hang_up_after_playback = true;
+                                            pacer.start_talkspurt_now(now);
+                                        }
+                                    }
+                                    Some(BridgeAction::HangUp) if !hung_up => {
+                                        hung_up = true;
+                                        call.hangup(now);
+                                    }
+                                    _ => {}
                                 }
                             }
                             Some(CallAction::HangUp | CallAction::BridgeAgent) if !hung_up => {
-                                if agent_end.is_none() && agent_target.is_some() {
-                                    agent_end = Some("agent unreachable".into());
-                                }
                                 hung_up = true;
                                 call.hangup(now);
                             }
@@ -536,31 +541,28 @@ pub async fn run_call(
                         frames_late += 1;
                     }
                     let mut payload = silence;
-                    if agent_stream.is_some() {
-                        if let Some(f) = playout.next_frame() {
-                            payload = match law {
-                                Law::Ulaw => f,
-                                Law::Alaw => {
-                                    Law::Ulaw.decode_into(&f, &mut pcm);
-                                    let mut a = [0u8; FRAME_SAMPLES];
-                                    Law::Alaw.encode_into(&pcm, &mut a);
-                                    a
-                                }
-                            };
-                        }
-                        if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
-                            while let Some(name) = playout.poll_mark() {
-                                let _ = link.to_agent.try_send(st.mark(&name));
+                    let mut agent_frame = false;
+                    if let Some(f) = agent.as_mut().and_then(|a| a.next_frame()) {
+                        agent_frame = true;
+                        payload = match law {
+                            Law::Ulaw => f,
+                            Law::Alaw => {
+                                Law::Ulaw.decode_into(&f, &mut pcm);
+                                let mut a = [0u8; FRAME_SAMPLES];
+                                Law::Alaw.encode_into(&pcm, &mut a);
+                                a
                             }
-                        }
+                        };
                     }
                     if let Some(p) = player.as_mut() {
                         p.skip(slot.skipped as usize);
                         match p.next_frame() {
                             Some((frame, _)) => payload = *frame,
                             None => {
-                                if let Some(CallAction::HangUp) =
-                                    flow.as_mut().and_then(|f| f.on_playback_finished())
+                                let flow_action =
+                                    flow.as_mut().and_then(|f| f.on_playback_finished());
+                                if hang_up_after_playback
+                                    || matches!(flow_action, Some(CallAction::HangUp))
                                 {
                                     hung_up = true;
                                     call.hangup(now);
@@ -584,6 +586,9 @@ pub async fn run_call(
                             .and_then(|r| r.remote())
                             .unwrap_or(*sdp_addr);
                         rtp.send_to(&rtp_out[..n], to).await?;
+                        if agent_frame && let Some(a) = agent.as_mut() {
+                            a.frame_sent(clock::now());
+                        }
                         sent_stats.packets += 1;
                         sent_stats.octets += FRAME_SAMPLES as u32;
                         sent_stats.last_timestamp = slot.timestamp;
@@ -623,6 +628,7 @@ pub async fn run_call(
                 answered_at
                     .filter(|_| first_decision.is_none() && !hung_up)
                     .map(|a| a + no_media_after),
+                agent.as_ref().and_then(|a| a.next_deadline()),
             ]
             .into_iter()
             .flatten()
@@ -655,46 +661,44 @@ pub async fn run_call(
                         rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
                     }
                 }
-                a = recv_agent(&mut agent) => match a {
-                    Some(AgentIn::Connected { after }) => {
-                        agent_ready = true;
-                        agent_connected_ms = answered_at
-                            .map(|t| clock::now().duration_since(t).as_millis() as u64)
-                            .or(Some(after.as_millis() as u64));
-                        if agent_wanted
-                            && agent_stream.is_none()
-                            && let Some(link) = agent.as_ref()
-                        {
-                            let at = first_decision.map(|e| e.at).unwrap_or_default();
-                            agent_stream = Some(start_agent_stream(link, &agent_info, seed, at));
-                            agent_bridged_at = Some(clock::now());
-                        }
-                    }
-                    Some(AgentIn::Text(text)) => match parse_inbound(&text, &inbound_limits) {
-                        Ok(m) => {
-                            playout.handle(m);
-                            if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
-                                while let Some(name) = playout.poll_mark() {
-                                    let _ = link.to_agent.try_send(st.mark(&name));
-                                }
+                a = recv_agent(&mut agent) => {
+                    let now = clock::now();
+                    let action = match agent.as_mut() {
+                        Some(bridge) => bridge.handle(a, now),
+                        None => BridgeAction::Continue,
+                    };
+                    match action {
+                        BridgeAction::Continue => {}
+                        BridgeAction::HangUp => {
+                            if !hung_up {
+                                hung_up = true;
+                                call.hangup(now);
                             }
                         }
-                        // Garbage from the agent is counted and dropped.
-                        Err(_) => playout.count_rejected(),
-                    },
-                    Some(AgentIn::Closed { reason }) => {
-                        agent = None;
-                        agent_end = Some(reason);
-                        // Bridged, or the person is waiting for it: the call ends cleanly.
-                        if (agent_stream.is_some() || agent_wanted) && !hung_up {
-                            hung_up = true;
-                            call.hangup(clock::now());
+                        BridgeAction::PlayFallback(prompt) => {
+                            if let Some((pacer, law, _)) = sender.as_mut()
+                                && !hung_up
+                            {
+                                player = Some(Player::new(prompt, *law));
+                                hang_up_after_playback = true;
+                                pacer.start_talkspurt_now(now);
+                            }
                         }
                     }
-                    None => agent = None,
-                },
+                    // Agent audio into an idle queue leaves now, not at the next 20 ms slot.
+                    if let Some(a) = agent.as_mut()
+                        && a.take_talkspurt()
+                        && let Some((pacer, _, _)) = sender.as_mut()
+                    {
+                        pacer.start_talkspurt_now(now);
+                    }
+                }
                 _ = &mut wake => {
-                    call.handle_timeout(clock::now());
+                    let now = clock::now();
+                    call.handle_timeout(now);
+                    if let Some(a) = agent.as_mut() {
+                        a.on_timeout(now);
+                    }
                 }
             }
         }
@@ -712,13 +716,9 @@ pub async fn run_call(
         });
         let (name, cause, sip_status) = outcome_fields(&outcome);
         let ended = clock::now();
-        if let (Some(st), Some(link)) = (agent_stream.as_mut(), agent.as_ref()) {
-            let _ = link.to_agent.try_send(st.stop(Some("hangup")));
-            if agent_end.is_none() {
-                agent_end = Some("call ended".into());
-            }
+        if let Some(a) = agent.as_mut() {
+            a.on_call_end();
         }
-        drop(agent);
         let flow_outcome = flow.as_ref().and_then(|f| f.outcome());
         Ok(DialReport {
             outcome: name,
@@ -743,9 +743,10 @@ pub async fn run_call(
             frames_sent: sent_stats.packets as u64,
             frames_late,
             no_media,
-            agent_connected_ms,
-            agent_talk_ms: agent_bridged_at.map(|t| ended.duration_since(t).as_millis() as u64),
-            agent_end,
+            agent_connected_ms: agent.as_ref().and_then(|a| a.connected_ms()),
+            agent_talk_ms: agent.as_ref().and_then(|a| a.talk_ms(ended)),
+            agent_end: agent.as_ref().and_then(|a| a.end_reason()),
+            agent_stats: agent.as_ref().map(|a| a.stats()),
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             message: flow_outcome.map(|o| match o {
@@ -764,26 +765,10 @@ pub async fn run_call(
         .map_err(|e| DialError::Io(std::io::Error::other(e)))?
 }
 
-/// Opens the media stream to the agent: `connected`, then `start` with the call's details.
-fn start_agent_stream(
-    link: &AgentLink,
-    info: &StartInfo,
-    seed: u64,
-    origin: crate::audio::SampleTime,
-) -> AgentStream {
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xA6E7);
-    let account = format!("AC{:032x}", u128::from(seed));
-    let mut stream = AgentStream::new(StreamIds::generate(&mut rng, account));
-    let _ = link.to_agent.try_send(stream.connected());
-    let _ = link.to_agent.try_send(stream.start(info, origin));
-    stream
-}
-
-/// The next message of the agent socket, or never when there is none.
-async fn recv_agent(link: &mut Option<AgentLink>) -> Option<AgentIn> {
-    match link {
-        Some(l) => l.from_agent.recv().await,
+/// The next event of the agent's socket, or never when there is no agent.
+async fn recv_agent(agent: &mut Option<AgentBridge>) -> Option<super::agent_ws::AgentIn> {
+    match agent.as_mut() {
+        Some(a) => a.recv().await,
         None => std::future::pending().await,
     }
 }

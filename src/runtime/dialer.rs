@@ -1038,6 +1038,7 @@ mod tests {
             agent_connected_ms: None,
             agent_talk_ms: None,
             agent_end: None,
+            agent_stats: None,
             talk_ms: Some(9_000),
             flow,
         }

@@ -4,6 +4,7 @@
 //! Everything protocol- or signal-shaped lives in the sans-IO modules; this layer feeds them
 //! input and carries out what they ask.
 
+pub mod agent_bridge;
 pub mod agent_ws;
 pub mod amd_files;
 pub mod api_bench;

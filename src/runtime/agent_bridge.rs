@@ -1,0 +1,447 @@
+//! One call's bridge to the AI agent, as the call task drives it: the socket opened at the
+//! answer, the stream started at `human`, caller audio and DTMF out, agent audio into the
+//! playout queue, marks echoed, reconnects within the budget, and the figures the call record
+//! keeps (when the agent connected, how long it talked, why it ended, the two latencies).
+//!
+//! Owns the agent's link and stream for one call; it must not touch the RTP socket or the SIP
+//! dialog: it tells the call task what to do ([`BridgeAction`]) and hands it 20 ms frames. Every
+//! send to the agent is a `try_send` on a bounded queue: a slow agent costs counted drops,
+//! never a late media tick.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::agent_ws::{self, AgentIn, AgentLink, AgentTarget, Outbound};
+use crate::agent::{
+    AgentStream, Inbound, InboundLimits, MULAW_FRAME_BYTES, Playout, Reconnect, ReconnectStep,
+    StartInfo, StreamIds, parse_inbound,
+};
+use crate::audio::g711::Law;
+use crate::audio::prompt::Prompt;
+use crate::audio::{FRAME_SAMPLES, SampleTime};
+
+/// What the call must do after a bridge event.
+#[derive(Debug)]
+pub enum BridgeAction {
+    Continue,
+    /// The conversation is over (the agent closed on purpose): hang up.
+    HangUp,
+    /// The agent cannot be reached within the budget: play this, then hang up.
+    PlayFallback(Arc<Prompt>),
+}
+
+/// Latencies over one call, in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub count: usize,
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+impl LatencySummary {
+    pub fn of(samples_us: &[u32]) -> Option<LatencySummary> {
+        if samples_us.is_empty() {
+            return None;
+        }
+        let mut v = samples_us.to_vec();
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Some(LatencySummary {
+            count: v.len(),
+            p50: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        })
+    }
+}
+
+/// The bridge's figures for the call record and `trunx dial`'s JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AgentStats {
+    /// From the `human` decision to the agent's `start` written on its socket.
+    pub handoff_ms: Option<f64>,
+    /// From agent audio arriving into an idle playout queue to its first RTP packet sent.
+    pub audio_latency_ms: Option<LatencySummary>,
+    /// Reconnects started after the socket was refused or lost.
+    pub reconnects: u32,
+    /// The fallback message was played because the agent could not be reached.
+    pub fallback: bool,
+    pub frames_played: u64,
+    pub clears: u64,
+    pub marks_echoed: u64,
+    pub dtmf_sent: u64,
+    /// Agent messages that were not the protocol (counted and dropped).
+    pub rejected: u64,
+    /// Messages dropped because a queue was full: to the agent (slow agent), from the agent
+    /// (slow call task), and agent audio beyond the playout bound.
+    pub dropped_to_agent: u64,
+    pub dropped_from_agent: u64,
+    pub frames_dropped: u64,
+}
+
+/// Agent audio arriving this long after the last agent frame left starts a new talk spurt.
+const SPURT_GAP: Duration = Duration::from_millis(40);
+
+/// Bounded so a long call cannot grow it; the first spurts are the ones that matter.
+const MAX_LATENCY_SAMPLES: usize = 4096;
+
+pub struct AgentBridge {
+    target: AgentTarget,
+    stop: CancellationToken,
+    seed: u64,
+    info: StartInfo,
+    link: Option<AgentLink>,
+    ready: bool,
+    stream: Option<AgentStream>,
+    playout: Playout,
+    limits: InboundLimits,
+    reconnect: Reconnect,
+    retry_at: Option<Instant>,
+    gave_up: bool,
+    /// The `human` decision (wall time), once made.
+    wanted_at: Option<Instant>,
+    handoff_pending: bool,
+    handoff: Option<Duration>,
+    answered_at: Option<Instant>,
+    connected_after: Option<Duration>,
+    bridged_at: Option<Instant>,
+    end: Option<String>,
+    last_audio_at: SampleTime,
+    /// Agent audio arrived into an empty queue at this instant and has not been sent yet.
+    spurt_arrived: Option<Instant>,
+    /// When the last agent frame left: audio arriving within two packet times of it is the
+    /// same talk spurt and keeps the grid.
+    last_frame_sent: Option<Instant>,
+    talkspurt: bool,
+    latencies_us: Vec<u32>,
+    stats: AgentStats,
+    ulaw: [u8; FRAME_SAMPLES],
+}
+
+impl AgentBridge {
+    pub fn new(target: AgentTarget, info: StartInfo, seed: u64, stop: CancellationToken) -> Self {
+        AgentBridge {
+            reconnect: Reconnect::new(target.reconnect),
+            limits: InboundLimits::default(),
+            target,
+            stop,
+            seed,
+            info,
+            link: None,
+            ready: false,
+            stream: None,
+            playout: Playout::default(),
+            retry_at: None,
+            gave_up: false,
+            wanted_at: None,
+            handoff_pending: false,
+            handoff: None,
+            answered_at: None,
+            connected_after: None,
+            bridged_at: None,
+            end: None,
+            last_audio_at: SampleTime::default(),
+            spurt_arrived: None,
+            last_frame_sent: None,
+            talkspurt: false,
+            latencies_us: Vec::new(),
+            stats: AgentStats::default(),
+            ulaw: [0; FRAME_SAMPLES],
+        }
+    }
+
+    /// The call is answered and the detector is running: connect now, so the handoff at
+    /// `human` costs no connect time. Nothing is sent before the decision.
+    pub fn on_answer(&mut self, now: Instant) {
+        self.answered_at = Some(now);
+        self.connect(self.target.connect_timeout);
+    }
+
+    fn connect(&mut self, timeout: Duration) {
+        self.link = Some(agent_ws::open(
+            self.target.clone(),
+            timeout,
+            self.stop.child_token(),
+        ));
+    }
+
+    /// The detector said a person (or could not tell): hand them to the agent.
+    pub fn on_human(&mut self, now: Instant, result: &str, cause: &str) -> BridgeAction {
+        self.wanted_at = Some(now);
+        self.info.amd_result = result.to_string();
+        self.info.amd_cause = cause.to_string();
+        if self.gave_up {
+            return self.give_up_action();
+        }
+        if self.ready && self.stream.is_none() {
+            self.start_stream(now);
+        }
+        BridgeAction::Continue
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    fn send(&mut self, text: String, confirm: bool) {
+        if let Some(link) = self.link.as_ref()
+            && link.to_agent.try_send(Outbound { text, confirm }).is_err()
+        {
+            self.stats.dropped_to_agent += 1;
+        }
+    }
+
+    fn start_stream(&mut self, now: Instant) {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+            self.seed ^ u64::from(self.stats.reconnects),
+        );
+        let account = format!("AC{:032x}", self.seed as u128 * 0x9e37_79b9);
+        let mut stream = AgentStream::new(StreamIds::generate(&mut rng, account));
+        let connected = stream.connected();
+        let start = stream.start(&self.info, self.last_audio_at);
+        self.send(connected, false);
+        self.handoff_pending = self.handoff.is_none();
+        self.send(start, true);
+        self.stream = Some(stream);
+        if self.bridged_at.is_none() {
+            self.bridged_at = Some(now);
+        }
+    }
+
+    /// One 20 ms frame of the caller, for the agent once bridged.
+    pub fn caller_frame(&mut self, samples: &[i16; FRAME_SAMPLES], at: SampleTime) {
+        self.last_audio_at = at;
+        if self.stream.is_none() {
+            return;
+        }
+        Law::Ulaw.encode_into(samples, &mut self.ulaw);
+        let ulaw = self.ulaw;
+        if let Some(st) = self.stream.as_mut() {
+            let text = st.media(&ulaw, at);
+            self.send(text, false);
+        }
+    }
+
+    /// A DTMF digit the caller pressed (RFC 4733), for the agent once bridged.
+    pub fn caller_dtmf(&mut self, digit: char) {
+        if let Some(st) = self.stream.as_mut() {
+            let text = st.dtmf(digit);
+            self.stats.dtmf_sent += 1;
+            self.send(text, false);
+        }
+    }
+
+    /// The agent's next 20 ms of μ-law for the caller, if any is queued.
+    pub fn next_frame(&mut self) -> Option<[u8; MULAW_FRAME_BYTES]> {
+        self.stream.as_ref()?;
+        let frame = self.playout.next_frame();
+        self.echo_marks();
+        frame
+    }
+
+    /// Agent audio arrived into an idle queue since the last call: the sender should start a
+    /// talk spurt now rather than wait for its next 20 ms slot.
+    pub fn take_talkspurt(&mut self) -> bool {
+        std::mem::take(&mut self.talkspurt)
+    }
+
+    /// The frame from [`AgentBridge::next_frame`] left in an RTP packet at `now`.
+    pub fn frame_sent(&mut self, now: Instant) {
+        self.last_frame_sent = Some(now);
+        if let Some(arrived) = self.spurt_arrived.take()
+            && self.latencies_us.len() < MAX_LATENCY_SAMPLES
+        {
+            let us = now.saturating_duration_since(arrived).as_micros();
+            self.latencies_us.push(us.min(u128::from(u32::MAX)) as u32);
+        }
+    }
+
+    fn echo_marks(&mut self) {
+        while let Some(name) = self.playout.poll_mark() {
+            if let Some(st) = self.stream.as_mut() {
+                let text = st.mark(&name);
+                self.send(text, false);
+            }
+        }
+    }
+
+    /// The next message from the agent's socket task; pending forever without a socket.
+    pub async fn recv(&mut self) -> Option<AgentIn> {
+        match self.link.as_mut() {
+            Some(l) => l.from_agent.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// When a reconnect is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.retry_at.is_some_and(|at| at <= now) {
+            self.retry_at = None;
+            let timeout = self
+                .reconnect
+                .connect_timeout(now, self.target.connect_timeout);
+            self.stats.reconnects += 1;
+            self.connect(timeout);
+        }
+    }
+
+    /// Applies one event of the socket task.
+    pub fn handle(&mut self, event: Option<AgentIn>, now: Instant) -> BridgeAction {
+        match event {
+            Some(AgentIn::Connected { after }) => {
+                self.ready = true;
+                self.reconnect.connected();
+                if self.connected_after.is_none() {
+                    self.connected_after = Some(
+                        self.answered_at
+                            .map(|t| now.saturating_duration_since(t))
+                            .unwrap_or(after),
+                    );
+                }
+                if self.wanted_at.is_some() && self.stream.is_none() {
+                    self.start_stream(now);
+                }
+                BridgeAction::Continue
+            }
+            Some(AgentIn::Written { at }) => {
+                if std::mem::take(&mut self.handoff_pending)
+                    && let Some(wanted) = self.wanted_at
+                {
+                    self.handoff = Some(at.saturating_duration_since(wanted));
+                }
+                BridgeAction::Continue
+            }
+            Some(AgentIn::Text { text, at }) => {
+                match parse_inbound(&text, &self.limits) {
+                    Ok(message) => {
+                        let idle = self.playout.queued_frames() == 0;
+                        let is_media = matches!(message, Inbound::Media(_));
+                        self.playout.handle(message);
+                        if is_media && idle && self.playout.queued_frames() > 0 {
+                            self.spurt_arrived = Some(at);
+                            // A new talk spurt after silence starts at once; audio that only
+                            // caught up with a real-time agent waits for its slot.
+                            self.talkspurt = self
+                                .last_frame_sent
+                                .is_none_or(|t| at.saturating_duration_since(t) >= SPURT_GAP);
+                        }
+                        self.echo_marks();
+                    }
+                    // Garbage from the agent is counted and dropped.
+                    Err(_) => self.playout.count_rejected(),
+                }
+                BridgeAction::Continue
+            }
+            Some(AgentIn::Closed { reason, deliberate }) => {
+                self.lost();
+                if deliberate && self.wanted_at.is_some() {
+                    self.end = Some(reason);
+                    return BridgeAction::HangUp;
+                }
+                match self.reconnect.lost(now) {
+                    ReconnectStep::RetryAt(at) => {
+                        self.retry_at = Some(at);
+                        self.end = Some(reason);
+                        BridgeAction::Continue
+                    }
+                    ReconnectStep::GiveUp { retries, outage } => {
+                        self.gave_up = true;
+                        self.end = Some(if retries == 0 {
+                            reason
+                        } else {
+                            format!(
+                                "{reason} (gave up after {retries} reconnects in {} ms)",
+                                outage.as_millis()
+                            )
+                        });
+                        if self.wanted_at.is_some() {
+                            self.give_up_action()
+                        } else {
+                            BridgeAction::Continue
+                        }
+                    }
+                }
+            }
+            None => {
+                self.lost();
+                BridgeAction::Continue
+            }
+        }
+    }
+
+    /// The socket is gone: the stream with it, and the audio the agent had queued.
+    fn lost(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.stats.dropped_from_agent += link.dropped_from_agent.load(Ordering::Relaxed);
+        }
+        self.ready = false;
+        self.stream = None;
+        self.playout.discard();
+        self.spurt_arrived = None;
+    }
+
+    fn give_up_action(&mut self) -> BridgeAction {
+        match self.target.fallback.clone() {
+            Some(prompt) => {
+                self.stats.fallback = true;
+                BridgeAction::PlayFallback(prompt)
+            }
+            None => BridgeAction::HangUp,
+        }
+    }
+
+    /// The call is over: `stop` to the agent, and the socket closed behind it.
+    pub fn on_call_end(&mut self) {
+        if let Some(st) = self.stream.as_mut() {
+            let text = st.stop(Some("hangup"));
+            self.send(text, false);
+            if self.end.is_none() {
+                self.end = Some("call ended".into());
+            }
+        }
+        if self.wanted_at.is_some() && self.end.is_none() {
+            self.end = Some("call ended before the agent connected".into());
+        }
+        if let Some(link) = self.link.take() {
+            self.stats.dropped_from_agent += link.dropped_from_agent.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Milliseconds from the answer to the first open socket.
+    pub fn connected_ms(&self) -> Option<u64> {
+        self.connected_after.map(|d| d.as_millis() as u64)
+    }
+
+    /// Milliseconds from the first bridge to `ended`.
+    pub fn talk_ms(&self, ended: Instant) -> Option<u64> {
+        self.bridged_at
+            .map(|t| ended.saturating_duration_since(t).as_millis() as u64)
+    }
+
+    pub fn end_reason(&self) -> Option<String> {
+        self.end.clone()
+    }
+
+    pub fn stats(&self) -> AgentStats {
+        let c = self.playout.counters();
+        AgentStats {
+            handoff_ms: self.handoff.map(|d| d.as_secs_f64() * 1000.0),
+            audio_latency_ms: LatencySummary::of(&self.latencies_us),
+            frames_played: c.frames_played,
+            clears: c.clears,
+            marks_echoed: c.marks_echoed,
+            rejected: c.rejected_messages,
+            frames_dropped: c.frames_dropped,
+            ..self.stats.clone()
+        }
+    }
+}
