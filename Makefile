@@ -5,8 +5,9 @@ ORT_LIB := .ort/libonnxruntime.so.$(ORT_VERSION)
 APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sip-tester kamailio \
     baresip-core tshark
 PY := .venv/bin/python
+AGENT_PY := .venv-agent/bin/python
 
-.PHONY: demo test ort deps build model corpus bench lint clean
+.PHONY: demo test ort deps agent-venv build model corpus bench lint clean
 
 ## make demo: build and run the main job on embedded defaults.
 demo: $(ORT_LIB)
@@ -14,7 +15,7 @@ demo: $(ORT_LIB)
 	./target/release/trunx demo
 
 ## make test: install what the tests need when missing, then run every test.
-test: deps $(ORT_LIB)
+test: deps $(ORT_LIB) $(AGENT_PY)
 	cargo test --release --all-targets
 
 ## The ONNX Runtime shared library, taken from the onnxruntime wheel on PyPI.
@@ -43,6 +44,13 @@ deps:
 	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+## The Python test agent's environment (websockets from PyPI) for tests/agent_python.rs.
+agent-venv: $(AGENT_PY)
+$(AGENT_PY): tests/peers/requirements.txt
+	python3 -m venv .venv-agent
+	.venv-agent/bin/pip install --quiet -r tests/peers/requirements.txt
+	touch $(AGENT_PY)
+
 .venv/bin/python: models/requirements.txt
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet -r models/requirements.txt
@@ -70,4 +78,4 @@ bench: corpus $(ORT_LIB)
 
 clean:
 	cargo clean
-	rm -rf .ort .venv corpus
+	rm -rf .ort .venv .venv-agent corpus

@@ -50,7 +50,11 @@ impl LatencySummary {
         }
         let mut v = samples_us.to_vec();
         v.sort_unstable();
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        // Nearest rank: the smallest sample with at least q of them at or below it.
+        let at = |q: f64| {
+            let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[rank - 1] as f64 / 1000.0
+        };
         Some(LatencySummary {
             count: v.len(),
             p50: at(0.5),
@@ -443,5 +447,20 @@ impl AgentBridge {
             frames_dropped: c.frames_dropped,
             ..self.stats.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_uses_nearest_rank() {
+        assert_eq!(LatencySummary::of(&[]), None);
+        let s = LatencySummary::of(&[20_000, 100]).unwrap();
+        assert_eq!((s.count, s.p50, s.p95, s.max), (2, 0.1, 20.0, 20.0));
+        let many: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        let s = LatencySummary::of(&many).unwrap();
+        assert_eq!((s.p50, s.p95, s.max), (50.0, 95.0, 100.0));
     }
 }

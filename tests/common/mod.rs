@@ -208,3 +208,93 @@ pub fn numbers_closed_now(n: usize, margin_ms: i64) -> Vec<String> {
         .expect("some zone of the list is outside its calling window");
     (0..n).map(|i| format!("{prefix}{:04}", 5000 + i)).collect()
 }
+
+/// baresip (Debian baresip-core) as the callee: auto-answers on its own ports, plays a
+/// greeting, and records what it hears (`*-dec.wav`). Stopped with SIGTERM when dropped.
+pub struct Baresip {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub sip_port: u16,
+}
+
+impl Baresip {
+    /// Plays `greeting` followed by `tail_s` seconds of silence (baresip hangs up when its
+    /// file ends), RTP on `rtp_low..rtp_low+40`.
+    pub async fn start(sip_port: u16, rtp_low: u16, greeting: &[i16], tail_s: usize) -> Baresip {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut padded = greeting.to_vec();
+        padded.extend(std::iter::repeat_n(0i16, 8000 * tail_s));
+        trunx::audio::wav::write_telephone_wav(&d.join("greeting.wav"), &padded).unwrap();
+        std::fs::write(
+            d.join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+                 audio_source aufile,{}\naudio_player alsa,null\naudio_alert alsa,null\n\
+                 rtp_ports {rtp_low}-{}\nsnd_path {}\nmodule_path /usr/lib/baresip/modules\n\
+                 module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
+                 module_app account.so\nmodule_app menu.so\n",
+                d.join("greeting.wav").display(),
+                rtp_low + 40,
+                d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("accounts"),
+            format!(
+                "<sip:callee@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
+            ),
+        )
+        .unwrap();
+        let baresip = ["/usr/bin/baresip", "/usr/local/bin/baresip"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "baresip is not installed: run `make deps` (apt-get install -y baresip-core)"
+                )
+            });
+        let log = std::fs::File::create(d.join("baresip.log")).unwrap();
+        let child = Command::new(baresip)
+            .args(["-f", &d.display().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip starts");
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        Baresip {
+            dir,
+            child: Some(child),
+            sip_port,
+        }
+    }
+
+    /// Stops baresip and returns what it recorded (8 kHz PCM) and its log.
+    pub fn stop_and_read(mut self) -> (Vec<i16>, String) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the pid of a child we started.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap();
+        let recording = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("baresip recorded nothing; its log:\n{log}"));
+        (read_telephone_wav(&recording).unwrap(), log)
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
