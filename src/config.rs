@@ -142,6 +142,20 @@ pub const KEYS: &[KeySpec] = &[
         "Extra headers sent when connecting to the agent, `Name: value` pairs separated by `;` (e.g. `Authorization: Bearer ...`). Never logged or printed.",
     ),
     spec(
+        "agent_reconnect_budget",
+        "TRUNX_AGENT_RECONNECT_BUDGET",
+        Some("10"),
+        false,
+        "Seconds (0 to 60) a lost or refused agent socket is retried while the person waits (1 s, 2 s, 4 s, 4 s ... apart); then the fallback message plays, or the call hangs up.",
+    ),
+    spec(
+        "agent_fallback_audio",
+        "TRUNX_AGENT_FALLBACK_AUDIO",
+        None,
+        false,
+        "Audio file (WAV, MP3, FLAC or Ogg) played to a person the agent cannot take, before hanging up. Unset: hang up at once.",
+    ),
+    spec(
         "amd_provider",
         "ACTIVE_AMD_PROVIDER",
         Some("builtin"),
@@ -310,6 +324,8 @@ pub struct Config {
     pub agent_url: Option<String>,
     /// Parsed `agent_headers` (values are secrets: never logged).
     pub agent_headers: Vec<(String, Secret)>,
+    pub agent_reconnect_budget_s: u32,
+    pub agent_fallback_audio: Option<PathBuf>,
     pub amd_provider: AmdProviderKind,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
@@ -421,6 +437,20 @@ impl Config {
             agent_headers: get("agent_headers")
                 .optional(parse_headers)?
                 .unwrap_or_default(),
+            agent_reconnect_budget_s: get("agent_reconnect_budget").required()?.parse_with(
+                |v| match v.parse::<u32>() {
+                    Ok(n) if n <= 60 => Ok(n),
+                    _ => Err("must be a whole number of seconds from 0 to 60".into()),
+                },
+            )?,
+            agent_fallback_audio: get("agent_fallback_audio").optional(|v| {
+                let p = PathBuf::from(v);
+                if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err("no such file".into())
+                }
+            })?,
             amd_provider: get("amd_provider").required()?.parse_with(|v| match v {
                 "builtin" => Ok(AmdProviderKind::Builtin),
                 "external" => Ok(AmdProviderKind::External),

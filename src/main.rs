@@ -449,7 +449,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             no_model,
         } => {
             let model = model_unless(no_model, &config)?;
-            let agent = trunx::runtime::server::agent_target(&config, agent_url);
+            let agent = trunx::runtime::server::agent_target(&config, agent_url)?;
             let trunk = trunk
                 .or(config.trunk_uri.clone())
                 .context("no trunk: pass --trunk sip:HOST:PORT or set TRUNX_TRUNK_URI")?;

@@ -46,6 +46,7 @@ fn settings(trunk_port: u16, sip_port: u16, rtp: u16, credentials: bool) -> Dial
         model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
         log_phone_numbers: false,
         agent: None,
+        agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
     }

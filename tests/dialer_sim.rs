@@ -228,6 +228,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
             model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
             log_phone_numbers: false,
             agent: None,
+            agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
             claim_batch: 100,
             caller_id: Default::default(),
         },

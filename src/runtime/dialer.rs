@@ -66,6 +66,9 @@ pub struct DialerSettings {
     /// The AI agent humans of `ai` campaigns are bridged to (`agent_url`; `mode.agentUrl`
     /// overrides the URL per campaign).
     pub agent: Option<super::agent_ws::AgentTarget>,
+    /// Headers, reconnect budget and fallback message for a campaign's own `mode.agentUrl`
+    /// when no global agent is configured (its URL is unused).
+    pub agent_defaults: super::agent_ws::AgentTarget,
     /// How many due prospects are read per campaign at a time.
     pub claim_batch: u32,
     pub caller_id: CallerIdConfig,
@@ -927,7 +930,10 @@ impl CallJob {
                         url: u.clone(),
                         ..t.clone()
                     }),
-                    (None, Some(u)) => Some(super::agent_ws::AgentTarget::new(u.clone())),
+                    (None, Some(u)) => Some(super::agent_ws::AgentTarget {
+                        url: u.clone(),
+                        ..s.agent_defaults.clone()
+                    }),
                     (None, None) => None,
                 }
             } else {

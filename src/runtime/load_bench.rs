@@ -211,6 +211,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         model,
         log_phone_numbers: false,
         agent: None,
+        agent_defaults: super::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 500,
         // One test DID carries the whole load: the per-DID caps are a compliance policy,
         // not what this bench measures.

@@ -33,6 +33,8 @@ pub enum ServerError {
     Dialer(#[from] crate::runtime::dialer::DialerError),
     #[error(transparent)]
     Model(#[from] crate::runtime::amd_files::AmdFilesError),
+    #[error("{key}: {reason}")]
+    Setting { key: &'static str, reason: String },
     #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
     KeyName,
 }
@@ -126,26 +128,52 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
         log_phone_numbers: config.log_phone_numbers,
-        agent: agent_target(config, None),
+        agent: agent_target(config, None)?,
+        agent_defaults: agent_defaults(config)?,
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
     }))
 }
 
-/// The configured agent (or `url` instead of `agent_url`) with the configured headers.
+/// The configured agent (or `url` instead of `agent_url`) with the configured headers,
+/// reconnect budget and fallback message.
 pub fn agent_target(
     config: &Config,
     url: Option<String>,
-) -> Option<crate::runtime::agent_ws::AgentTarget> {
-    url.or(config.agent_url.clone()).map(|u| {
-        let mut t = crate::runtime::agent_ws::AgentTarget::new(u);
-        t.headers = config
-            .agent_headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.expose().to_string()))
-            .collect();
-        t
-    })
+) -> Result<Option<crate::runtime::agent_ws::AgentTarget>, ServerError> {
+    let Some(url) = url.or(config.agent_url.clone()) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::runtime::agent_ws::AgentTarget {
+        url,
+        ..agent_defaults(config)?
+    }))
+}
+
+/// Everything of the agent's configuration but its URL. The fallback message is prepared
+/// here, once: a file that cannot be played stops start-up with the key named.
+pub fn agent_defaults(
+    config: &Config,
+) -> Result<crate::runtime::agent_ws::AgentTarget, ServerError> {
+    let mut t = crate::runtime::agent_ws::AgentTarget::new(String::new());
+    t.headers = config
+        .agent_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose().to_string()))
+        .collect();
+    t.reconnect.budget = std::time::Duration::from_secs(u64::from(config.agent_reconnect_budget_s));
+    if let Some(path) = &config.agent_fallback_audio {
+        let prompt = crate::audio::prompt::Prompt::load(
+            path,
+            &crate::audio::prompt::PromptOptions::default(),
+        )
+        .map_err(|e| ServerError::Setting {
+            key: "agent_fallback_audio",
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        t.fallback = Some(Arc::new(prompt));
+    }
+    Ok(t)
 }
 
 /// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
