@@ -279,9 +279,18 @@ async fn the_caller_hears_the_agent_and_clear_cuts_it_off() {
 }
 
 async fn sipp_call(dir: &Path, slot: u16, agent: AgentTarget) -> (DialReport, bool) {
+    sipp_scenario(dir, slot, "uas_stream.xml", agent).await
+}
+
+async fn sipp_scenario(
+    dir: &Path,
+    slot: u16,
+    scenario: &str,
+    agent: AgentTarget,
+) -> (DialReport, bool) {
     let audio = ulaw_file(dir, "0014-human_short.wav");
     let base = 23200 + 100 * slot;
-    let sipp = start_sipp(dir, "uas_stream.xml", Some(&audio), base, base + 50);
+    let sipp = start_sipp(dir, scenario, Some(&audio), base, base + 50);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let report = place("+15551234567", base, base + 2, base + 20, agent).await;
     (report, completed(sipp).await)
@@ -408,4 +417,37 @@ async fn an_agent_that_stays_down_gets_the_fallback_message_within_the_budget() 
     );
     assert_eq!(report.agent_connected_ms, None);
     assert_eq!(of(&agent.events(), "_refused").len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_the_person_presses_reach_the_agent_as_dtmf_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (utterance_path, _) = utterance(dir.path());
+    let agent = PythonAgent::start(
+        dir.path(),
+        23590,
+        &utterance_path,
+        &["--close-after-ms", "4000"],
+    )
+    .await;
+    let (report, bye) = sipp_scenario(
+        dir.path(),
+        3,
+        "uas_dtmf.xml",
+        AgentTarget::new(agent.url.clone()),
+    )
+    .await;
+    assert!(bye, "sipp saw no BYE");
+    assert_eq!(report.amd, Some("human"), "{report:?}");
+    let events = agent.events();
+    let digits: Vec<&Value> = of(&events, "dtmf").iter().map(|e| &e["dtmf"]).collect();
+    assert_eq!(
+        digits,
+        vec![
+            &serde_json::json!({"track": "inbound_track", "digit": "1"}),
+            &serde_json::json!({"track": "inbound_track", "digit": "9"})
+        ],
+        "{events:?}"
+    );
+    assert_eq!(report.agent_stats.unwrap().dtmf_sent, 2);
 }
