@@ -2,12 +2,17 @@
 //! answer, the stream started at `human`, caller audio and DTMF out, agent audio into the
 //! playout queue, marks echoed, reconnects within the budget, and the figures the call record
 //! keeps (when the agent connected, how long it talked, why it ended, the two latencies).
+//! With `mode.agentSipUri` the agent is a second SIP call ([`super::sip_leg`]) placed at
+//! `human`, its audio relayed frame for frame; the same budget and fallback apply.
 //!
 //! Owns the agent's link and stream for one call; it must not touch the RTP socket or the SIP
 //! dialog: it tells the call task what to do ([`BridgeAction`]) and hands it 20 ms frames. Every
 //! send to the agent is a `try_send` on a bounded queue: a slow agent costs counted drops,
 //! never a late media tick.
 
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,6 +21,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::agent_ws::{self, AgentIn, AgentLink, AgentTarget, Outbound};
+use super::endpoint::EndpointHandle;
+use super::sip_leg::{self, LegEvent, LegLink, LegParams};
 use crate::agent::{
     AgentStream, Inbound, InboundLimits, MULAW_FRAME_BYTES, Playout, Reconnect, ReconnectStep,
     StartInfo, StreamIds, parse_inbound,
@@ -23,6 +30,21 @@ use crate::agent::{
 use crate::audio::g711::Law;
 use crate::audio::prompt::Prompt;
 use crate::audio::{FRAME_SAMPLES, SampleTime};
+
+/// What the call needs to place a SIP agent leg of its own.
+#[derive(Clone)]
+pub struct LegContext {
+    pub endpoint: EndpointHandle,
+    pub local_ip: IpAddr,
+    pub rtp_ports: RangeInclusive<u16>,
+}
+
+/// An event of the agent's transport.
+#[derive(Debug)]
+pub enum BridgeIn {
+    Socket(Option<AgentIn>),
+    Leg(Option<LegEvent>),
+}
 
 /// What the call must do after a bridge event.
 #[derive(Debug)]
@@ -125,11 +147,29 @@ pub struct AgentBridge {
     latencies_us: Vec<u32>,
     stats: AgentStats,
     ulaw: [u8; FRAME_SAMPLES],
+    /// The SIP agent path: how to place the leg, the leg, and its audio waiting for a tick.
+    leg_context: Option<LegContext>,
+    leg: Option<LegLink>,
+    leg_answered: bool,
+    leg_audio: VecDeque<[u8; FRAME_SAMPLES]>,
 }
 
+/// Agent frames from a SIP leg held for the media tick: two packet times of slack.
+const LEG_AUDIO_FRAMES: usize = 3;
+
 impl AgentBridge {
-    pub fn new(target: AgentTarget, info: StartInfo, seed: u64, stop: CancellationToken) -> Self {
+    pub fn new(
+        target: AgentTarget,
+        info: StartInfo,
+        seed: u64,
+        stop: CancellationToken,
+        leg_context: Option<LegContext>,
+    ) -> Self {
         AgentBridge {
+            leg_context,
+            leg: None,
+            leg_answered: false,
+            leg_audio: VecDeque::with_capacity(LEG_AUDIO_FRAMES),
             reconnect: Reconnect::new(target.reconnect),
             limits: InboundLimits::default(),
             target,
@@ -161,12 +201,42 @@ impl AgentBridge {
 
     /// The call is answered and the detector is running: connect now, so the handoff at
     /// `human` costs no connect time. Nothing is sent before the decision.
+    /// A SIP agent is only called at `human`: a machine must never take an agent's line.
     pub fn on_answer(&mut self, now: Instant) {
         self.answered_at = Some(now);
-        self.connect(self.target.connect_timeout);
+        if !self.is_sip() {
+            self.connect(self.target.connect_timeout);
+        }
+    }
+
+    fn is_sip(&self) -> bool {
+        self.target.sip_uri.is_some()
+    }
+
+    fn place_leg(&mut self, timeout: Duration) {
+        let (Some(uri), Some(ctx)) = (self.target.sip_uri.clone(), self.leg_context.clone()) else {
+            return;
+        };
+        self.leg = Some(sip_leg::place(
+            ctx.endpoint,
+            LegParams {
+                uri,
+                from: self.info.prospect.clone(),
+                local_ip: ctx.local_ip,
+                rtp_ports: ctx.rtp_ports,
+                ring_timeout: timeout,
+                seed: self.seed.rotate_left(17) ^ u64::from(self.stats.reconnects),
+            },
+        ));
     }
 
     fn connect(&mut self, timeout: Duration) {
+        if self.is_sip() {
+            // A SIP agent answers like a phone: give it the configured ring time (at least
+            // the connect timeout), cut to the budget left.
+            self.place_leg(timeout.max(Duration::from_secs(5)));
+            return;
+        }
         self.link = Some(agent_ws::open(
             self.target.clone(),
             timeout,
@@ -182,6 +252,17 @@ impl AgentBridge {
         if self.gave_up {
             return self.give_up_action();
         }
+        if self.is_sip() {
+            if self.leg.is_none() && self.retry_at.is_none() {
+                if self.leg_context.is_none() {
+                    self.end = Some("no SIP endpoint for the agent leg".into());
+                    return self.give_up_action();
+                }
+                self.bridged_at = None;
+                self.place_leg(self.target.connect_timeout.max(Duration::from_secs(20)));
+            }
+            return BridgeAction::Continue;
+        }
         if self.ready && self.stream.is_none() {
             self.start_stream(now);
         }
@@ -189,7 +270,7 @@ impl AgentBridge {
     }
 
     pub fn is_bridged(&self) -> bool {
-        self.stream.is_some()
+        self.stream.is_some() || self.leg_answered
     }
 
     fn send(&mut self, text: String, confirm: bool) {
@@ -220,6 +301,15 @@ impl AgentBridge {
     /// One 20 ms frame of the caller, for the agent once bridged.
     pub fn caller_frame(&mut self, samples: &[i16; FRAME_SAMPLES], at: SampleTime) {
         self.last_audio_at = at;
+        if self.leg_answered {
+            Law::Ulaw.encode_into(samples, &mut self.ulaw);
+            if let Some(leg) = self.leg.as_ref()
+                && leg.to_leg.try_send(self.ulaw).is_err()
+            {
+                self.stats.dropped_to_agent += 1;
+            }
+            return;
+        }
         if self.stream.is_none() {
             return;
         }
@@ -242,6 +332,13 @@ impl AgentBridge {
 
     /// The agent's next 20 ms of μ-law for the caller, if any is queued.
     pub fn next_frame(&mut self) -> Option<[u8; MULAW_FRAME_BYTES]> {
+        if self.leg_answered {
+            let frame = self.leg_audio.pop_front();
+            if frame.is_some() {
+                self.stats.frames_played += 1;
+            }
+            return frame;
+        }
         self.stream.as_ref()?;
         let frame = self.playout.next_frame();
         self.echo_marks();
@@ -274,11 +371,12 @@ impl AgentBridge {
         }
     }
 
-    /// The next message from the agent's socket task; pending forever without a socket.
-    pub async fn recv(&mut self) -> Option<AgentIn> {
-        match self.link.as_mut() {
-            Some(l) => l.from_agent.recv().await,
-            None => std::future::pending().await,
+    /// The next event of the agent's socket or SIP leg; pending forever without either.
+    pub async fn recv(&mut self) -> BridgeIn {
+        match (self.link.as_mut(), self.leg.as_mut()) {
+            (Some(l), _) => BridgeIn::Socket(l.from_agent.recv().await),
+            (None, Some(leg)) => BridgeIn::Leg(leg.from_leg.recv().await),
+            (None, None) => std::future::pending().await,
         }
     }
 
@@ -298,8 +396,89 @@ impl AgentBridge {
         }
     }
 
-    /// Applies one event of the socket task.
-    pub fn handle(&mut self, event: Option<AgentIn>, now: Instant) -> BridgeAction {
+    /// Applies one event of the agent's transport.
+    pub fn handle(&mut self, event: BridgeIn, now: Instant) -> BridgeAction {
+        match event {
+            BridgeIn::Socket(e) => self.handle_socket(e, now),
+            BridgeIn::Leg(e) => self.handle_leg(e, now),
+        }
+    }
+
+    fn handle_leg(&mut self, event: Option<LegEvent>, now: Instant) -> BridgeAction {
+        match event {
+            Some(LegEvent::Answered) => {
+                self.leg_answered = true;
+                self.reconnect.connected();
+                if self.connected_after.is_none() {
+                    self.connected_after =
+                        self.answered_at.map(|t| now.saturating_duration_since(t));
+                }
+                if let Some(wanted) = self.wanted_at
+                    && self.handoff.is_none()
+                {
+                    self.handoff = Some(now.saturating_duration_since(wanted));
+                }
+                if self.bridged_at.is_none() {
+                    self.bridged_at = Some(now);
+                }
+                BridgeAction::Continue
+            }
+            Some(LegEvent::Audio(frame)) => {
+                if self.leg_audio.len() >= LEG_AUDIO_FRAMES {
+                    // Behind by more than the slack: the oldest frame goes, latency stays low.
+                    self.leg_audio.pop_front();
+                    self.stats.frames_dropped += 1;
+                }
+                self.leg_audio.push_back(frame);
+                BridgeAction::Continue
+            }
+            Some(LegEvent::Ended { reason, answered }) => {
+                self.leg = None;
+                self.leg_answered = false;
+                self.leg_audio.clear();
+                if answered {
+                    // The agent hung up its leg: the conversation is over.
+                    self.end = Some(reason);
+                    return BridgeAction::HangUp;
+                }
+                self.outage(reason, now)
+            }
+            None => {
+                self.leg = None;
+                self.leg_answered = false;
+                BridgeAction::Continue
+            }
+        }
+    }
+
+    /// The agent could not be reached or was lost: retry within the budget, or give up.
+    fn outage(&mut self, reason: String, now: Instant) -> BridgeAction {
+        match self.reconnect.lost(now) {
+            ReconnectStep::RetryAt(at) => {
+                self.retry_at = Some(at);
+                self.end = Some(reason);
+                BridgeAction::Continue
+            }
+            ReconnectStep::GiveUp { retries, outage } => {
+                self.gave_up = true;
+                self.end = Some(if retries == 0 {
+                    reason
+                } else {
+                    format!(
+                        "{reason} (gave up after {retries} reconnects in {} ms)",
+                        outage.as_millis()
+                    )
+                });
+                if self.wanted_at.is_some() {
+                    self.give_up_action()
+                } else {
+                    BridgeAction::Continue
+                }
+            }
+        }
+    }
+
+    fn handle_socket(&mut self, event: Option<AgentIn>, now: Instant) -> BridgeAction {
         match event {
             Some(AgentIn::Connected { after }) => {
                 self.ready = true;
@@ -351,29 +530,7 @@ impl AgentBridge {
                     self.end = Some(reason);
                     return BridgeAction::HangUp;
                 }
-                match self.reconnect.lost(now) {
-                    ReconnectStep::RetryAt(at) => {
-                        self.retry_at = Some(at);
-                        self.end = Some(reason);
-                        BridgeAction::Continue
-                    }
-                    ReconnectStep::GiveUp { retries, outage } => {
-                        self.gave_up = true;
-                        self.end = Some(if retries == 0 {
-                            reason
-                        } else {
-                            format!(
-                                "{reason} (gave up after {retries} reconnects in {} ms)",
-                                outage.as_millis()
-                            )
-                        });
-                        if self.wanted_at.is_some() {
-                            self.give_up_action()
-                        } else {
-                            BridgeAction::Continue
-                        }
-                    }
-                }
+                self.outage(reason, now)
             }
             None => {
                 self.lost();
@@ -405,6 +562,12 @@ impl AgentBridge {
 
     /// The call is over: `stop` to the agent, and the socket closed behind it.
     pub fn on_call_end(&mut self) {
+        if let Some(leg) = self.leg.take() {
+            leg.hang_up.cancel();
+            if self.end.is_none() {
+                self.end = Some("call ended".into());
+            }
+        }
         if let Some(st) = self.stream.as_mut() {
             let text = st.stop(Some("hangup"));
             self.send(text, false);

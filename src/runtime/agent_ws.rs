@@ -57,6 +57,9 @@ impl Outbound {
 pub struct AgentTarget {
     /// `ws://` or `wss://` URL.
     pub url: String,
+    /// `mode.agentSipUri`: hand the person to a SIP agent instead (a second call, media
+    /// relayed); `url` and `headers` are then unused.
+    pub sip_uri: Option<String>,
     /// Extra request headers (e.g. an auth token); never logged.
     pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
@@ -72,6 +75,7 @@ impl std::fmt::Debug for AgentTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentTarget")
             .field("url", &self.url)
+            .field("sip_uri", &self.sip_uri)
             .field(
                 "headers",
                 &self
@@ -94,6 +98,7 @@ impl AgentTarget {
     pub fn new(url: String) -> AgentTarget {
         AgentTarget {
             url,
+            sip_uri: None,
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,

@@ -24,7 +24,7 @@ use crate::rtp::rtcp::{RtcpReporter, SendStats};
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
-use super::agent_bridge::{AgentBridge, AgentStats, BridgeAction};
+use super::agent_bridge::{AgentBridge, AgentStats, BridgeAction, BridgeIn, LegContext};
 use super::agent_ws::AgentTarget;
 use super::clock;
 use super::endpoint::SipEndpoint;
@@ -176,7 +176,7 @@ fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
 }
 
 /// An even RTP port and the odd RTCP port above it (RFC 3550 §11).
-async fn bind_rtp(
+pub(crate) async fn bind_rtp(
     ip: IpAddr,
     ports: &RangeInclusive<u16>,
 ) -> Result<(UdpSocket, UdpSocket), DialError> {
@@ -338,6 +338,11 @@ pub async fn run_call(
     );
     let call_id = call.call_id().to_string();
     let mut inbound = endpoint.register(&call_id).await;
+    let leg_context = LegContext {
+        endpoint: endpoint.handle(),
+        local_ip,
+        rtp_ports: opts.rtp_ports.clone(),
+    };
     let out = endpoint.sender();
     let shutdown = stop;
     let amd_config = amd_config.clone();
@@ -382,8 +387,15 @@ pub async fn run_call(
         let mut frames_late: u64 = 0;
         let mut no_media = false;
         // The agent bridge: the socket opens at the answer, the stream starts at `human`.
-        let mut agent =
-            agent_target.map(|t| AgentBridge::new(t, agent_info, seed, shutdown.child_token()));
+        let mut agent = agent_target.map(|t| {
+            AgentBridge::new(
+                t,
+                agent_info,
+                seed,
+                shutdown.child_token(),
+                Some(leg_context),
+            )
+        });
         // The agent could not be reached: the fallback message plays, then the call ends.
         let mut hang_up_after_playback = false;
         let mut pcm = [0i16; FRAME_SAMPLES];
@@ -766,7 +778,7 @@ pub async fn run_call(
 }
 
 /// The next event of the agent's socket, or never when there is no agent.
-async fn recv_agent(agent: &mut Option<AgentBridge>) -> Option<super::agent_ws::AgentIn> {
+async fn recv_agent(agent: &mut Option<AgentBridge>) -> BridgeIn {
     match agent.as_mut() {
         Some(a) => a.recv().await,
         None => std::future::pending().await,

@@ -122,6 +122,15 @@ impl SipEndpoint {
         &self.stats
     }
 
+    /// An owned handle for placing further calls from inside a call task (the SIP agent leg).
+    pub fn handle(&self) -> EndpointHandle {
+        EndpointHandle {
+            local: self.local,
+            out: self.out.clone(),
+            routes: self.routes.clone(),
+        }
+    }
+
     /// Routes datagrams of `call_id` to the returned receiver.
     pub async fn register(&self, call_id: &str) -> mpsc::Receiver<Inbound> {
         let (tx, rx) = mpsc::channel(CALL_QUEUE);
@@ -173,5 +182,30 @@ mod tests {
             Some("q1")
         );
         assert_eq!(call_id_of(b"\xff\xfe"), None);
+    }
+}
+
+/// What a call task needs of the endpoint to place a call of its own: routing and sending.
+#[derive(Clone)]
+pub struct EndpointHandle {
+    local: SocketAddr,
+    out: mpsc::Sender<Transmit>,
+    routes: mpsc::Sender<(String, mpsc::Sender<Inbound>)>,
+}
+
+impl EndpointHandle {
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Routes datagrams of `call_id` to the returned receiver.
+    pub async fn register(&self, call_id: &str) -> mpsc::Receiver<Inbound> {
+        let (tx, rx) = mpsc::channel(CALL_QUEUE);
+        let _ = self.routes.send((call_id.to_string(), tx)).await;
+        rx
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<Transmit> {
+        self.out.clone()
     }
 }

@@ -20,3 +20,4 @@ pub mod load_bench;
 pub mod onnx;
 pub mod server;
 pub mod sip_bench;
+pub mod sip_leg;
