@@ -260,7 +260,7 @@ pub fn unpack_septets(octets: &[u8], fill: usize) -> Vec<u8> {
     // Septets ending exactly on the last bit with a CR are 3GPP's padding for 7 spare bits. (A
     // text whose own last character is a CR on that boundary loses it: the 23.038 "CR CR" rule
     // is not applied; trunx never sends such a text, and inbound packed GSM is rare.)
-    if bits % 7 == 0 && out.last() == Some(&b'\r') {
+    if bits.is_multiple_of(7) && out.last() == Some(&b'\r') {
         out.pop();
     }
     out
@@ -319,9 +319,8 @@ pub fn decode_message(
             Gsm7Layout::Unpacked => gsm_to_string(body),
             Gsm7Layout::Packed => {
                 // Septets continue from the UDH's bit position, after the fill bits.
-                let all = &short_message[..];
                 let start_bit = udh_octets * 8 + fill_bits(udh_octets);
-                let septets = unpack_septets(&all[start_bit / 8..], start_bit % 8);
+                let septets = unpack_septets(&short_message[start_bit / 8..], start_bit % 8);
                 gsm_to_string(&septets)
             }
         }),
