@@ -15,4 +15,5 @@ pub mod egress;
 pub mod rtp;
 pub mod runtime;
 pub mod sip;
+pub mod sms;
 pub mod store;
