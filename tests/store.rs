@@ -831,7 +831,10 @@ fn assert_counters_exact(s: &dyn Store, campaign: &str) -> trunx::campaign::Coun
         }));
     }
     let stored = s.stats(campaign).unwrap();
-    assert_eq!(stored, scanned, "stored counters drifted from the prospects");
+    assert_eq!(
+        stored, scanned,
+        "stored counters drifted from the prospects"
+    );
     assert!(stored.invariants_hold(), "{stored:?}");
     stored
 }
@@ -881,7 +884,10 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
             .begin_message(&c.id, phone, did, parts, 10 + i as i64)
             .unwrap();
         assert!(m.id.starts_with("msg_"));
-        assert_eq!((m.status, m.parts, m.phone.as_str()), (MessageStatus::Sending, parts, phone.as_str()));
+        assert_eq!(
+            (m.status, m.parts, m.phone.as_str()),
+            (MessageStatus::Sending, parts, phone.as_str())
+        );
         let st = assert_counters_exact(&s, &c.id);
         assert_eq!((st.queued, st.sending), (19 - i as i64, i as i64 + 1));
         msgs.push(m);
@@ -910,7 +916,10 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
     );
     assert!(matches!(
         s.message_requeued(&msgs[18].id, 51),
-        Err(StoreError::MessageState { status: MessageStatus::Requeued, .. })
+        Err(StoreError::MessageState {
+            status: MessageStatus::Requeued,
+            ..
+        })
     ));
     for i in 18..20 {
         msgs[i] = s
@@ -937,11 +946,17 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
     }
     assert!(matches!(
         s.message_accepted(&msgs[1].id, &["again".to_string()], 95),
-        Err(StoreError::MessageState { status: MessageStatus::Sent, .. })
+        Err(StoreError::MessageState {
+            status: MessageStatus::Sent,
+            ..
+        })
     ));
 
     // Two parts: the first receipt alone changes no counter.
-    match s.message_receipt("smsc-0-0", true, Some("000"), 100).unwrap() {
+    match s
+        .message_receipt("smsc-0-0", true, Some("000"), 100)
+        .unwrap()
+    {
         ReceiptOutcome::PartDelivered(m) => assert_eq!(m.status, MessageStatus::Sent),
         other => panic!("{other:?}"),
     }
@@ -949,9 +964,15 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
         counts(&assert_counters_exact(&s, &c.id)),
         [20, 0, 0, 20, 0, 0, 0, 0]
     );
-    match s.message_receipt("smsc-0-1", true, Some("000"), 101).unwrap() {
+    match s
+        .message_receipt("smsc-0-1", true, Some("000"), 101)
+        .unwrap()
+    {
         ReceiptOutcome::Finished(m) => {
-            assert_eq!((m.status, m.receipt_at_ms), (MessageStatus::Delivered, Some(101)))
+            assert_eq!(
+                (m.status, m.receipt_at_ms),
+                (MessageStatus::Delivered, Some(101))
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -960,7 +981,10 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
         [20, 0, 0, 19, 1, 0, 0, 1]
     );
     // An undeliverable receipt fails the message with the carrier's error.
-    match s.message_receipt("smsc-1-0", false, Some("001"), 102).unwrap() {
+    match s
+        .message_receipt("smsc-1-0", false, Some("001"), 102)
+        .unwrap()
+    {
         ReceiptOutcome::Finished(m) => {
             assert_eq!(m.status, MessageStatus::Failed);
             assert_eq!(m.error_code.as_deref(), Some("001"));
@@ -977,7 +1001,9 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
         Err(StoreError::NotFound { .. })
     ));
     // No receipt ever came: the runtime fails it.
-    let failed = s.message_failed(&msgs[2].id, "receipt_timeout", 104).unwrap();
+    let failed = s
+        .message_failed(&msgs[2].id, "receipt_timeout", 104)
+        .unwrap();
     assert_eq!(failed.error_code.as_deref(), Some("receipt_timeout"));
     assert!(matches!(
         s.message_failed(&msgs[2].id, "again", 105),
@@ -987,7 +1013,10 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
         counts(&assert_counters_exact(&s, &c.id)),
         [20, 0, 0, 17, 1, 2, 0, 3]
     );
-    assert_eq!(s.get_campaign(&c.id).unwrap().status, CampaignStatus::Dialing);
+    assert_eq!(
+        s.get_campaign(&c.id).unwrap().status,
+        CampaignStatus::Dialing
+    );
 
     // The rest are delivered; the campaign completes with the last one, not before.
     for i in 3..20 {
@@ -1036,7 +1065,10 @@ fn sms_messages_keep_every_counter_exact_through_every_transition() {
     assert_eq!(rows[0].submitted_at_ms, Some(70));
     assert_eq!(s.messages_since(60).unwrap().len(), 2);
     let p0 = &all_prospects(&s, &c.id)[0];
-    assert_eq!((p0.last_outcome, p0.attempts), (Some(Outcome::Delivered), 1));
+    assert_eq!(
+        (p0.last_outcome, p0.attempts),
+        (Some(Outcome::Delivered), 1)
+    );
 
     // Messages only for SMS campaigns.
     let v = s.create_campaign(voice("calls"), 200).unwrap();
@@ -1074,7 +1106,12 @@ fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed() {
     let z_message = s.begin_message(&b.id, z, "+17145550000", 1, 3).unwrap();
 
     let out = s
-        .suppress(&[x.clone(), y.clone(), z.clone()], "opt_out_sms", "smpp", 10)
+        .suppress(
+            &[x.clone(), y.clone(), z.clone()],
+            "opt_out_sms",
+            "smpp",
+            10,
+        )
         .unwrap();
     assert_eq!(out.added, 3);
     // X in A, B and the created campaign, Y in B, Z in A: every queued one.
@@ -1097,7 +1134,11 @@ fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed() {
         .into_iter()
         .map(|p| p.phone)
         .collect();
-    assert_eq!(due, vec![numbers[3].clone()], "only the number never suppressed");
+    assert_eq!(
+        due,
+        vec![numbers[3].clone()],
+        "only the number never suppressed"
+    );
 
     // Y's call ends with a retry: it does not come back to the queue.
     let p = s
@@ -1138,9 +1179,14 @@ fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed() {
     let d = s.create_campaign(sms("d"), 40).unwrap();
     s.add_prospects(&d.id, &numbers[3..], 41).unwrap();
     s.transition_campaign(&d.id, Action::Start, 42).unwrap();
-    let again = s.suppress(&[numbers[3].clone(), x.clone()], "api", "api", 43).unwrap();
+    let again = s
+        .suppress(&[numbers[3].clone(), x.clone()], "api", "api", 43)
+        .unwrap();
     assert_eq!(again.added, 1, "X was already listed");
-    assert_eq!(s.get_campaign(&d.id).unwrap().status, CampaignStatus::Completed);
+    assert_eq!(
+        s.get_campaign(&d.id).unwrap().status,
+        CampaignStatus::Completed
+    );
     assert_eq!(assert_counters_exact(&s, &d.id).cancelled, 1);
 
     // The list, paged, keeps the first reason of a number.
@@ -1156,7 +1202,11 @@ fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed() {
     }
     assert_eq!(listed.len(), 4);
     assert_eq!(
-        (listed[0].phone.as_str(), listed[0].reason.as_str(), listed[0].source.as_str()),
+        (
+            listed[0].phone.as_str(),
+            listed[0].reason.as_str(),
+            listed[0].source.as_str()
+        ),
         (x.as_str(), "opt_out_sms", "smpp")
     );
     assert_eq!(listed[0].created_at_ms, 10);
