@@ -1508,7 +1508,7 @@ impl Store for SqliteStore {
         let channel: String = tx
             .prepare_cached("SELECT channel FROM campaigns WHERE seq = ?1")?
             .query_row([seq], |r| r.get(0))?;
-        let channel = Channel::parse(&channel).ok_or_else(|| StoreError::Corrupt(channel))?;
+        let channel = Channel::parse(&channel).ok_or(StoreError::Corrupt(channel))?;
         if channel != Channel::Sms {
             return Err(StoreError::WrongChannel {
                 id: campaign_id.to_string(),
