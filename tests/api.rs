@@ -950,7 +950,10 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
         assert!(op.is_object(), "{} {} missing", r.method, r.path);
         assert!(op["responses"][r.ok.0.to_string()].is_object());
         // The router serves it: not the unknown-route 404 nor 405.
-        let path = r.path.replace("{id}", "x_unknown");
+        let path = r
+            .path
+            .replace("{id}", "x_unknown")
+            .replace("{phone}", "%2B15550000000");
         let (s, v) = app.call(&r.method.to_uppercase(), &path, None).await;
         assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{} {}", r.method, r.path);
         let msg = v["error"]["message"].as_str().unwrap_or("");
@@ -958,4 +961,195 @@ async fn openapi_lists_every_route_and_every_route_is_served() {
     }
     let stats = &doc["components"]["schemas"]["Stats"]["required"];
     assert_eq!(stats.as_array().unwrap().len(), 14);
+}
+
+#[tokio::test]
+async fn suppression_list_is_managed_and_cancels_queued_prospects() {
+    let app = app();
+    let c = app.create(SPEC_MODE_4).await;
+    let id = c["id"].as_str().unwrap();
+    let numbers = phones(3);
+    let body = json!({ "phones": numbers }).to_string();
+    let (s, _) = app
+        .call("POST", &format!("/campaigns/{id}/prospects"), Some(&body))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Invalid bodies name the field.
+    for (body, field) in [
+        (json!({}), "phones"),
+        (json!({"phones": []}), "phones"),
+        (json!({"phones": ["+18180000000", "0818"]}), "phones[1]"),
+        (json!({"phones": ["+18180000000"], "reason": 7}), "reason"),
+        (json!({"phones": ["+18180000000"], "reason": ""}), "reason"),
+        (
+            json!({"phones": ["+18180000000"], "reason": "x".repeat(65)}),
+            "reason",
+        ),
+        (json!({"phones": phones(10_001)}), "phones"),
+    ] {
+        let (s, v) = app
+            .call("POST", "/suppression", Some(&body.to_string()))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_error(&v, "invalid_field");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let (s, v) = app.call("GET", "/suppression", None).await;
+    assert_eq!(
+        (s, v["data"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "nothing half-applied"
+    );
+
+    let body = json!({"phones": [numbers[0], "+442071838750"], "reason": "complaint"}).to_string();
+    let (s, v) = app.call("POST", "/suppression", Some(&body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"added": 2, "prospectsCancelled": 1}));
+    let (_, st) = app
+        .call("GET", &format!("/campaigns/{id}/stats"), None)
+        .await;
+    assert_eq!(
+        (
+            st["total"].as_i64(),
+            st["queued"].as_i64(),
+            st["cancelled"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    let (_, ps) = app
+        .call("GET", &format!("/campaigns/{id}/prospects"), None)
+        .await;
+    let first = &ps["data"][0];
+    assert_eq!(
+        (&first["phone"], &first["status"], &first["waitReason"]),
+        (
+            &json!(numbers[0]),
+            &json!("cancelled"),
+            &json!("suppressed")
+        )
+    );
+
+    // Listed in order, paged, with reason and source.
+    let (s, page1) = app.call("GET", "/suppression?limit=1", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page1["data"][0]["phone"], json!(numbers[0]));
+    assert_eq!(page1["data"][0]["reason"], "complaint");
+    assert_eq!(page1["data"][0]["source"], "api");
+    assert!(
+        page1["data"][0]["createdAt"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let cursor = page1["nextCursor"].as_str().unwrap();
+    let (_, page2) = app
+        .call(
+            "GET",
+            &format!("/suppression?limit=1&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(page2["data"][0]["phone"], "+442071838750");
+    assert_eq!(page2["nextCursor"], Value::Null);
+
+    // A suppressed number added later is accepted and counted, but cancelled.
+    let c2 = app.create(SPEC_MODE_4).await;
+    let id2 = c2["id"].as_str().unwrap();
+    let body = json!({"phones": [numbers[0], numbers[1]]}).to_string();
+    let (_, v) = app
+        .call("POST", &format!("/campaigns/{id2}/prospects"), Some(&body))
+        .await;
+    assert_eq!(v["added"], 2);
+    let (_, st) = app
+        .call("GET", &format!("/campaigns/{id2}/stats"), None)
+        .await;
+    assert_eq!(
+        (st["queued"].as_i64(), st["cancelled"].as_i64()),
+        (Some(1), Some(1))
+    );
+
+    // Delete: `+` written as %2B (or literally), 204, then 404; a non-number is 422.
+    let encoded = numbers[0].replace('+', "%2B");
+    let (s, _) = app
+        .call("DELETE", &format!("/suppression/{encoded}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = app
+        .call("DELETE", &format!("/suppression/{}", numbers[0]), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_error(&v, "not_found");
+    let (s, v) = app.call("DELETE", "/suppression/12345", None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["field"], "phone");
+    assert!(!app.store.is_suppressed(&numbers[0]).unwrap());
+    assert!(app.store.is_suppressed("+442071838750").unwrap());
+}
+
+#[tokio::test]
+async fn campaign_messages_are_listed_with_carrier_ids_and_status() {
+    let app = app();
+    let c = app.create(SPEC_MODE_4).await;
+    let id = c["id"].as_str().unwrap();
+    let numbers = phones(3);
+    app.store.add_prospects(id, &numbers, 1).unwrap();
+    let (s, _) = app
+        .call("POST", &format!("/campaigns/{id}/start"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for (i, n) in numbers.iter().enumerate() {
+        let m = app
+            .store
+            .begin_message(id, n, "+17145550000", 2, 1_795_000_100_000)
+            .unwrap();
+        if i < 2 {
+            let ids = vec![format!("a{i}"), format!("b{i}")];
+            app.store
+                .message_accepted(&m.id, &ids, 1_795_000_100_500)
+                .unwrap();
+        }
+    }
+    app.store
+        .message_receipt("a0", false, Some("001"), 1_795_000_200_000)
+        .unwrap();
+    let (s, v) = app
+        .call("GET", &format!("/campaigns/{id}/messages?limit=2"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let m0 = &v["data"][0];
+    assert_eq!(m0["phone"], json!(numbers[0]));
+    assert_eq!(m0["did"], "+17145550000");
+    assert_eq!(m0["parts"], 2);
+    assert_eq!(m0["messageIds"], json!(["a0", "b0"]));
+    assert_eq!(m0["status"], "failed");
+    assert_eq!(m0["errorCode"], "001");
+    assert_eq!(m0["submittedAt"], "2026-11-18T11:08:20.500Z");
+    assert_eq!(m0["receiptAt"], "2026-11-18T11:10:00.000Z");
+    assert_eq!(v["data"][1]["status"], "sent");
+    let cursor = v["nextCursor"].as_str().unwrap();
+    let (_, v) = app
+        .call(
+            "GET",
+            &format!("/campaigns/{id}/messages?cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["data"][0]["status"], "sending");
+    assert_eq!(v["data"][0]["messageIds"], json!([]));
+    assert_eq!(v["data"][0]["receiptAt"], Value::Null);
+    let (_, st) = app
+        .call("GET", &format!("/campaigns/{id}/stats"), None)
+        .await;
+    assert_eq!(
+        (
+            st["sending"].as_i64(),
+            st["sent"].as_i64(),
+            st["failed"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let (s, v) = app.call("GET", "/campaigns/camp_nope/messages", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error(&v, "not_found");
 }

@@ -1,11 +1,11 @@
-//! The JSON the API sends: campaign, prospect, stats, audio and DID objects, camelCase as the
+//! The JSON the API sends: campaign, prospect, stats, audio, DID, message and suppression objects, camelCase as the
 //! spec spells them, with RFC 3339 UTC timestamps.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::campaign::Counters;
-use crate::store::{Attempt, AudioAsset, Campaign, Did, Page, Prospect};
+use crate::store::{Attempt, AudioAsset, Campaign, Did, Message, Page, Prospect, Suppression};
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(ms: i64) -> String {
@@ -277,5 +277,57 @@ pub fn attempt(a: &Attempt) -> AttemptDto<'_> {
         playback_start_ms: a.result.playback_start_ms,
         played_ms: a.result.played_ms,
         talk_ms: a.result.talk_ms,
+    }
+}
+
+/// One SMS message, for auditing a campaign message by message.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDto<'a> {
+    pub id: &'a str,
+    pub prospect_id: &'a str,
+    pub phone: &'a str,
+    pub did: &'a str,
+    pub parts: u32,
+    pub message_ids: &'a [String],
+    pub status: &'static str,
+    pub error_code: Option<&'a str>,
+    pub submitted_at: Option<String>,
+    pub receipt_at: Option<String>,
+    pub created_at: String,
+}
+
+pub fn message(m: &Message) -> MessageDto<'_> {
+    MessageDto {
+        id: &m.id,
+        prospect_id: &m.prospect_id,
+        phone: &m.phone,
+        did: &m.did,
+        parts: m.parts,
+        message_ids: &m.smpp_message_ids,
+        status: m.status.as_str(),
+        error_code: m.error_code.as_deref(),
+        submitted_at: m.submitted_at_ms.map(rfc3339),
+        receipt_at: m.receipt_at_ms.map(rfc3339),
+        created_at: rfc3339(m.created_at_ms),
+    }
+}
+
+/// A number on the suppression list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SuppressionDto<'a> {
+    pub phone: &'a str,
+    pub reason: &'a str,
+    pub source: &'a str,
+    pub created_at: String,
+}
+
+pub fn suppression(x: &Suppression) -> SuppressionDto<'_> {
+    SuppressionDto {
+        phone: &x.phone,
+        reason: &x.reason,
+        source: &x.source,
+        created_at: rfc3339(x.created_at_ms),
     }
 }

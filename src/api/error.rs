@@ -84,6 +84,16 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "invalid_status", e.to_string())
                     .with("status", e.from.as_str())
             }
+            StoreError::Suppressed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "suppressed", e.to_string())
+            }
+            StoreError::WrongChannel { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_channel", e.to_string())
+            }
+            StoreError::MessageState { status, .. } => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_status", e.to_string())
+                    .with("status", status.as_str())
+            }
             StoreError::Duplicate { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }

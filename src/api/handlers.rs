@@ -24,6 +24,10 @@ pub const MAX_PHONES: usize = 10_000;
 pub const MAX_CALLER_IDS: usize = 1_000;
 /// Longest campaign name.
 pub const MAX_NAME_CHARS: usize = 200;
+/// Longest `reason` of a suppression.
+pub const MAX_REASON_CHARS: usize = 64;
+/// `source` of numbers suppressed through the API.
+pub const API_SOURCE: &str = "api";
 /// Longest audio asset, seconds.
 pub const MAX_AUDIO_SECONDS: u32 = 600;
 
@@ -424,6 +428,85 @@ pub async fn list_dids(State(st): State<AppState>, q: ListQuery) -> ApiResult {
     let page = q.page;
     let p = st.run(move |s| s.list_dids(state, &page)).await?;
     Ok(Json(dto::page(&p, dto::did)).into_response())
+}
+
+pub async fn list_messages(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    q: ListQuery,
+) -> ApiResult {
+    let page = q.page;
+    let p = st.run(move |s| s.list_messages(&id, &page)).await?;
+    Ok(Json(dto::page(&p, dto::message)).into_response())
+}
+
+pub async fn list_suppression(State(st): State<AppState>, q: ListQuery) -> ApiResult {
+    let page = q.page;
+    let p = st.run(move |s| s.list_suppressed(&page)).await?;
+    Ok(Json(dto::page(&p, dto::suppression)).into_response())
+}
+
+/// `POST /suppression`: `{"phones": [...], "reason": "..."}`, all or nothing. Queued prospects
+/// with these numbers are cancelled in every campaign, in the same transaction.
+pub async fn add_suppression(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let obj = object(&body)?;
+    let phones = e164_list(obj, "phones", 1, MAX_PHONES)?;
+    let reason = match obj.get("reason") {
+        None | Some(Value::Null) => API_SOURCE.to_string(),
+        Some(Value::String(r))
+            if !r.trim().is_empty()
+                && r.chars().count() <= MAX_REASON_CHARS
+                && !r.chars().any(char::is_control) =>
+        {
+            r.trim().to_string()
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "reason",
+                format!("must be a non-empty string of at most {MAX_REASON_CHARS} characters"),
+            ));
+        }
+    };
+    let now = st.now();
+    let n = phones.len();
+    let out = st
+        .run(move |s| s.suppress(&phones, &reason, API_SOURCE, now))
+        .await?;
+    tracing::info!(
+        sent = n,
+        added = out.added,
+        prospects_cancelled = out.prospects_cancelled,
+        "numbers suppressed"
+    );
+    Ok(Json(json!({
+        "added": out.added,
+        "prospectsCancelled": out.prospects_cancelled,
+    }))
+    .into_response())
+}
+
+/// `DELETE /suppression/{phone}`: 204, or 404 when the number is not on the list.
+pub async fn remove_suppression(
+    State(st): State<AppState>,
+    Path(phone): Path<String>,
+) -> ApiResult {
+    if !is_e164(&phone) {
+        return Err(ApiError::invalid(
+            "phone",
+            "is not an E.164 number like \"+17145551001\" (write + as %2B if your client encodes it)",
+        ));
+    }
+    let shown = redact(&phone, st.log_phone_numbers);
+    let number = phone.clone();
+    if !st.run(move |s| s.unsuppress(&number)).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the number is not on the suppression list",
+        ));
+    }
+    tracing::info!(phone = %shown, "number taken off the suppression list");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn openapi_json() -> Response {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::runtime::fetch::VoicemailLibrary;
 use crate::store::{Store, StoreError};
@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             post(add_prospects).get(list_prospects),
         )
         .route("/campaigns/{id}/attempts", get(list_attempts))
+        .route("/campaigns/{id}/messages", get(list_messages))
         .route("/campaigns/{id}/start", post(start))
         .route("/campaigns/{id}/pause", post(pause))
         .route("/campaigns/{id}/resume", post(resume))
@@ -86,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audio/{id}/file", get(audio_file))
         .route("/dids", post(add_dids).get(list_dids))
+        .route("/suppression", post(add_suppression).get(list_suppression))
+        .route("/suppression/{phone}", delete(remove_suppression))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -184,6 +184,42 @@ pub const ROUTES: &[RouteDoc] = &[
         (200, "DidPage"),
         &[401, 422],
     ),
+    op(
+        "get",
+        "/campaigns/{id}/messages",
+        "List a campaign's SMS messages in the order they were written (paginated)",
+        None,
+        &["limit", "cursor"],
+        (200, "MessagePage"),
+        &[401, 404, 422],
+    ),
+    op(
+        "get",
+        "/suppression",
+        "List the suppression (do-not-contact) list in the order numbers were added (paginated)",
+        None,
+        &["limit", "cursor"],
+        (200, "SuppressionPage"),
+        &[401, 422],
+    ),
+    op(
+        "post",
+        "/suppression",
+        "Suppress 1 to 10,000 numbers (all or nothing): never contacted again by any campaign or channel; their queued prospects are cancelled with reason suppressed",
+        Some((JSON, "SuppressionAdd")),
+        &[],
+        (200, "SuppressionAdded"),
+        &[400, 401, 413, 415, 422],
+    ),
+    op(
+        "delete",
+        "/suppression/{phone}",
+        "Take a number off the suppression list (prospects already cancelled stay cancelled)",
+        None,
+        &[],
+        (204, ""),
+        &[401, 404, 422],
+    ),
     RouteDoc {
         method: "get",
         path: "/openapi.json",
@@ -228,10 +264,13 @@ pub fn document() -> Value {
         let mut o = Map::new();
         o.insert("summary".into(), r.summary.into());
         let mut params: Vec<Value> = Vec::new();
-        if r.path.contains("{id}") {
-            params.push(
-                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+        for name in path_params(r.path) {
+            let schema = if name == "phone" {
+                json!({"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"})
+            } else {
+                json!({"type": "string"})
+            };
+            params.push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
         }
         params.extend(r.query.iter().map(|q| query_param(q)));
         if !params.is_empty() {
@@ -282,6 +321,12 @@ pub fn document() -> Value {
             "schemas": schemas(),
         },
     })
+}
+
+/// The `{name}` segments of a path.
+pub fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
 }
 
 fn error_description(code: u16) -> &'static str {
@@ -364,5 +409,11 @@ fn schemas() -> Value {
         "Did": {"type": "object", "properties": {"id": {"type": "string"}, "number": e164, "state": {"type": "string", "enum": ["active", "cooling", "burned"]}, "healthScore": {"type": "number"}, "callsPlaced": count, "callsAnswered": count, "answerRate": {"type": ["number", "null"]}, "coolingUntil": {"type": ["string", "null"]}, "lastUsedAt": {"type": ["string", "null"]}, "createdAt": ts}},
         "DidsAdded": {"type": "object", "properties": {"added": count, "data": {"type": "array", "items": reference("Did")}}},
         "DidPage": page("Did"),
+        "Message": {"type": "object", "properties": {"id": {"type": "string"}, "prospectId": {"type": "string"}, "phone": e164, "did": e164, "parts": count, "messageIds": {"type": "array", "items": {"type": "string"}}, "status": {"type": "string", "enum": ["sending", "sent", "delivered", "failed", "requeued"]}, "errorCode": {"type": ["string", "null"]}, "submittedAt": {"type": ["string", "null"], "format": "date-time"}, "receiptAt": {"type": ["string", "null"], "format": "date-time"}, "createdAt": ts}},
+        "MessagePage": page("Message"),
+        "SuppressionAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}, "reason": {"type": "string", "minLength": 1, "maxLength": 64, "default": "api"}}},
+        "SuppressionAdded": {"type": "object", "required": ["added", "prospectsCancelled"], "properties": {"added": count, "prospectsCancelled": count}},
+        "Suppression": {"type": "object", "properties": {"phone": e164, "reason": {"type": "string"}, "source": {"type": "string"}, "createdAt": ts}},
+        "SuppressionPage": page("Suppression"),
     })
 }

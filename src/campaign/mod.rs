@@ -11,6 +11,7 @@ pub mod phone;
 pub mod prospect;
 pub mod retry;
 pub mod scheduler;
+pub mod sms_pacing;
 pub mod status;
 pub mod window;
 

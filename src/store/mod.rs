@@ -1,5 +1,6 @@
 //! Persistence behind one interface, [`Store`]: API keys, campaigns with their stats counters,
-//! prospects, audio assets and caller IDs (DIDs).
+//! prospects, call attempts, SMS messages, the suppression (do-not-contact) list, audio assets
+//! and caller IDs (DIDs).
 //!
 //! Owns the data model and its transactions: every method is one transaction, committed before
 //! it returns, so an API response never reports a write that could still be lost, and no
@@ -9,6 +10,14 @@
 //! trait says nothing SQLite-specific so a PostgreSQL backend can implement it later.
 //! It must not know HTTP, read the clock (times are `now_ms` arguments, Unix milliseconds) or
 //! make its own randomness (ids come from the generator it is given).
+//!
+//! Suppression is enforced here, not by callers: no prospect is ever `queued` with a suppressed
+//! number. Suppressing a number cancels its queued prospects in every campaign (reason
+//! `suppressed`, counted in `cancelled`), a prospect added for a suppressed number is stored
+//! already cancelled, a prospect that would go back to the queue (a retry, a requeued SMS) is
+//! cancelled instead, and the claims (`begin_attempt`, `begin_message`) refuse a suppressed
+//! number with [`StoreError::Suppressed`] as a last guard. Removing a number from the list does
+//! not revive prospects already cancelled.
 
 pub mod ids;
 pub mod sqlite;
@@ -41,6 +50,125 @@ pub enum StoreError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The number is on the suppression list; the prospect was cancelled instead of claimed.
+    #[error("the number is on the suppression list; prospect {prospect_id} cancelled")]
+    Suppressed { prospect_id: String },
+    /// An SMS operation on a voice campaign (or the reverse).
+    #[error("campaign {id} is a {channel} campaign")]
+    WrongChannel { id: String, channel: Channel },
+    /// A message is not in a state that allows the operation.
+    #[error("message {id} is {status}, cannot {action}")]
+    MessageState {
+        id: String,
+        status: MessageStatus,
+        action: &'static str,
+    },
+}
+
+/// Reason stored on a prospect (its `wait_reason`) cancelled because its number is suppressed.
+pub const SUPPRESSED_REASON: &str = "suppressed";
+
+/// Where an SMS message is. `requeued` is the audit trace of a submit that got no answer
+/// before the connection dropped: the prospect went back to the queue and its resend is a new
+/// message row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageStatus {
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Requeued,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 5] = [
+        MessageStatus::Sending,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Failed,
+        MessageStatus::Requeued,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Requeued => "requeued",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MessageStatus> {
+        MessageStatus::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Waiting for the carrier (submit answer or delivery receipt).
+    pub fn is_live(self) -> bool {
+        matches!(self, MessageStatus::Sending | MessageStatus::Sent)
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One SMS message to one prospect (all its parts): the audit row of the SMS sender, written
+/// before the first submit_sm leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub campaign_id: String,
+    pub prospect_id: String,
+    pub phone: String,
+    /// The sender DID.
+    pub did: String,
+    /// Number of SMS parts (1 unless the text needed concatenation).
+    pub parts: u32,
+    /// The carrier's message id of each part, in part order (empty until accepted).
+    pub smpp_message_ids: Vec<String>,
+    pub status: MessageStatus,
+    /// The carrier's error: submit_sm_resp command_status, or the receipt's `err:` field.
+    pub error_code: Option<String>,
+    /// When the carrier accepted every part.
+    pub submitted_at_ms: Option<i64>,
+    /// When the final receipt arrived (or the message failed).
+    pub receipt_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+}
+
+/// What one delivery receipt did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The message is now final (`delivered` or `failed`), the prospect completed.
+    Finished(Message),
+    /// This part is recorded as delivered; other parts still wait for theirs.
+    PartDelivered(Message),
+    /// The message was already final (a duplicate or late receipt): nothing changed.
+    AlreadyFinal(Message),
+}
+
+/// A number on the suppression list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppression {
+    /// E.164.
+    pub phone: String,
+    /// Why, e.g. `opt_out_sms` (an inbound STOP) or `api`.
+    pub reason: String,
+    /// Who put it there, e.g. `api` or `smpp` (an MO message).
+    pub source: String,
+    pub created_at_ms: i64,
+}
+
+/// What a `suppress` call changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Suppressed {
+    /// Numbers newly on the list (already listed ones keep their first entry).
+    pub added: u64,
+    /// Queued prospects cancelled with reason `suppressed`, over all campaigns.
+    pub prospects_cancelled: u64,
 }
 
 /// A stored API key (the key itself is never stored, only its SHA-256).
@@ -338,6 +466,76 @@ pub trait Store: Send + Sync {
         state: Option<DidState>,
         page: &PageRequest,
     ) -> Result<Page<Did>, StoreError>;
+
+    /// Starts an SMS to the prospect with this number in an `sms` campaign: the prospect goes
+    /// `sending` (one more attempt, counter `sending` + 1) and the message row is written, in
+    /// one transaction, before any submit_sm. Refused unless the campaign is `dialing` and the
+    /// prospect `queued`; a suppressed number is cancelled instead ([`StoreError::Suppressed`]).
+    fn begin_message(
+        &self,
+        campaign_id: &str,
+        phone: &str,
+        did: &str,
+        parts: u32,
+        now_ms: i64,
+    ) -> Result<Message, StoreError>;
+    /// The carrier accepted every part (`sending` -> `sent`), with their message ids in part
+    /// order.
+    fn message_accepted(
+        &self,
+        message_id: &str,
+        smpp_message_ids: &[String],
+        now_ms: i64,
+    ) -> Result<Message, StoreError>;
+    /// A delivery receipt for one part, by the carrier's message id. A failed part fails the
+    /// message; the message is delivered when every part is. Final: the prospect completes
+    /// (`delivered` or `failed`) and the campaign completes when nothing is left.
+    fn message_receipt(
+        &self,
+        smpp_message_id: &str,
+        delivered: bool,
+        error_code: Option<&str>,
+        now_ms: i64,
+    ) -> Result<ReceiptOutcome, StoreError>;
+    /// A live message failed for good (a permanent submit error, a receipt that never came).
+    fn message_failed(
+        &self,
+        message_id: &str,
+        error_code: &str,
+        now_ms: i64,
+    ) -> Result<Message, StoreError>;
+    /// A `sending` message got no answer before the connection dropped: it becomes
+    /// `requeued`, the prospect goes back to `queued` (its attempt not counted) so it is sent
+    /// again as a new message. Cancelled instead when the number was suppressed meanwhile or
+    /// the campaign ended.
+    fn message_requeued(&self, message_id: &str, now_ms: i64) -> Result<Prospect, StoreError>;
+    /// Messages still `sending` or `sent`, for recovery at start-up.
+    fn live_messages(&self) -> Result<Vec<Message>, StoreError>;
+    /// Messages written since `since_ms` (to rebuild per-DID pacing after a restart), oldest
+    /// first.
+    fn messages_since(&self, since_ms: i64) -> Result<Vec<Message>, StoreError>;
+    /// A campaign's messages in the order they were written.
+    fn list_messages(
+        &self,
+        campaign_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+
+    /// Puts numbers on the suppression list and cancels their queued prospects in every
+    /// campaign, in one transaction (all or nothing).
+    fn suppress(
+        &self,
+        phones: &[String],
+        reason: &str,
+        source: &str,
+        now_ms: i64,
+    ) -> Result<Suppressed, StoreError>;
+    /// Takes a number off the list; `false` if it was not on it. Prospects already cancelled
+    /// stay cancelled.
+    fn unsuppress(&self, phone: &str) -> Result<bool, StoreError>;
+    fn is_suppressed(&self, phone: &str) -> Result<bool, StoreError>;
+    /// The list in the order numbers were added.
+    fn list_suppressed(&self, page: &PageRequest) -> Result<Page<Suppression>, StoreError>;
 }
 
 /// Opens the store a `database_url` names (`sqlite://PATH` or `sqlite:PATH`).

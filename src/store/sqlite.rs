@@ -16,8 +16,9 @@ use serde_json::Value;
 
 use super::ids::new_id;
 use super::{
-    ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, Did, DidState, DidUpdate, NewCampaign,
-    Page, PageRequest, Prospect, Store, StoreError,
+    ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, Did, DidState, DidUpdate, Message,
+    MessageStatus, NewCampaign, Page, PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON,
+    Store, StoreError, Suppressed, Suppression,
 };
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
@@ -139,6 +140,49 @@ CREATE INDEX attempts_by_campaign ON attempts(campaign_seq, seq);
 CREATE INDEX attempts_by_start ON attempts(started_at);
 "#,
     ),
+    (
+        3,
+        r#"
+-- Suppressing a number finds its queued prospects in every campaign.
+CREATE INDEX prospects_by_phone ON prospects(phone, status);
+-- The do-not-contact list. `seq` orders pages; the phone is the identity.
+CREATE TABLE suppression (
+    seq INTEGER PRIMARY KEY,
+    phone TEXT NOT NULL UNIQUE,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    campaign_seq INTEGER NOT NULL REFERENCES campaigns(seq),
+    prospect_seq INTEGER NOT NULL REFERENCES prospects(seq),
+    did TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    smpp_message_ids TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL,
+    error_code TEXT,
+    submitted_at INTEGER,
+    receipt_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+-- At most one live message per prospect, whatever the code above does.
+CREATE UNIQUE INDEX messages_one_live ON messages(prospect_seq)
+    WHERE status IN ('sending', 'sent');
+CREATE INDEX messages_by_campaign ON messages(campaign_seq, seq);
+CREATE INDEX messages_by_created ON messages(created_at);
+-- One row per accepted part: receipts arrive per part, by the carrier's message id.
+CREATE TABLE message_parts (
+    message_seq INTEGER NOT NULL REFERENCES messages(seq),
+    part INTEGER NOT NULL,
+    smpp_message_id TEXT NOT NULL,
+    delivered_at INTEGER,
+    PRIMARY KEY (message_seq, part)
+);
+CREATE INDEX message_parts_by_smpp_id ON message_parts(smpp_message_id);
+"#,
+    ),
 ];
 
 const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
@@ -153,6 +197,11 @@ const ATTEMPT_COLUMNS: &str = "a.seq, a.id, c.id, p.id, p.phone, a.number, a.cal
     a.talk_ms";
 const ATTEMPT_FROM: &str = "attempts a JOIN prospects p ON p.seq = a.prospect_seq \
     JOIN campaigns c ON c.seq = a.campaign_seq";
+const MESSAGE_COLUMNS: &str = "m.seq, m.id, c.id, p.id, p.phone, m.did, m.parts, \
+    m.smpp_message_ids, m.status, m.error_code, m.submitted_at, m.receipt_at, m.created_at, \
+    m.campaign_seq";
+const MESSAGE_FROM: &str = "messages m JOIN prospects p ON p.seq = m.prospect_seq \
+    JOIN campaigns c ON c.seq = m.campaign_seq";
 const DID_COLUMNS: &str = "seq, id, number, state, health_score, calls_placed, calls_answered, \
     cooling_until, last_used_at, created_at";
 
@@ -384,7 +433,174 @@ fn apply_event_in(
         after.wait_reason,
     ])?;
     bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
+    // A retry must not bring a suppressed number back into the queue.
+    if after.status == ProspectStatus::Queued && is_suppressed_in(tx, &after.phone)? {
+        let cancelled = cancel_suppressed_in(tx, campaign_seq, pseq, after, now_ms)?;
+        return Ok((pseq, cancelled));
+    }
     Ok((pseq, after))
+}
+
+fn is_suppressed_in(conn: &Connection, phone: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM suppression WHERE phone = ?1)")?
+        .query_row([phone], |r| r.get(0))
+}
+
+/// Cancels a queued prospect whose number is suppressed: reason `suppressed`, counted in
+/// `cancelled`.
+fn cancel_suppressed_in(
+    tx: &Transaction,
+    campaign_seq: i64,
+    prospect_seq: i64,
+    before: Prospect,
+    now_ms: i64,
+) -> Result<Prospect, StoreError> {
+    let old = ProspectState {
+        status: before.status,
+        last_outcome: before.last_outcome,
+    };
+    let new = prospect::apply(old, &ProspectEvent::Cancel)?;
+    tx.prepare_cached(
+        "UPDATE prospects SET status = ?2, next_attempt_at = NULL, wait_reason = ?3, \
+         updated_at = ?4 WHERE seq = ?1",
+    )?
+    .execute(params![
+        prospect_seq,
+        new.status.as_str(),
+        SUPPRESSED_REASON,
+        now_ms
+    ])?;
+    bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
+    Ok(Prospect {
+        status: new.status,
+        next_attempt_at_ms: None,
+        wait_reason: Some(SUPPRESSED_REASON.to_string()),
+        updated_at_ms: now_ms,
+        ..before
+    })
+}
+
+/// The result of claiming a queued prospect for a call or a message.
+enum Claim {
+    Claimed(i64, Prospect),
+    /// Its number is suppressed: it was cancelled instead (commit, then report).
+    Suppressed(Prospect),
+}
+
+/// Claims a prospect with `event` (`Dialing` or `Sending`), the last check before contact:
+/// a suppressed number is cancelled, never claimed.
+fn claim_in(
+    tx: &Transaction,
+    campaign_seq: i64,
+    prospect_id: &str,
+    event: &ProspectEvent,
+    now_ms: i64,
+) -> Result<Claim, StoreError> {
+    let (pseq, p) = prospect_in(tx, campaign_seq, prospect_id)?;
+    if p.status == ProspectStatus::Queued && is_suppressed_in(tx, &p.phone)? {
+        let p = cancel_suppressed_in(tx, campaign_seq, pseq, p, now_ms)?;
+        complete_if_done_in(tx, campaign_seq, now_ms)?;
+        return Ok(Claim::Suppressed(p));
+    }
+    let (pseq, p) = apply_event_in(tx, campaign_seq, prospect_id, event, now_ms)?;
+    Ok(Claim::Claimed(pseq, p))
+}
+
+fn message_row(row: &Row) -> rusqlite::Result<(i64, Message)> {
+    let ids: Value = json_col(row, 7)?;
+    let status: String = row.get(8)?;
+    Ok((
+        row.get(0)?,
+        Message {
+            id: row.get(1)?,
+            campaign_id: row.get(2)?,
+            prospect_id: row.get(3)?,
+            phone: row.get(4)?,
+            did: row.get(5)?,
+            parts: row.get(6)?,
+            smpp_message_ids: ids
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            status: MessageStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+            error_code: row.get(9)?,
+            submitted_at_ms: row.get(10)?,
+            receipt_at_ms: row.get(11)?,
+            created_at_ms: row.get(12)?,
+        },
+    ))
+}
+
+/// A message with its row position and its campaign's.
+fn message_in(conn: &Connection, message_id: &str) -> Result<(i64, i64, Message), StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id = ?1"
+    ))?
+    .query_row([message_id], |r| {
+        let (seq, m) = message_row(r)?;
+        Ok((seq, r.get(13)?, m))
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "message",
+        id: message_id.to_string(),
+    })
+}
+
+/// A live message, or the error naming its status.
+fn live_message_in(
+    conn: &Connection,
+    message_id: &str,
+    action: &'static str,
+) -> Result<(i64, i64, Message), StoreError> {
+    let (seq, cseq, m) = message_in(conn, message_id)?;
+    if !m.status.is_live() {
+        return Err(StoreError::MessageState {
+            id: m.id,
+            status: m.status,
+            action,
+        });
+    }
+    Ok((seq, cseq, m))
+}
+
+/// Ends a live message with `status` and completes its prospect with the matching outcome (and
+/// the campaign when nothing is left), in the caller's transaction.
+fn finish_message_in(
+    tx: &Transaction,
+    message_seq: i64,
+    campaign_seq: i64,
+    message: Message,
+    status: MessageStatus,
+    error_code: Option<&str>,
+    now_ms: i64,
+) -> Result<Message, StoreError> {
+    let outcome = match status {
+        MessageStatus::Delivered => Outcome::Delivered,
+        _ => Outcome::Failed,
+    };
+    tx.prepare_cached(
+        "UPDATE messages SET status = ?2, error_code = ?3, receipt_at = ?4 WHERE seq = ?1",
+    )?
+    .execute(params![message_seq, status.as_str(), error_code, now_ms])?;
+    apply_event_in(
+        tx,
+        campaign_seq,
+        &message.prospect_id,
+        &ProspectEvent::Finished { outcome, amd: None },
+        now_ms,
+    )?;
+    complete_if_done_in(tx, campaign_seq, now_ms)?;
+    Ok(Message {
+        status,
+        error_code: error_code.map(str::to_string),
+        receipt_at_ms: Some(now_ms),
+        ..message
+    })
 }
 
 /// `completed` for a dialing campaign with nothing queued or in progress.
@@ -789,21 +1005,49 @@ impl Store for SqliteStore {
                 current,
             });
         }
-        let mut added: u64 = 0;
+        // A suppressed number is still added (the client sees it in the campaign, with its
+        // reason) but already cancelled, so it is never contacted and counts as `cancelled`.
+        let (mut queued, mut cancelled): (i64, i64) = (0, 0);
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO prospects (id, campaign_seq, phone, status, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'queued', ?4, ?4) ON CONFLICT (campaign_seq, phone) DO NOTHING",
+                "INSERT INTO prospects (id, campaign_seq, phone, status, wait_reason, created_at, \
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 ON CONFLICT (campaign_seq, phone) DO NOTHING",
             )?;
             for phone in phones {
                 let id = new_id(rng, "pro");
-                added += insert.execute(params![id, seq, phone, now_ms])? as u64;
+                if is_suppressed_in(&tx, phone)? {
+                    cancelled += insert.execute(params![
+                        id,
+                        seq,
+                        phone,
+                        ProspectStatus::Cancelled.as_str(),
+                        SUPPRESSED_REASON,
+                        now_ms
+                    ])? as i64;
+                } else {
+                    queued += insert.execute(params![
+                        id,
+                        seq,
+                        phone,
+                        ProspectStatus::Queued.as_str(),
+                        None::<&str>,
+                        now_ms
+                    ])? as i64;
+                }
             }
         }
-        let one = prospect::contribution(ProspectState::NEW);
-        bump_counters(&tx, seq, &one.scaled(added as i64))?;
+        let mut delta = prospect::contribution(ProspectState::NEW).scaled(queued);
+        delta.add(
+            &prospect::contribution(ProspectState {
+                status: ProspectStatus::Cancelled,
+                last_outcome: None,
+            })
+            .scaled(cancelled),
+        );
+        bump_counters(&tx, seq, &delta)?;
         tx.commit()?;
-        Ok(added)
+        Ok((queued + cancelled) as u64)
     }
 
     fn list_prospects(
@@ -846,7 +1090,17 @@ impl Store for SqliteStore {
                 current,
             });
         }
-        let (_, after) = apply_event_in(&tx, seq, prospect_id, event, now_ms)?;
+        let after = if matches!(event, ProspectEvent::Dialing | ProspectEvent::Sending) {
+            match claim_in(&tx, seq, prospect_id, event, now_ms)? {
+                Claim::Claimed(_, p) => p,
+                Claim::Suppressed(p) => {
+                    tx.commit()?;
+                    return Err(StoreError::Suppressed { prospect_id: p.id });
+                }
+            }
+        } else {
+            apply_event_in(&tx, seq, prospect_id, event, now_ms)?.1
+        };
         tx.commit()?;
         Ok(after)
     }
@@ -864,6 +1118,7 @@ impl Store for SqliteStore {
                 "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
                  ON c.seq = p.campaign_seq WHERE c.id = ?1 AND p.status = 'queued' \
                  AND COALESCE(p.next_attempt_at, 0) <= ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM suppression s WHERE s.phone = p.phone) \
                  ORDER BY COALESCE(p.next_attempt_at, 0), p.seq LIMIT ?3"
             ))?
             .query_map(params![campaign_id, now_ms, limit], prospect_row)?
@@ -923,7 +1178,13 @@ impl Store for SqliteStore {
                 current,
             });
         }
-        let (pseq, p) = apply_event_in(&tx, seq, prospect_id, &ProspectEvent::Dialing, now_ms)?;
+        let (pseq, p) = match claim_in(&tx, seq, prospect_id, &ProspectEvent::Dialing, now_ms)? {
+            Claim::Claimed(pseq, p) => (pseq, p),
+            Claim::Suppressed(p) => {
+                tx.commit()?;
+                return Err(StoreError::Suppressed { prospect_id: p.id });
+            }
+        };
         tx.prepare_cached(
             "INSERT INTO attempts (id, campaign_seq, prospect_seq, number, caller_id, started_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1226,6 +1487,418 @@ impl Store for SqliteStore {
                     i64::from(req.limit) + 1
                 ],
                 did_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, req.limit))
+    }
+    fn begin_message(
+        &self,
+        campaign_id: &str,
+        phone: &str,
+        did: &str,
+        parts: u32,
+        now_ms: i64,
+    ) -> Result<Message, StoreError> {
+        let mut inner = self.lock();
+        let id = new_id(&mut inner.rng, "msg");
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (seq, current) = campaign_seq_status(&tx, campaign_id)?;
+        let channel: String = tx
+            .prepare_cached("SELECT channel FROM campaigns WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))?;
+        let channel = Channel::parse(&channel).ok_or(StoreError::Corrupt(channel))?;
+        if channel != Channel::Sms {
+            return Err(StoreError::WrongChannel {
+                id: campaign_id.to_string(),
+                channel,
+            });
+        }
+        if current != CampaignStatus::Dialing {
+            return Err(StoreError::WrongStatus {
+                action: "send a message for",
+                current,
+            });
+        }
+        let prospect_id: String = tx
+            .prepare_cached("SELECT id FROM prospects WHERE campaign_seq = ?1 AND phone = ?2")?
+            .query_row(params![seq, phone], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "prospect with number",
+                id: crate::campaign::redact(phone, false),
+            })?;
+        let (pseq, p) = match claim_in(&tx, seq, &prospect_id, &ProspectEvent::Sending, now_ms)? {
+            Claim::Claimed(pseq, p) => (pseq, p),
+            Claim::Suppressed(p) => {
+                tx.commit()?;
+                return Err(StoreError::Suppressed { prospect_id: p.id });
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO messages (id, campaign_seq, prospect_seq, did, parts, status, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'sending', ?6)",
+        )?
+        .execute(params![id, seq, pseq, did, parts, now_ms])?;
+        tx.commit()?;
+        Ok(Message {
+            id,
+            campaign_id: campaign_id.to_string(),
+            prospect_id: p.id,
+            phone: p.phone,
+            did: did.to_string(),
+            parts,
+            smpp_message_ids: Vec::new(),
+            status: MessageStatus::Sending,
+            error_code: None,
+            submitted_at_ms: None,
+            receipt_at_ms: None,
+            created_at_ms: now_ms,
+        })
+    }
+
+    fn message_accepted(
+        &self,
+        message_id: &str,
+        smpp_message_ids: &[String],
+        now_ms: i64,
+    ) -> Result<Message, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mseq, cseq, m) = message_in(&tx, message_id)?;
+        if m.status != MessageStatus::Sending {
+            return Err(StoreError::MessageState {
+                id: m.id,
+                status: m.status,
+                action: "accept",
+            });
+        }
+        if smpp_message_ids.len() != m.parts as usize {
+            return Err(StoreError::MessageState {
+                id: m.id,
+                status: m.status,
+                action: "accept without exactly one message id per part",
+            });
+        }
+        let ids_json = serde_json::to_string(smpp_message_ids)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        tx.prepare_cached(
+            "UPDATE messages SET status = 'sent', smpp_message_ids = ?2, submitted_at = ?3 \
+             WHERE seq = ?1",
+        )?
+        .execute(params![mseq, ids_json, now_ms])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO message_parts (message_seq, part, smpp_message_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for (part, smpp_id) in smpp_message_ids.iter().enumerate() {
+                insert.execute(params![mseq, part as i64 + 1, smpp_id])?;
+            }
+        }
+        apply_event_in(&tx, cseq, &m.prospect_id, &ProspectEvent::Sent, now_ms)?;
+        tx.commit()?;
+        Ok(Message {
+            status: MessageStatus::Sent,
+            smpp_message_ids: smpp_message_ids.to_vec(),
+            submitted_at_ms: Some(now_ms),
+            ..m
+        })
+    }
+
+    fn message_receipt(
+        &self,
+        smpp_message_id: &str,
+        delivered: bool,
+        error_code: Option<&str>,
+        now_ms: i64,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Carriers may reuse ids over months: the newest message with this id is the one.
+        let id: String = tx
+            .prepare_cached(
+                "SELECT m.id FROM message_parts mp JOIN messages m ON m.seq = mp.message_seq \
+                 WHERE mp.smpp_message_id = ?1 ORDER BY mp.message_seq DESC LIMIT 1",
+            )?
+            .query_row([smpp_message_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "message with carrier id",
+                id: smpp_message_id.to_string(),
+            })?;
+        let (mseq, cseq, m) = message_in(&tx, &id)?;
+        if !m.status.is_live() {
+            return Ok(ReceiptOutcome::AlreadyFinal(m));
+        }
+        let outcome = if delivered {
+            tx.prepare_cached(
+                "UPDATE message_parts SET delivered_at = COALESCE(delivered_at, ?3) \
+                 WHERE message_seq = ?1 AND smpp_message_id = ?2",
+            )?
+            .execute(params![mseq, smpp_message_id, now_ms])?;
+            let waiting: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM message_parts WHERE message_seq = ?1 \
+                     AND delivered_at IS NULL",
+                )?
+                .query_row([mseq], |r| r.get(0))?;
+            if waiting > 0 {
+                ReceiptOutcome::PartDelivered(m)
+            } else {
+                ReceiptOutcome::Finished(finish_message_in(
+                    &tx,
+                    mseq,
+                    cseq,
+                    m,
+                    MessageStatus::Delivered,
+                    error_code,
+                    now_ms,
+                )?)
+            }
+        } else {
+            ReceiptOutcome::Finished(finish_message_in(
+                &tx,
+                mseq,
+                cseq,
+                m,
+                MessageStatus::Failed,
+                error_code,
+                now_ms,
+            )?)
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn message_failed(
+        &self,
+        message_id: &str,
+        error_code: &str,
+        now_ms: i64,
+    ) -> Result<Message, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mseq, cseq, m) = live_message_in(&tx, message_id, "fail")?;
+        let m = finish_message_in(
+            &tx,
+            mseq,
+            cseq,
+            m,
+            MessageStatus::Failed,
+            Some(error_code),
+            now_ms,
+        )?;
+        tx.commit()?;
+        Ok(m)
+    }
+
+    fn message_requeued(&self, message_id: &str, now_ms: i64) -> Result<Prospect, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mseq, cseq, m) = message_in(&tx, message_id)?;
+        if m.status != MessageStatus::Sending {
+            return Err(StoreError::MessageState {
+                id: m.id,
+                status: m.status,
+                action: "requeue",
+            });
+        }
+        tx.prepare_cached("UPDATE messages SET status = 'requeued' WHERE seq = ?1")?
+            .execute([mseq])?;
+        let (pseq, before) = prospect_in(&tx, cseq, &m.prospect_id)?;
+        if before.status != ProspectStatus::Sending {
+            return Err(StoreError::Prospect(prospect::ProspectTransitionError {
+                from: before.status,
+                event: "requeue",
+            }));
+        }
+        // Not an event of `campaign::prospect`: the send never happened as far as anyone
+        // knows, so the prospect is exactly as before `begin_message` (attempt not counted).
+        let old = ProspectState {
+            status: before.status,
+            last_outcome: before.last_outcome,
+        };
+        let new = ProspectState {
+            status: ProspectStatus::Queued,
+            ..old
+        };
+        let attempts = before.attempts.saturating_sub(1);
+        tx.prepare_cached(
+            "UPDATE prospects SET status = 'queued', attempts = ?2, updated_at = ?3 WHERE seq = ?1",
+        )?
+        .execute(params![pseq, attempts, now_ms])?;
+        bump_counters(&tx, cseq, &Counters::delta(old, new))?;
+        let mut p = Prospect {
+            status: ProspectStatus::Queued,
+            attempts,
+            updated_at_ms: now_ms,
+            ..before
+        };
+        let (_, campaign_status) = campaign_seq_status(&tx, &p.campaign_id)?;
+        if is_suppressed_in(&tx, &p.phone)? {
+            p = cancel_suppressed_in(&tx, cseq, pseq, p, now_ms)?;
+        } else if campaign_status.is_terminal() {
+            // A cancelled campaign cancelled its queue already; this one joins it.
+            let (_, cancelled) = apply_event_in(&tx, cseq, &p.id, &ProspectEvent::Cancel, now_ms)?;
+            p = cancelled;
+        }
+        complete_if_done_in(&tx, cseq, now_ms)?;
+        tx.commit()?;
+        Ok(p)
+    }
+
+    fn live_messages(&self) -> Result<Vec<Message>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} \
+                 WHERE m.status IN ('sending', 'sent') ORDER BY m.seq"
+            ))?
+            .query_map([], message_row)?
+            .map(|r| r.map(|(_, m)| m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn messages_since(&self, since_ms: i64) -> Result<Vec<Message>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.created_at >= ?1 \
+                 ORDER BY m.created_at, m.seq"
+            ))?
+            .query_map([since_ms], message_row)?
+            .map(|r| r.map(|(_, m)| m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn list_messages(
+        &self,
+        campaign_id: &str,
+        page_req: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let inner = self.read();
+        let cseq = campaign_seq(&inner.conn, campaign_id)?;
+        let rows = inner
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.campaign_seq = ?1 \
+                 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
+            ))?
+            .query_map(
+                params![
+                    cseq,
+                    page_req.after.unwrap_or(0),
+                    i64::from(page_req.limit) + 1
+                ],
+                message_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(rows, page_req.limit))
+    }
+
+    fn suppress(
+        &self,
+        phones: &[String],
+        reason: &str,
+        source: &str,
+        now_ms: i64,
+    ) -> Result<Suppressed, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Suppressed::default();
+        let mut touched: Vec<i64> = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO suppression (phone, reason, source, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (phone) DO NOTHING",
+            )?;
+            let mut queued = tx.prepare_cached(
+                "SELECT seq, campaign_seq FROM prospects WHERE phone = ?1 AND status = 'queued'",
+            )?;
+            let mut cancel = tx.prepare_cached(
+                "UPDATE prospects SET status = 'cancelled', next_attempt_at = NULL, \
+                 wait_reason = ?2, updated_at = ?3 WHERE seq = ?1",
+            )?;
+            let one = Counters::delta(
+                ProspectState::NEW,
+                ProspectState {
+                    status: ProspectStatus::Cancelled,
+                    last_outcome: None,
+                },
+            );
+            for phone in phones {
+                out.added += insert.execute(params![phone, reason, source, now_ms])? as u64;
+                let found = queued
+                    .query_map([phone], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (pseq, cseq) in found {
+                    cancel.execute(params![pseq, SUPPRESSED_REASON, now_ms])?;
+                    bump_counters(&tx, cseq, &one)?;
+                    out.prospects_cancelled += 1;
+                    if !touched.contains(&cseq) {
+                        touched.push(cseq);
+                    }
+                }
+            }
+        }
+        // The last queued prospect of a running campaign may just have been cancelled.
+        for cseq in touched {
+            complete_if_done_in(&tx, cseq, now_ms)?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn unsuppress(&self, phone: &str) -> Result<bool, StoreError> {
+        let inner = self.lock();
+        let n = inner
+            .conn
+            .prepare_cached("DELETE FROM suppression WHERE phone = ?1")?
+            .execute([phone])?;
+        Ok(n == 1)
+    }
+
+    fn is_suppressed(&self, phone: &str) -> Result<bool, StoreError> {
+        let inner = self.read();
+        Ok(is_suppressed_in(&inner.conn, phone)?)
+    }
+
+    fn list_suppressed(&self, req: &PageRequest) -> Result<Page<Suppression>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(
+                "SELECT seq, phone, reason, source, created_at FROM suppression WHERE seq > ?1 \
+                 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map(
+                params![req.after.unwrap_or(0), i64::from(req.limit) + 1],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        Suppression {
+                            phone: r.get(1)?,
+                            reason: r.get(2)?,
+                            source: r.get(3)?,
+                            created_at_ms: r.get(4)?,
+                        },
+                    ))
+                },
             )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page(rows, req.limit))
