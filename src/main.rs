@@ -77,8 +77,12 @@ enum Command {
         #[arg(long, value_name = "FILE_OR_URL")]
         voicemail: Option<String>,
         /// Bridge a person to this AI agent (ws:// or wss://, Twilio Media Streams protocol).
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", conflicts_with = "agent_sip_uri")]
         agent_url: Option<String>,
+        /// Bridge a person to this SIP agent instead (sip:agent@host[:port]): a second call
+        /// placed at `human`, media relayed between the two.
+        #[arg(long, value_name = "SIP_URI")]
+        agent_sip_uri: Option<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -445,11 +449,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ring_timeout,
             voicemail,
             agent_url,
+            agent_sip_uri,
             json,
             no_model,
         } => {
             let model = model_unless(no_model, &config)?;
-            let agent = trunx::runtime::server::agent_target(&config, agent_url)?;
+            let agent = match agent_sip_uri {
+                Some(uri) => Some(trunx::runtime::agent_ws::AgentTarget {
+                    sip_uri: Some(uri),
+                    ..trunx::runtime::server::agent_defaults(&config)?
+                }),
+                None => trunx::runtime::server::agent_target(&config, agent_url)?,
+            };
             let trunk = trunk
                 .or(config.trunk_uri.clone())
                 .context("no trunk: pass --trunk sip:HOST:PORT or set TRUNX_TRUNK_URI")?;

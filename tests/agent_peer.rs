@@ -203,5 +203,131 @@ async fn an_unreachable_agent_ends_the_call_cleanly_and_says_why() {
             .contains("cannot connect"),
         "{report:?}"
     );
+    // Retried 1, 3 and 7 s into the outage (the default 10 s budget), then hung up.
+    let stats = report.agent_stats.clone().unwrap();
+    assert_eq!((stats.reconnects, stats.fallback), (3, false), "{report:?}");
+    assert!(
+        report
+            .agent_end
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 reconnects"),
+        "{report:?}"
+    );
     assert!(completed(sipp).await, "sipp saw no BYE");
+}
+
+/// Normalised correlation of `needle` at its best lag in `hay` (20 ms steps, refined).
+fn best_match(hay: &[i16], needle: &[i16]) -> (usize, f64) {
+    let corr = |lag: usize| {
+        let seg = &hay[lag..lag + needle.len()];
+        let dot: f64 = seg
+            .iter()
+            .zip(needle)
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
+        let e1: f64 = seg.iter().map(|a| f64::from(*a).powi(2)).sum();
+        let e2: f64 = needle.iter().map(|b| f64::from(*b).powi(2)).sum();
+        dot / (e1 * e2).sqrt().max(1.0)
+    };
+    let last = hay.len().saturating_sub(needle.len());
+    let pick = |lags: &mut dyn Iterator<Item = usize>| {
+        lags.map(|l| (l, corr(l)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, f64::MIN))
+    };
+    let coarse = pick(&mut (0..=last).step_by(160)).0;
+    pick(&mut (coarse.saturating_sub(160)..=(coarse + 160).min(last)))
+}
+
+fn fixture(name: &str) -> Vec<i16> {
+    trunx::audio::wav::read_telephone_wav(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("audio-fixtures/calls")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// `mode.agentSipUri`: at `human` trunx places a second call to a SIP agent (a second
+/// baresip) and relays media both ways. The person's recording holds the agent's words, the
+/// agent's recording holds what the person said after the handoff, and the person's hang-up
+/// ends the agent's leg too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_handed_to_a_sip_agent_and_the_agent_hear_each_other() {
+    let hello = fixture("0014-human_short.wav");
+    let later = fixture("0056-human_long.wav")[3_200..19_200].to_vec();
+    let mut person_says = hello[..32_000].to_vec();
+    person_says.extend_from_slice(&later);
+    let agent_says = fixture("0076-machine_long.wav")[4_000..44_000].to_vec();
+    let person = Baresip::start(23670, 23700, &person_says, 3).await;
+    let agent = Baresip::start(23770, 23800, &agent_says, 20).await;
+    let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+    let options = DialOptions {
+        target: "sip:callee@127.0.0.1:23670".into(),
+        from: "+15550001111".into(),
+        trunk: "sip:127.0.0.1:23670".into(),
+        username: None,
+        password: None,
+        ring_timeout: Duration::from_secs(10),
+        sip_addr: "127.0.0.1:23662".parse().unwrap(),
+        rtp_ports: 23600..=23603,
+        send_pai: false,
+        voicemail: None,
+        agent: Some(AgentTarget {
+            sip_uri: Some("sip:callee@127.0.0.1:23770".into()),
+            ..AgentTarget::new(String::new())
+        }),
+        campaign_id: Some("camp_sip".into()),
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        dial(&options, &AmdConfig::default(), Some(model)),
+    )
+    .await
+    .expect("the call finishes")
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ((heard_by_person, person_log), (heard_by_agent, agent_log)) =
+        tokio::task::spawn_blocking(move || (person.stop_and_read(), agent.stop_and_read()))
+            .await
+            .unwrap();
+
+    assert_eq!(report.amd, Some("human"), "{report:?}");
+    assert_eq!(report.message, Some("humanConnected"), "{report:?}");
+    let connected = report.agent_connected_ms.expect("the SIP agent answered");
+    assert!(
+        connected >= report.amd_ms.unwrap(),
+        "the agent is called at human only: {report:?}"
+    );
+    assert!(report.agent_talk_ms.unwrap() >= 3_000, "{report:?}");
+    assert_eq!(
+        report.agent_end.as_deref(),
+        Some("call ended"),
+        "{report:?}"
+    );
+    assert!(
+        agent_log.contains("session closed"),
+        "the agent's leg was not hung up:\n{agent_log}"
+    );
+    // The person hung up (their file ended), which ended the whole call.
+    assert!(person_log.contains("terminated (duration"), "{person_log}");
+
+    let (_, to_person) = best_match(&heard_by_person, &agent_says[..8_000]);
+    assert!(
+        to_person > 0.9,
+        "the person did not hear the agent (correlation {to_person:.3})"
+    );
+    let (_, to_agent) = best_match(&heard_by_agent, &later[..8_000]);
+    assert!(
+        to_agent > 0.9,
+        "the agent did not hear the person (correlation {to_agent:.3})"
+    );
+    let stats = report.agent_stats.unwrap();
+    assert!(stats.frames_played >= 150, "{stats:?}");
+    eprintln!(
+        "sip handoff: decision -> agent answered {:?} ms, frames relayed to the person {}, \
+         dropped {} / {}; correlations {to_person:.3} {to_agent:.3}",
+        stats.handoff_ms, stats.frames_played, stats.frames_dropped, stats.dropped_to_agent
+    );
 }

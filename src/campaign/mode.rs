@@ -91,8 +91,43 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
         refs.audio_asset =
             check_audio_url(s).map_err(|m| FieldError::new("mode.voicemailAudioUrl", m))?;
     }
+    let ai = obj.get("ai").and_then(Value::as_bool).unwrap_or(false);
+    for (key, schemes) in [
+        ("agentUrl", &["ws://", "wss://"][..]),
+        ("agentSipUri", &["sip:", "sips:"][..]),
+    ] {
+        let field = format!("mode.{key}");
+        let Some(v) = obj.get(key) else { continue };
+        let s = v
+            .as_str()
+            .ok_or_else(|| FieldError::new(&field, "must be a string"))?;
+        if s.len() > MAX_AGENT_ADDRESS || !schemes.iter().any(|p| s.starts_with(p)) {
+            return Err(FieldError::new(
+                &field,
+                format!(
+                    "must start with {} and be at most {MAX_AGENT_ADDRESS} characters",
+                    schemes.join(" or ")
+                ),
+            ));
+        }
+        if !ai {
+            return Err(FieldError::new(
+                &field,
+                "only means something with \"ai\": true (humans are bridged to the agent)",
+            ));
+        }
+    }
+    if obj.contains_key("agentUrl") && obj.contains_key("agentSipUri") {
+        return Err(FieldError::new(
+            "mode.agentSipUri",
+            "give the agent as agentUrl (websocket) or agentSipUri (SIP), not both",
+        ));
+    }
     Ok(refs)
 }
+
+/// Longest `mode.agentUrl` / `mode.agentSipUri` accepted.
+const MAX_AGENT_ADDRESS: usize = 2048;
 
 fn validate_sms(obj: &Map<String, Value>) -> Result<(), FieldError> {
     let message = obj
@@ -225,9 +260,14 @@ mod tests {
     fn voice_fields() {
         let ok = json!({"ai": true, "calls_per_second": 10, "max_retries": 2,
                         "retry_delay": "4h", "voicemailAudioUrl": "https://x.io/a.mp3",
-                        "custom": {"kept": 1}});
+                        "agentUrl": "wss://agent.example/stream", "custom": {"kept": 1}});
         assert_eq!(
             validate_mode(Channel::Voice, &ok, 10.0),
+            Ok(ModeRefs::default())
+        );
+        let sip = json!({"ai": true, "agentSipUri": "sip:agent@sip.example:5060"});
+        assert_eq!(
+            validate_mode(Channel::Voice, &sip, 10.0),
             Ok(ModeRefs::default())
         );
         let cases = [
@@ -239,6 +279,16 @@ mod tests {
             (json!({"max_retries": 1.5}), "mode.max_retries"),
             (json!({"retry_delay": "soon"}), "mode.retry_delay"),
             (json!({"ai": "yes"}), "mode.ai"),
+            (json!({"ai": true, "agentUrl": "http://x"}), "mode.agentUrl"),
+            (json!({"agentUrl": "ws://x"}), "mode.agentUrl"),
+            (
+                json!({"ai": true, "agentSipUri": "tel:+1"}),
+                "mode.agentSipUri",
+            ),
+            (
+                json!({"ai": true, "agentUrl": "ws://x", "agentSipUri": "sip:a@b"}),
+                "mode.agentSipUri",
+            ),
             (
                 json!({"voicemailAudioUrl": "ftp://x"}),
                 "mode.voicemailAudioUrl",

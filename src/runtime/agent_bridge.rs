@@ -110,6 +110,16 @@ pub struct AgentStats {
     pub frames_dropped: u64,
 }
 
+/// The user part to show the SIP agent as the caller: the prospect's number, or the user of
+/// a SIP URI dialled directly.
+fn caller_user(prospect: &str) -> &str {
+    let rest = prospect
+        .strip_prefix("sips:")
+        .or_else(|| prospect.strip_prefix("sip:"))
+        .unwrap_or(prospect);
+    rest.split(['@', ';', '>']).next().unwrap_or(rest)
+}
+
 /// Agent audio arriving this long after the last agent frame left starts a new talk spurt.
 const SPURT_GAP: Duration = Duration::from_millis(40);
 
@@ -221,7 +231,7 @@ impl AgentBridge {
             ctx.endpoint,
             LegParams {
                 uri,
-                from: self.info.prospect.clone(),
+                from: caller_user(&self.info.prospect).to_string(),
                 local_ip: ctx.local_ip,
                 rtp_ports: ctx.rtp_ports,
                 ring_timeout: timeout,
@@ -603,11 +613,12 @@ impl AgentBridge {
         AgentStats {
             handoff_ms: self.handoff.map(|d| d.as_secs_f64() * 1000.0),
             audio_latency_ms: LatencySummary::of(&self.latencies_us),
-            frames_played: c.frames_played,
+            // The SIP path counts its relayed frames itself; the websocket path's playout does.
+            frames_played: c.frames_played + self.stats.frames_played,
             clears: c.clears,
             marks_echoed: c.marks_echoed,
             rejected: c.rejected_messages,
-            frames_dropped: c.frames_dropped,
+            frames_dropped: c.frames_dropped + self.stats.frames_dropped,
             ..self.stats.clone()
         }
     }
@@ -616,6 +627,13 @@ impl AgentBridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sip_agent_sees_the_prospect_as_the_caller() {
+        assert_eq!(caller_user("+15551234567"), "+15551234567");
+        assert_eq!(caller_user("sip:callee@127.0.0.1:5060"), "callee");
+        assert_eq!(caller_user("sips:+1555@h;transport=tls"), "+1555");
+    }
 
     #[test]
     fn latency_summary_uses_nearest_rank() {

@@ -115,6 +115,8 @@ pub struct VoicePlan {
     pub ai: bool,
     /// `mode.agentUrl`: this campaign's agent instead of the configured one.
     pub agent_url: Option<String>,
+    /// `mode.agentSipUri`: hand humans to a SIP agent (a second call) instead.
+    pub agent_sip_uri: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -143,6 +145,10 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
         ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
         agent_url: mode
             .get("agentUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        agent_sip_uri: mode
+            .get("agentSipUri")
             .and_then(Value::as_str)
             .map(str::to_string),
     }
@@ -925,6 +931,10 @@ impl CallJob {
             voicemail: self.prompt.clone(),
             agent: if self.plan.ai {
                 match (&s.agent, &self.plan.agent_url) {
+                    _ if self.plan.agent_sip_uri.is_some() => Some(super::agent_ws::AgentTarget {
+                        sip_uri: self.plan.agent_sip_uri.clone(),
+                        ..s.agent_defaults.clone()
+                    }),
                     (Some(t), None) => Some(t.clone()),
                     (Some(t), Some(u)) => Some(super::agent_ws::AgentTarget {
                         url: u.clone(),
