@@ -451,3 +451,130 @@ async fn keys_the_person_presses_reach_the_agent_as_dtmf_events() {
     );
     assert_eq!(report.agent_stats.unwrap().dtmf_sent, 2);
 }
+
+/// What a campaign needs of prepared messages: none here (an `ai` campaign without voicemail).
+struct NoMessages;
+
+impl trunx::runtime::dialer::Messages for NoMessages {
+    fn get(&self, _url: &str) -> Option<Arc<Prompt>> {
+        None
+    }
+}
+
+/// An `ai` campaign through the dialer: each person is handed to the agent named by
+/// `mode.agentUrl`; the attempts keep when it connected, how long it talked and why it ended,
+/// and the stats count every bridged call as `humanConnected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge() {
+    use trunx::campaign::{Action, Channel};
+    use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store};
+    const PROSPECTS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let (utterance_path, _) = utterance(dir.path());
+    let agent = PythonAgent::start(
+        dir.path(),
+        23990,
+        &utterance_path,
+        &["--close-after-ms", "1200"],
+    )
+    .await;
+    let audio = ulaw_file(dir.path(), "0014-human_short.wav");
+    let sipp = start_sipp_calls(
+        dir.path(),
+        "uas_stream.xml",
+        Some(&audio),
+        23970,
+        23950,
+        PROSPECTS,
+    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db"), 3).unwrap());
+    let c = store
+        .create_campaign(
+            NewCampaign {
+                name: Some("ai".into()),
+                channel: Channel::Voice,
+                mode: serde_json::json!({"ai": true, "agentUrl": agent.url, "calls_per_second": 2}),
+                caller_ids: vec!["+12125550100".into()],
+                caller_id_strategy: serde_json::json!({}),
+                schedule: None,
+            },
+            0,
+        )
+        .unwrap();
+    store
+        .add_prospects(&c.id, &numbers_open_now(PROSPECTS, 30 * 60_000), 0)
+        .unwrap();
+    store
+        .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+        .unwrap();
+    let settings = trunx::runtime::dialer::DialerSettings {
+        trunk_uri: "sip:127.0.0.1:23970".into(),
+        sip_addr: "127.0.0.1:23962".parse().unwrap(),
+        rtp_ports: 23900..=23940,
+        username: None,
+        password: None,
+        send_pai: false,
+        ring_timeout: Duration::from_secs(20),
+        limits: trunx::campaign::scheduler::NodeLimits {
+            max_concurrent: 10,
+            max_cps: 5.0,
+        },
+        amd: AmdConfig::default(),
+        model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
+        log_phone_numbers: false,
+        agent: None,
+        agent_defaults: AgentTarget::new(String::new()),
+        claim_batch: 10,
+        caller_id: Default::default(),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(trunx::runtime::dialer::run(
+        settings,
+        store.clone(),
+        Arc::new(NoMessages),
+        stop.clone(),
+    ));
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let st = store.stats(&c.id).unwrap();
+        if st.completed as usize == PROSPECTS && st.dialing == 0 {
+            break;
+        }
+    }
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    let st = store.stats(&c.id).unwrap();
+    assert_eq!(
+        (st.completed, st.human_connected, st.failed),
+        (PROSPECTS as i64, PROSPECTS as i64, 0),
+        "{st:?}"
+    );
+    let attempts = store
+        .list_attempts(
+            &c.id,
+            &PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .unwrap()
+        .items;
+    assert_eq!(attempts.len(), PROSPECTS);
+    for a in &attempts {
+        let r = &a.result;
+        assert!(r.agent_connected_ms.is_some(), "{a:?}");
+        let talk = r.agent_talk_ms.unwrap();
+        assert!((1_000..3_000).contains(&talk), "{a:?}");
+        assert_eq!(r.agent_reconnects, Some(0));
+        assert!(
+            r.agent_end.as_deref().unwrap().contains("1000 goodbye"),
+            "{a:?}"
+        );
+    }
+    let starts: Vec<Value> = of(&agent.events(), "start").into_iter().cloned().collect();
+    assert_eq!(starts.len(), PROSPECTS);
+    for s in &starts {
+        assert_eq!(s["start"]["customParameters"]["campaignId"], c.id.as_str());
+    }
+    assert!(completed(sipp).await, "sipp did not see every call end");
+}

@@ -255,6 +255,10 @@ pub struct AttemptDto<'a> {
     pub playback_start_ms: Option<i64>,
     pub played_ms: Option<i64>,
     pub talk_ms: Option<i64>,
+    pub agent_connected_ms: Option<i64>,
+    pub agent_talk_ms: Option<i64>,
+    pub agent_reconnects: Option<i64>,
+    pub agent_end: Option<&'a str>,
 }
 
 pub fn attempt(a: &Attempt) -> AttemptDto<'_> {
@@ -277,6 +281,10 @@ pub fn attempt(a: &Attempt) -> AttemptDto<'_> {
         playback_start_ms: a.result.playback_start_ms,
         played_ms: a.result.played_ms,
         talk_ms: a.result.talk_ms,
+        agent_connected_ms: a.result.agent_connected_ms,
+        agent_talk_ms: a.result.agent_talk_ms,
+        agent_reconnects: a.result.agent_reconnects,
+        agent_end: a.result.agent_end.as_deref(),
     }
 }
 

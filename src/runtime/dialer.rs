@@ -221,6 +221,10 @@ pub fn attempt_end(report: &DialReport) -> (AttemptEnd, AttemptResult) {
         playback_start_ms: report.playback_start_ms.map(|v| v as i64),
         played_ms: report.played_ms.map(|v| v as i64),
         talk_ms: report.talk_ms.map(|v| v as i64),
+        agent_connected_ms: report.agent_connected_ms.map(|v| v as i64),
+        agent_talk_ms: report.agent_talk_ms.map(|v| v as i64),
+        agent_reconnects: report.agent_stats.as_ref().map(|s| i64::from(s.reconnects)),
+        agent_end: report.agent_end.clone(),
     };
     (end, result)
 }

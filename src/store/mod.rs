@@ -260,6 +260,12 @@ pub struct AttemptResult {
     pub played_ms: Option<i64>,
     /// Answered talk time in milliseconds.
     pub talk_ms: Option<i64>,
+    /// The AI agent bridge: ms from the answer to the agent's connection, ms it talked with
+    /// the person, reconnects, and why the bridge ended (or never began).
+    pub agent_connected_ms: Option<i64>,
+    pub agent_talk_ms: Option<i64>,
+    pub agent_reconnects: Option<i64>,
+    pub agent_end: Option<String>,
 }
 
 /// A change to a caller ID's health figures, computed by the dialer.

@@ -183,6 +183,17 @@ CREATE TABLE message_parts (
 CREATE INDEX message_parts_by_smpp_id ON message_parts(smpp_message_id);
 "#,
     ),
+    (
+        4,
+        r#"
+-- The AI agent bridge of an attempt: when the agent connected (ms after the answer), how
+-- long it talked, how often it was reconnected, and why the bridge ended.
+ALTER TABLE attempts ADD COLUMN agent_connected_ms INTEGER;
+ALTER TABLE attempts ADD COLUMN agent_talk_ms INTEGER;
+ALTER TABLE attempts ADD COLUMN agent_reconnects INTEGER;
+ALTER TABLE attempts ADD COLUMN agent_end TEXT;
+"#,
+    ),
 ];
 
 const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
@@ -194,7 +205,7 @@ const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts
 const ATTEMPT_COLUMNS: &str = "a.seq, a.id, c.id, p.id, p.phone, a.number, a.caller_id, \
     a.started_at, a.ended_at, a.outcome, a.cause, a.sip_status, a.sip_call_id, a.answered_ms, \
     a.amd_result, a.amd_cause, a.amd_ms, a.machine_end, a.playback_start_ms, a.played_ms, \
-    a.talk_ms";
+    a.talk_ms, a.agent_connected_ms, a.agent_talk_ms, a.agent_reconnects, a.agent_end";
 const ATTEMPT_FROM: &str = "attempts a JOIN prospects p ON p.seq = a.prospect_seq \
     JOIN campaigns c ON c.seq = a.campaign_seq";
 const MESSAGE_COLUMNS: &str = "m.seq, m.id, c.id, p.id, p.phone, m.did, m.parts, \
@@ -346,6 +357,10 @@ fn attempt_row(row: &Row) -> rusqlite::Result<(i64, Attempt)> {
                 playback_start_ms: row.get(18)?,
                 played_ms: row.get(19)?,
                 talk_ms: row.get(20)?,
+                agent_connected_ms: row.get(21)?,
+                agent_talk_ms: row.get(22)?,
+                agent_reconnects: row.get(23)?,
+                agent_end: row.get(24)?,
             },
         },
     ))
@@ -1229,8 +1244,9 @@ impl Store for SqliteStore {
         tx.prepare_cached(
             "UPDATE attempts SET ended_at = ?2, outcome = ?3, cause = ?4, sip_status = ?5, \
              sip_call_id = ?6, answered_ms = ?7, amd_result = ?8, amd_cause = ?9, amd_ms = ?10, \
-             machine_end = ?11, playback_start_ms = ?12, played_ms = ?13, talk_ms = ?14 \
-             WHERE id = ?1",
+             machine_end = ?11, playback_start_ms = ?12, played_ms = ?13, talk_ms = ?14, \
+             agent_connected_ms = ?15, agent_talk_ms = ?16, agent_reconnects = ?17, \
+             agent_end = ?18 WHERE id = ?1",
         )?
         .execute(params![
             attempt_id,
@@ -1247,6 +1263,10 @@ impl Store for SqliteStore {
             result.playback_start_ms,
             result.played_ms,
             result.talk_ms,
+            result.agent_connected_ms,
+            result.agent_talk_ms,
+            result.agent_reconnects,
+            result.agent_end,
         ])?;
         let status: String = tx
             .prepare_cached("SELECT status FROM campaigns WHERE seq = ?1")?
