@@ -5,6 +5,8 @@
 //! `human` decision), be all there, and be followed by our BYE. A last test measures the start
 //! delay after the labelled beep over every recorded machine call with a beep.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use rustfft::num_complex::Complex64;
 use trunx::amd::bench::{Label, parse_labels};
 use trunx::amd::{AmdConfig, AmdEventKind};
 use trunx::audio::prompt::{Prompt, PromptOptions};
-use trunx::audio::wav::{read_telephone_wav, write_telephone_wav};
+use trunx::audio::wav::read_telephone_wav;
 use trunx::call::replay::message_start;
 use trunx::runtime::amd_files::load_beep_model;
 use trunx::runtime::dial::{DialOptions, DialReport, PLAYOUT_DELAY, dial};
@@ -78,38 +80,7 @@ impl FarEnd {
         let d = dir.path();
         let (sip_port, rtp_low) = (16070 + 100 * slot, 18050 + 100 * slot);
         // Room after the greeting for our message: baresip hangs up when its file ends.
-        let mut padded = greeting.to_vec();
-        padded.extend(std::iter::repeat_n(0i16, 8000 * 16));
-        write_telephone_wav(&d.join("greeting.wav"), &padded).unwrap();
-        std::fs::write(
-            d.join("config"),
-            format!(
-                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-                 audio_source aufile,{}\naudio_player alsa,null\naudio_alert alsa,null\n\
-                 rtp_ports {rtp_low}-{}\nsnd_path {}\nmodule_path /usr/lib/baresip/modules\n\
-                 module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
-                 module_app account.so\nmodule_app menu.so\n",
-                d.join("greeting.wav").display(),
-                rtp_low + 40,
-                d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("accounts"),
-            format!(
-                "<sip:vm@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
-            ),
-        )
-        .unwrap();
-        let baresip = ["/usr/bin/baresip", "/usr/local/bin/baresip"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "baresip is not installed: run `make deps` (apt-get install -y baresip-core)"
-                )
-            });
+        let baresip = common::baresip_setup(d, sip_port, rtp_low, "vm", greeting, 16);
         let capture = start_capture(d, rtp_low - 50, rtp_low + 40).await;
         let log = std::fs::File::create(d.join("baresip.log")).unwrap();
         let child = Command::new(baresip)

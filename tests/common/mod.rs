@@ -209,6 +209,50 @@ pub fn numbers_closed_now(n: usize, margin_ms: i64) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{:04}", 5000 + i)).collect()
 }
 
+/// Writes baresip's configuration into `d`: SIP on `sip_port`, RTP on `rtp_low..rtp_low+40`,
+/// auto-answer as `user`, play `greeting` then `tail_s` seconds of silence (baresip hangs up
+/// when its file ends), record what it hears. Returns the baresip binary.
+pub fn baresip_setup(
+    d: &Path,
+    sip_port: u16,
+    rtp_low: u16,
+    user: &str,
+    greeting: &[i16],
+    tail_s: usize,
+) -> PathBuf {
+    let mut padded = greeting.to_vec();
+    padded.extend(std::iter::repeat_n(0i16, 8000 * tail_s));
+    trunx::audio::wav::write_telephone_wav(&d.join("greeting.wav"), &padded).unwrap();
+    std::fs::write(
+        d.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+             audio_source aufile,{}\naudio_player alsa,null\naudio_alert alsa,null\n\
+             rtp_ports {rtp_low}-{}\nsnd_path {}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app menu.so\n",
+            d.join("greeting.wav").display(),
+            rtp_low + 40,
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("accounts"),
+        format!(
+            "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
+        ),
+    )
+    .unwrap();
+    ["/usr/bin/baresip", "/usr/local/bin/baresip"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("baresip is not installed: run `make deps` (apt-get install -y baresip-core)")
+        })
+}
+
 /// baresip (Debian baresip-core) as the callee: auto-answers on its own ports, plays a
 /// greeting, and records what it hears (`*-dec.wav`). Stopped with SIGTERM when dropped.
 pub struct Baresip {
@@ -223,38 +267,7 @@ impl Baresip {
     pub async fn start(sip_port: u16, rtp_low: u16, greeting: &[i16], tail_s: usize) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let mut padded = greeting.to_vec();
-        padded.extend(std::iter::repeat_n(0i16, 8000 * tail_s));
-        trunx::audio::wav::write_telephone_wav(&d.join("greeting.wav"), &padded).unwrap();
-        std::fs::write(
-            d.join("config"),
-            format!(
-                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-                 audio_source aufile,{}\naudio_player alsa,null\naudio_alert alsa,null\n\
-                 rtp_ports {rtp_low}-{}\nsnd_path {}\nmodule_path /usr/lib/baresip/modules\n\
-                 module g711.so\nmodule aufile.so\nmodule alsa.so\nmodule sndfile.so\n\
-                 module_app account.so\nmodule_app menu.so\n",
-                d.join("greeting.wav").display(),
-                rtp_low + 40,
-                d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("accounts"),
-            format!(
-                "<sip:callee@127.0.0.1:{sip_port}>;regint=0;answermode=auto;audio_codecs=PCMU,PCMA\n"
-            ),
-        )
-        .unwrap();
-        let baresip = ["/usr/bin/baresip", "/usr/local/bin/baresip"]
-            .into_iter()
-            .find(|p| Path::new(p).is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "baresip is not installed: run `make deps` (apt-get install -y baresip-core)"
-                )
-            });
+        let baresip = baresip_setup(d, sip_port, rtp_low, "callee", greeting, tail_s);
         let log = std::fs::File::create(d.join("baresip.log")).unwrap();
         let child = Command::new(baresip)
             .args(["-f", &d.display().to_string()])
