@@ -578,3 +578,39 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
     }
     assert!(completed(sipp).await, "sipp did not see every call end");
 }
+
+/// A machine never reaches the agent: the socket opened at the answer carries nothing, and
+/// the call ends at `machine` (no voicemail configured).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_never_reaches_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (utterance_path, _) = utterance(dir.path());
+    let agent = PythonAgent::start(dir.path(), 23690, &utterance_path, &[]).await;
+    let audio = ulaw_file(dir.path(), "0087-machine_beep_single.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 23680, 23685);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = place(
+        "+15551234567",
+        23680,
+        23682,
+        23640,
+        AgentTarget::new(agent.url.clone()),
+    )
+    .await;
+    assert!(completed(sipp).await, "sipp saw no BYE");
+    assert_eq!(report.amd, Some("machine"), "{report:?}");
+    assert_eq!(report.message, Some("skip_voicemail"), "{report:?}");
+    assert_eq!(report.agent_talk_ms, None, "{report:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = agent.events();
+    // The socket was open (no connect time at a handoff), but not one message crossed it.
+    assert_eq!(of(&events, "_connection").len(), 1, "{events:?}");
+    let protocol: Vec<&Value> = events
+        .iter()
+        .filter(|e| !e["event"].as_str().unwrap_or("_").starts_with('_'))
+        .collect();
+    assert!(
+        protocol.is_empty(),
+        "the agent heard from a machine call: {protocol:?}"
+    );
+}
