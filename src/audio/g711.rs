@@ -120,6 +120,14 @@ impl Law {
         }
     }
 
+    /// The code of a zero sample (what a silent frame is made of).
+    pub const fn silence(self) -> u8 {
+        match self {
+            Law::Ulaw => 0xFF,
+            Law::Alaw => 0xD5,
+        }
+    }
+
     #[inline]
     pub fn encode_into(self, pcm: &[i16], out: &mut [u8]) {
         match self {

@@ -573,7 +573,7 @@ async fn media_task(
                                 id: stream,
                                 to,
                                 payload_type: law.payload_type(),
-                                silence: match law { Law::Ulaw => 0xFF, Law::Alaw => 0xD5 },
+                                silence: law.silence(),
                                 codes: &codes[..end.unwrap_or(codes.len())],
                                 ssrc,
                                 first_tick: 0,

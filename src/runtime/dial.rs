@@ -537,10 +537,7 @@ pub async fn run_call(
             if let Some((pacer, law, sdp_addr)) = sender.as_mut()
                 && !hung_up
             {
-                let silence = [match law {
-                    Law::Ulaw => 0xFF,
-                    Law::Alaw => 0xD5,
-                }; FRAME_SAMPLES];
+                let silence = [law.silence(); FRAME_SAMPLES];
                 loop {
                     let due = pacer.next_deadline();
                     let Some(slot) = pacer.poll(now) else {

@@ -190,12 +190,7 @@ async fn run_leg(
                         law.encode_into(&pcm, &mut a);
                         a
                     }
-                    Err(_) => {
-                        [match law {
-                            Law::Ulaw => 0xFF,
-                            Law::Alaw => 0xD5,
-                        }; FRAME_SAMPLES]
-                    }
+                    Err(_) => [law.silence(); FRAME_SAMPLES],
                 };
                 if let Ok(n) = packet::write(
                     law.payload_type(),
