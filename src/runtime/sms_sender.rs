@@ -240,7 +240,8 @@ impl Sender {
         }
         let recent = blocking(&self.store, move |s| s.messages_since(now - HOUR_MS)).await?;
         for m in recent {
-            self.recent_sends.push_back((m.did.clone(), m.created_at_ms));
+            self.recent_sends
+                .push_back((m.did.clone(), m.created_at_ms));
             self.last_sent_ms.insert(m.did.clone(), m.created_at_ms);
             self.last_did.insert(m.phone, m.did);
         }
@@ -324,8 +325,7 @@ impl Sender {
             .collect();
         for id in idle {
             let cid = id.clone();
-            if let Ok(true) = blocking(&self.store, move |s| s.complete_if_done(&cid, now)).await
-            {
+            if let Ok(true) = blocking(&self.store, move |s| s.complete_if_done(&cid, now)).await {
                 tracing::info!(campaign = %id, "SMS campaign completed");
                 self.campaigns.remove(&id);
             }
@@ -333,9 +333,9 @@ impl Sender {
     }
 
     fn has_in_flight(&self, campaign: &str) -> bool {
-        self.in_flight.values().any(
-            |f| matches!(f, InFlight::Campaign { campaign_id, .. } if campaign_id == campaign),
-        )
+        self.in_flight
+            .values()
+            .any(|f| matches!(f, InFlight::Campaign { campaign_id, .. } if campaign_id == campaign))
     }
 
     fn new_campaign(&mut self, c: Campaign, dids: Vec<String>) -> SmsCampaign {
@@ -461,7 +461,9 @@ impl Sender {
         if read_due {
             let cid = id.to_string();
             match blocking(&self.store, move |s| s.due_prospects(&cid, now, batch)).await {
-                Ok(list) if list.is_empty() => e_mut(&mut self.campaigns, id).empty_since_ms = Some(now),
+                Ok(list) if list.is_empty() => {
+                    e_mut(&mut self.campaigns, id).empty_since_ms = Some(now)
+                }
                 Ok(list) => {
                     e_mut(&mut self.campaigns, id).empty_since_ms = None;
                     for p in list {
@@ -534,8 +536,10 @@ impl Sender {
             did.clone(),
             self.campaigns[id].parts,
         );
-        let begun =
-            blocking(&self.store, move |s| s.begin_message(&cid, &phone, &d, parts, now)).await;
+        let begun = blocking(&self.store, move |s| {
+            s.begin_message(&cid, &phone, &d, parts, now)
+        })
+        .await;
         let message = match begun {
             Ok(m) => m,
             Err(StoreError::Suppressed { .. }) => {
@@ -602,8 +606,10 @@ impl Sender {
     async fn defer(&mut self, id: &str, p: &Prospect, until: i64, reason: &str, now: i64) {
         self.stats.deferred += 1;
         let (cid, pid, why) = (id.to_string(), p.id.clone(), reason.to_string());
-        if let Err(e) =
-            blocking(&self.store, move |s| s.defer_prospect(&cid, &pid, until, &why, now)).await
+        if let Err(e) = blocking(&self.store, move |s| {
+            s.defer_prospect(&cid, &pid, until, &why, now)
+        })
+        .await
         {
             self.stats.store_errors += 1;
             tracing::warn!(campaign = %id, error = %e, "cannot defer a prospect");
@@ -688,23 +694,21 @@ impl Sender {
                 SessionEvent::Accepted { key, message_ids } => {
                     self.accepted(key, message_ids, now).await
                 }
-                SessionEvent::Failed { key, status, name } => {
-                    match self.in_flight.remove(&key) {
-                        Some(InFlight::Campaign { message_id, .. }) => {
-                            self.stats.failed_on_submit += 1;
-                            let code = if name == "UNKNOWN" {
-                                format!("0x{:08X}", status.0)
-                            } else {
-                                name.to_string()
-                            };
-                            self.fail(&message_id, &code).await;
-                        }
-                        Some(InFlight::Reply(req)) => {
-                            tracing::warn!(phone = %self.phone_log(&req.destination), status = %name, "reply refused by the SMSC");
-                        }
-                        None => {}
+                SessionEvent::Failed { key, status, name } => match self.in_flight.remove(&key) {
+                    Some(InFlight::Campaign { message_id, .. }) => {
+                        self.stats.failed_on_submit += 1;
+                        let code = if name == "UNKNOWN" {
+                            format!("0x{:08X}", status.0)
+                        } else {
+                            name.to_string()
+                        };
+                        self.fail(&message_id, &code).await;
                     }
-                }
+                    Some(InFlight::Reply(req)) => {
+                        tracing::warn!(phone = %self.phone_log(&req.destination), status = %name, "reply refused by the SMSC");
+                    }
+                    None => {}
+                },
                 SessionEvent::Throttled { .. } => self.stats.throttled += 1,
                 SessionEvent::Receipt {
                     message_id,
@@ -724,7 +728,11 @@ impl Sender {
                 } => {
                     self.bound = false;
                     self.stats.connections_lost += 1;
-                    tracing::info!(?reason, unanswered = unacknowledged.len(), "SMPP connection lost; unanswered messages go back to the queue");
+                    tracing::info!(
+                        ?reason,
+                        unanswered = unacknowledged.len(),
+                        "SMPP connection lost; unanswered messages go back to the queue"
+                    );
                     for k in unacknowledged {
                         self.give_back(k).await;
                     }
@@ -864,18 +872,37 @@ impl Sender {
         } else {
             tracing::info!(phone = %shown, ?keyword, "inbound SMS");
         }
-        let Some(text) =
-            inbound::reply_text(keyword, newly_suppressed, &self.settings.replies).map(str::to_string)
+        let Some(text) = inbound::reply_text(keyword, newly_suppressed, &self.settings.replies)
+            .map(str::to_string)
         else {
             return;
         };
-        let any_did = self
+        let mut any_did = self
             .campaigns
             .values()
             .flat_map(|c| c.dids.first())
             .chain(self.registered.first())
             .next()
             .cloned();
+        if any_did.is_none() {
+            // DIDs registered since the last refresh count too.
+            let first = blocking(&self.store, |s| {
+                s.list_dids(
+                    None,
+                    &PageRequest {
+                        limit: 100,
+                        after: None,
+                    },
+                )
+            })
+            .await;
+            any_did = first.ok().and_then(|p| {
+                p.items
+                    .into_iter()
+                    .find(|d| d.state != DidState::Burned)
+                    .map(|d| d.number)
+            });
+        }
         let Some(from) = inbound::reply_source(
             self.last_did.get(&phone).map(String::as_str),
             destination,
