@@ -190,7 +190,7 @@ pub async fn run(
     let mut next_refresh_ms = 0i64;
     loop {
         while let Some(e) = smpp.try_recv() {
-            s.handle(e, &smpp).await;
+            s.handle_event(e).await;
         }
         if stop.is_cancelled() {
             break;
@@ -210,14 +210,14 @@ pub async fn run(
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-            e = smpp.recv() => if let Some(e) = e { s.handle(e, &smpp).await },
+            e = smpp.recv() => if let Some(e) = e { s.handle_event(e).await },
         }
     }
     smpp_stop.cancel();
     let mut rest = Vec::new();
     let smpp_stats = smpp.finish(|e| rest.push(e)).await;
     for e in rest {
-        s.handle_final(e).await;
+        s.handle_event(e).await;
     }
     s.stats.smpp = smpp_stats;
     Ok(s.stats)
@@ -650,21 +650,8 @@ impl Sender {
         self.replies.push_back(req);
     }
 
-    /// Events that arrive after the stop: everything is recorded, nothing new is sent.
-    async fn handle_final(&mut self, e: SmppEvent) {
-        match e {
-            SmppEvent::Session(SessionEvent::Inbound { .. }) => {
-                // Acknowledged to the SMSC already; still honoured (an opt-out must not be lost).
-                self.handle_event(e).await;
-            }
-            other => self.handle_event(other).await,
-        }
-    }
-
-    async fn handle(&mut self, e: SmppEvent, _smpp: &SmppClient) {
-        self.handle_event(e).await;
-    }
-
+    /// Records what one event means. Also used for the events that arrive after the stop
+    /// (an opt-out the SMSC already had acknowledged must not be lost).
     async fn handle_event(&mut self, e: SmppEvent) {
         let now = wall_ms();
         match e {
