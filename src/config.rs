@@ -239,6 +239,76 @@ pub const KEYS: &[KeySpec] = &[
         false,
         "`true` lets fetches reach loopback, private (RFC 1918), CGNAT, unique-local and site-local addresses. Link-local (cloud metadata), unspecified, multicast, broadcast, documentation and reserved addresses are always refused.",
     ),
+    spec(
+        "smpp_addr",
+        "TRUNX_SMPP_ADDR",
+        None,
+        false,
+        "`HOST:PORT` of the carrier's SMPP 3.4 server (SMSC). Set: `trunx serve` sends SMS campaigns over one bind_transceiver connection (reconnected 1 s, 2 s, 4 s ... 30 s apart when lost).",
+    ),
+    spec(
+        "smpp_system_id",
+        "TRUNX_SMPP_SYSTEM_ID",
+        None,
+        false,
+        "SMPP system_id to bind with (1 to 15 characters); required with `smpp_addr`.",
+    ),
+    spec(
+        "smpp_password",
+        "TRUNX_SMPP_PASSWORD",
+        None,
+        true,
+        "SMPP bind password (at most 8 characters). Never logged or printed.",
+    ),
+    spec(
+        "smpp_system_type",
+        "TRUNX_SMPP_SYSTEM_TYPE",
+        None,
+        false,
+        "SMPP system_type of the bind (at most 12 characters), if the carrier asks for one.",
+    ),
+    spec(
+        "smpp_window",
+        "TRUNX_SMPP_WINDOW",
+        Some("10"),
+        false,
+        "Most messages on the SMPP connection awaiting the carrier's answer (1 to 100).",
+    ),
+    spec(
+        "sms_stop_reply",
+        "TRUNX_SMS_STOP_REPLY",
+        Some("You are unsubscribed and will receive no more messages."),
+        false,
+        "The one confirmation texted to a number that opts out (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT); empty: no confirmation.",
+    ),
+    spec(
+        "sms_help_reply",
+        "TRUNX_SMS_HELP_REPLY",
+        None,
+        false,
+        "Text sent back to HELP or INFO (your brand and how to reach you). Unset: no reply.",
+    ),
+    spec(
+        "sms_did_per_hour",
+        "TRUNX_SMS_DID_PER_HOUR",
+        Some("4"),
+        false,
+        "Most SMS one sender DID sends in any rolling hour (compliance-relevant: carriers filter senders that text faster than a person).",
+    ),
+    spec(
+        "sms_min_gap",
+        "TRUNX_SMS_MIN_GAP",
+        Some("900"),
+        false,
+        "Least seconds between two SMS from one DID (compliance-relevant, like `sms_did_per_hour`).",
+    ),
+    spec(
+        "sms_gap_jitter",
+        "TRUNX_SMS_GAP_JITTER",
+        Some("600"),
+        false,
+        "Most extra seconds drawn at random after each SMS of a DID, so sends are never periodic (0 to 86400).",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -339,6 +409,16 @@ pub struct Config {
     /// Empty: any host.
     pub fetch_allow_hosts: Vec<HostPattern>,
     pub fetch_allow_private: bool,
+    /// `host:port` of the SMSC; `None`: no SMS sender.
+    pub smpp_addr: Option<String>,
+    pub smpp_system_id: Option<String>,
+    pub smpp_password: Option<Secret>,
+    pub smpp_system_type: Option<String>,
+    pub smpp_window: u32,
+    pub sms_stop_reply: Option<String>,
+    pub sms_help_reply: Option<String>,
+    /// Per-DID SMS pacing (`sms_did_per_hour`, `sms_min_gap`, `sms_gap_jitter`).
+    pub sms_pacing: crate::campaign::sms_pacing::SmsPacingConfig,
     /// Each effective raw value and where it came from, for `trunx config`.
     effective: BTreeMap<&'static str, (Option<String>, Source)>,
 }
@@ -501,6 +581,32 @@ impl Config {
             fetch_allow_private: get("fetch_allow_private")
                 .required()?
                 .parse_with(parse_bool)?,
+            smpp_addr: get("smpp_addr").optional(parse_host_port)?,
+            smpp_system_id: get("smpp_system_id").optional(|v| ascii_up_to(v, 15))?,
+            smpp_password: get("smpp_password").optional(|v| ascii_up_to(v, 8).map(Secret))?,
+            smpp_system_type: get("smpp_system_type").optional(|v| ascii_up_to(v, 12))?,
+            smpp_window: get("smpp_window")
+                .required()?
+                .parse_with(|v| match v.parse::<u32>() {
+                    Ok(n) if (1..=100).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number from 1 to 100".into()),
+                })?,
+            sms_stop_reply: get("sms_stop_reply").optional(parse_sms_text)?,
+            sms_help_reply: get("sms_help_reply").optional(parse_sms_text)?,
+            sms_pacing: crate::campaign::sms_pacing::SmsPacingConfig {
+                max_per_hour: get("sms_did_per_hour").required()?.parse_with(|v| {
+                    match v.parse::<u32>() {
+                        Ok(n) if (1..=3600).contains(&n) => Ok(n),
+                        _ => Err("must be a whole number from 1 to 3600".into()),
+                    }
+                })?,
+                min_gap_ms: get("sms_min_gap")
+                    .required()?
+                    .parse_with(parse_seconds_to_ms)?,
+                max_jitter_ms: get("sms_gap_jitter")
+                    .required()?
+                    .parse_with(parse_seconds_to_ms)?,
+            },
             effective: BTreeMap::new(),
         };
         // What `trunx config` shows: secrets are masked here, so no Debug or log of the
@@ -676,6 +782,48 @@ fn parse_sip_uri(v: &str) -> Result<String, String> {
         return Err("the URI has no host".into());
     }
     Ok(v.to_string())
+}
+
+/// `host:port` with a port number (the host may be a name).
+fn parse_host_port(v: &str) -> Result<String, String> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| "expected HOST:PORT, e.g. smsc.example.net:2775".to_string())?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the host is empty or has spaces".into());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(v.to_string()),
+        _ => Err("the port is not a number from 1 to 65535".into()),
+    }
+}
+
+/// Printable ASCII of at most `max` characters (SMPP C-octet strings).
+fn ascii_up_to(v: &str, max: usize) -> Result<String, String> {
+    if v.len() > max || !v.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(format!("must be at most {max} printable ASCII characters"));
+    }
+    Ok(v.to_string())
+}
+
+/// A reply text: what one SMS campaign message may be (1 to 1600 characters).
+fn parse_sms_text(v: &str) -> Result<String, String> {
+    let n = v.chars().count();
+    if n > crate::campaign::mode::SMS_MAX_CHARS {
+        return Err(format!(
+            "must be at most {} characters (got {n})",
+            crate::campaign::mode::SMS_MAX_CHARS
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Whole seconds from 0 to 86400, as milliseconds.
+fn parse_seconds_to_ms(v: &str) -> Result<i64, String> {
+    match v.parse::<i64>() {
+        Ok(n) if (0..=86_400).contains(&n) => Ok(n * 1000),
+        _ => Err("must be a whole number of seconds from 0 to 86400".into()),
+    }
 }
 
 /// Reads a flat TOML table into strings, so file and environment share one parser.
@@ -951,6 +1099,60 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("max_calls_per_hr"), "{err}");
+    }
+
+    #[test]
+    fn smpp_and_sms_settings_parse_keep_the_password_secret_and_name_bad_values() {
+        let c = Config::load(None, env_of(&[])).unwrap();
+        assert!(c.smpp_addr.is_none());
+        assert_eq!(
+            c.sms_pacing,
+            crate::campaign::sms_pacing::SmsPacingConfig::default(),
+            "the defaults are the contract's pacing"
+        );
+        assert_eq!(c.smpp_window, 10);
+        assert!(c.sms_stop_reply.is_some() && c.sms_help_reply.is_none());
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("TRUNX_SMPP_ADDR", "smsc.example.net:2775"),
+                ("TRUNX_SMPP_SYSTEM_ID", "acme"),
+                ("TRUNX_SMPP_PASSWORD", "pw5678"),
+                ("TRUNX_SMS_DID_PER_HOUR", "60"),
+                ("TRUNX_SMS_MIN_GAP", "0"),
+                ("TRUNX_SMS_GAP_JITTER", "2"),
+                ("TRUNX_SMS_HELP_REPLY", "Acme: call 555-0100"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.smpp_addr.as_deref(), Some("smsc.example.net:2775"));
+        assert_eq!(c.smpp_password.as_ref().unwrap().expose(), "pw5678");
+        assert!(!format!("{c:?}").contains("pw5678"));
+        assert!(c.render().contains("smpp_password = \"****\""));
+        assert_eq!(
+            (
+                c.sms_pacing.max_per_hour,
+                c.sms_pacing.min_gap_ms,
+                c.sms_pacing.max_jitter_ms
+            ),
+            (60, 0, 2000)
+        );
+        for (env, value, key) in [
+            ("TRUNX_SMPP_ADDR", "smsc.example.net", "smpp_addr"),
+            ("TRUNX_SMPP_ADDR", "smsc:0", "smpp_addr"),
+            ("TRUNX_SMPP_SYSTEM_ID", "sixteen-chars-xx", "smpp_system_id"),
+            ("TRUNX_SMPP_PASSWORD", "ninechars", "smpp_password"),
+            ("TRUNX_SMPP_WINDOW", "0", "smpp_window"),
+            ("TRUNX_SMS_DID_PER_HOUR", "0", "sms_did_per_hour"),
+            ("TRUNX_SMS_MIN_GAP", "-1", "sms_min_gap"),
+            ("TRUNX_SMS_GAP_JITTER", "86401", "sms_gap_jitter"),
+        ] {
+            let err = Config::load(None, env_of(&[(env, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{env}={value}: {err}"
+            );
+        }
     }
 
     #[test]

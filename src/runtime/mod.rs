@@ -21,3 +21,5 @@ pub mod onnx;
 pub mod server;
 pub mod sip_bench;
 pub mod sip_leg;
+pub mod smpp;
+pub mod sms_sender;

@@ -32,6 +32,8 @@ pub enum ServerError {
     #[error(transparent)]
     Dialer(#[from] crate::runtime::dialer::DialerError),
     #[error(transparent)]
+    Sms(#[from] crate::runtime::sms_sender::SmsSenderError),
+    #[error(transparent)]
     Model(#[from] crate::runtime::amd_files::AmdFilesError),
     #[error("{key}: {reason}")]
     Setting { key: &'static str, reason: String },
@@ -135,6 +137,44 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
     }))
 }
 
+/// The SMS sender's settings from the configuration (`None` without an `smpp_addr`: SMS
+/// campaigns are accepted but wait).
+pub fn sms_settings(
+    config: &Config,
+) -> Result<Option<crate::runtime::sms_sender::SmsSenderSettings>, ServerError> {
+    let Some(addr) = config.smpp_addr.clone() else {
+        return Ok(None);
+    };
+    let system_id = config
+        .smpp_system_id
+        .clone()
+        .ok_or_else(|| ServerError::Setting {
+            key: "smpp_system_id",
+            reason: "required when smpp_addr is set".into(),
+        })?;
+    let password = crate::sms::session::SmppPassword::new(
+        config
+            .smpp_password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .unwrap_or_default(),
+    );
+    let mut session = crate::sms::session::SessionConfig::new(system_id, password);
+    session.system_type = config.smpp_system_type.clone().unwrap_or_default();
+    session.window = config.smpp_window as usize;
+    Ok(Some(crate::runtime::sms_sender::SmsSenderSettings {
+        smpp: crate::runtime::smpp::SmppSettings::new(addr, session),
+        pacing: config.sms_pacing,
+        replies: crate::sms::inbound::Replies {
+            stop: config.sms_stop_reply.clone(),
+            help: config.sms_help_reply.clone(),
+        },
+        log_phone_numbers: config.log_phone_numbers,
+        claim_batch: 200,
+        caller_id: config.caller_id.clone(),
+    }))
+}
+
 /// The configured agent (or `url` instead of `agent_url`) with the configured headers,
 /// reconnect budget and fallback message.
 pub fn agent_target(
@@ -182,6 +222,7 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
     let state = app_state(config, store.clone())?;
     let dialer = dialer_settings(config)?;
+    let sms = sms_settings(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trunx")
@@ -193,6 +234,20 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
             .map_err(|source| ServerError::Bind { addr, source })?;
         tracing::info!(addr = %listener.local_addr()?, "control API listening");
         let stop = tokio_util::sync::CancellationToken::new();
+        let texting = match sms {
+            Some(settings) => {
+                tracing::info!(smsc = %settings.smpp.addr, "SMS sender running");
+                Some(tokio::spawn(crate::runtime::sms_sender::run(
+                    settings,
+                    store.clone(),
+                    stop.clone(),
+                )))
+            }
+            None => {
+                tracing::info!("no smpp_addr configured: SMS campaigns are accepted but not sent");
+                None
+            }
+        };
         let dialing = match dialer {
             Some(settings) => {
                 let messages: Arc<dyn Messages> = state.voicemail.clone();
@@ -221,6 +276,13 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
                 Ok(Ok(stats)) => tracing::info!(?stats, "dialer stopped"),
                 Ok(Err(e)) => return Err(e.into()),
                 Err(e) => tracing::error!(error = %e, "dialer task failed"),
+            }
+        }
+        if let Some(t) = texting {
+            match t.await {
+                Ok(Ok(stats)) => tracing::info!(?stats, "SMS sender stopped"),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => tracing::error!(error = %e, "SMS sender task failed"),
             }
         }
         tracing::info!("control API stopped");

@@ -6,6 +6,7 @@
 //! Nothing here opens a socket, spawns a task or reads the clock: `runtime::smpp` drives the
 //! session with bytes and `now`, and the store decides what an event means for a campaign.
 
+pub mod inbound;
 pub mod keywords;
 pub mod pdu;
 pub mod receipt;

@@ -311,3 +311,18 @@ impl Drop for Baresip {
         }
     }
 }
+
+/// `n` numbers inside the SMS window (07:00-19:00 in their zone) now and for at least the
+/// next `margin_ms`.
+pub fn sms_numbers_open_now(n: usize, margin_ms: i64) -> Vec<String> {
+    use trunx::campaign::window::{SMS_WINDOW, WindowCheck, check};
+    let now = trunx::runtime::server::wall_ms();
+    let prefix = ZONE_PREFIXES
+        .iter()
+        .find(|p| {
+            matches!(check(&format!("{p}0000"), &SMS_WINDOW, now),
+                WindowCheck::Open { closes_at_ms } if closes_at_ms - now >= margin_ms)
+        })
+        .expect("some zone of the list is inside its SMS window");
+    (0..n).map(|i| format!("{prefix}{:04}", i)).collect()
+}
