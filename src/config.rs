@@ -309,6 +309,13 @@ pub const KEYS: &[KeySpec] = &[
         false,
         "Most extra seconds drawn at random after each SMS of a DID, so sends are never periodic (0 to 86400).",
     ),
+    spec(
+        "sms_receipt_timeout",
+        "TRUNX_SMS_RECEIPT_TIMEOUT",
+        Some("259200"),
+        false,
+        "Seconds (60 to 604800) a sent SMS waits for its delivery receipt; then it counts as failed with `no_receipt`, so the campaign can complete.",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -417,6 +424,8 @@ pub struct Config {
     pub smpp_window: u32,
     pub sms_stop_reply: Option<String>,
     pub sms_help_reply: Option<String>,
+    /// Seconds a sent SMS waits for its receipt before it is failed as `no_receipt`.
+    pub sms_receipt_timeout_s: u32,
     /// Per-DID SMS pacing (`sms_did_per_hour`, `sms_min_gap`, `sms_gap_jitter`).
     pub sms_pacing: crate::campaign::sms_pacing::SmsPacingConfig,
     /// Each effective raw value and where it came from, for `trunx config`.
@@ -607,6 +616,12 @@ impl Config {
                     .required()?
                     .parse_with(parse_seconds_to_ms)?,
             },
+            sms_receipt_timeout_s: get("sms_receipt_timeout").required()?.parse_with(
+                |v| match v.parse::<u32>() {
+                    Ok(n) if (60..=604_800).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number of seconds from 60 to 604800".into()),
+                },
+            )?,
             effective: BTreeMap::new(),
         };
         // What `trunx config` shows: secrets are masked here, so no Debug or log of the

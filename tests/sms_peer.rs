@@ -118,6 +118,7 @@ fn settings(port: u16, pacing: SmsPacingConfig) -> SmsSenderSettings {
         log_phone_numbers: false,
         claim_batch: 100,
         caller_id: Default::default(),
+        receipt_timeout: Duration::from_secs(3600),
     }
 }
 
@@ -721,4 +722,36 @@ async fn after_a_crash_a_message_left_sending_is_requeued_and_sent_once() {
     );
     let (_, stats) = node.shutdown().await;
     assert_eq!(stats.recovered_requeued, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_never_comes_fails_the_message_after_the_timeout_and_the_campaign_completes()
+{
+    let phones = common::sms_numbers_open_now(3, 10 * 60_000);
+    let carrier = Carrier::start(&["--silent-number", &phones[0]]);
+    let mut s = settings(carrier.port, unpaced());
+    s.receipt_timeout = Duration::from_secs(2);
+    let node = Node::start(s).await;
+    let id = node.campaign("is anyone there", &dids(3), &phones).await;
+    let st = node
+        .wait_stats(&id, 20, |st| st["completed"] == 3 && st["sent"] == 0)
+        .await;
+    assert_eq!(
+        (
+            st["delivered"].as_u64(),
+            st["failed"].as_u64(),
+            st["progress"].as_u64()
+        ),
+        (Some(2), Some(1), Some(100)),
+        "{st}"
+    );
+    let messages = node.messages(&id).await;
+    let silent = messages
+        .iter()
+        .find(|m| m["phone"] == phones[0].as_str())
+        .unwrap();
+    assert_eq!(silent["status"], "failed", "{silent}");
+    assert_eq!(silent["errorCode"], "no_receipt", "{silent}");
+    let (_, stats) = node.shutdown().await;
+    assert_eq!(stats.receipts_timed_out, 1, "{stats:?}");
 }

@@ -172,6 +172,7 @@ pub fn sms_settings(
         log_phone_numbers: config.log_phone_numbers,
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
+        receipt_timeout: std::time::Duration::from_secs(u64::from(config.sms_receipt_timeout_s)),
     }))
 }
 

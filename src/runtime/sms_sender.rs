@@ -60,6 +60,9 @@ pub struct SmsSenderSettings {
     /// How many due prospects are read per campaign at a time.
     pub claim_batch: u32,
     pub caller_id: CallerIdConfig,
+    /// A `sent` message with no final receipt after this long is failed with `no_receipt`, so
+    /// its campaign can complete (`sms_receipt_timeout`).
+    pub receipt_timeout: Duration,
 }
 
 /// Counters of one sender run.
@@ -73,6 +76,7 @@ pub struct SmsSenderStats {
     pub receipts: u64,
     pub receipts_buffered: u64,
     pub receipts_unmatched: u64,
+    pub receipts_timed_out: u64,
     pub opt_outs: u64,
     pub replies_sent: u64,
     pub deferred: u64,
@@ -188,6 +192,7 @@ pub async fn run(
     let smpp_stop = CancellationToken::new();
     let mut smpp = SmppClient::start(settings.smpp.clone(), smpp_stop.clone());
     let mut next_refresh_ms = 0i64;
+    let mut next_expiry_ms = 0i64;
     loop {
         while let Some(e) = smpp.try_recv() {
             s.handle_event(e).await;
@@ -199,6 +204,10 @@ pub async fn run(
         if now >= next_refresh_ms {
             next_refresh_ms = now + 500;
             s.refresh(now).await;
+        }
+        if now >= next_expiry_ms {
+            next_expiry_ms = now + expiry_sweep_ms(settings.receipt_timeout);
+            s.expire_receipts(now).await;
         }
         let wake_ms = if s.bound {
             s.send_due(&smpp).await
@@ -223,7 +232,50 @@ pub async fn run(
     Ok(s.stats)
 }
 
+/// How often `sent` messages are checked against the receipt timeout: a quarter of it,
+/// between a second and a minute.
+fn expiry_sweep_ms(timeout: Duration) -> i64 {
+    (timeout.as_millis() as i64 / 4).clamp(1_000, 60_000)
+}
+
 impl Sender {
+    /// `sent` messages whose receipt is overdue fail with `no_receipt`: the carrier took them
+    /// but never said whether they arrived, and the campaign must still be able to complete.
+    async fn expire_receipts(&mut self, now: i64) {
+        let timeout = self.settings.receipt_timeout.as_millis() as i64;
+        let live = match blocking(&self.store, |s| s.live_messages()).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.stats.store_errors += 1;
+                tracing::warn!(error = %e, "cannot read live messages for the receipt timeout");
+                return;
+            }
+        };
+        for m in live {
+            let overdue = m.status == crate::store::MessageStatus::Sent
+                && m.submitted_at_ms.unwrap_or(m.created_at_ms) + timeout <= now;
+            if !overdue {
+                continue;
+            }
+            let id = m.id.clone();
+            match blocking(&self.store, move |s| {
+                s.message_failed(&id, "no_receipt", now)
+            })
+            .await
+            {
+                Ok(_) => {
+                    self.stats.receipts_timed_out += 1;
+                    tracing::info!(message = %m.id, to = %self.phone_log(&m.phone),
+                        "no delivery receipt in time: failed as no_receipt");
+                }
+                Err(e) => {
+                    self.stats.store_errors += 1;
+                    tracing::warn!(message = %m.id, error = %e, "cannot time out a receipt");
+                }
+            }
+        }
+    }
+
     fn phone_log(&self, phone: &str) -> String {
         redact(phone, self.settings.log_phone_numbers)
     }

@@ -23,6 +23,7 @@
 #                         from FROM (e.g. a STOP); repeatable
 #   --fail-number NUMBER  receipts for this destination say stat:UNDELIV err:001 (repeatable;
 #                         a leading + is ignored when comparing)
+#   --silent-number NUMBER  never send a receipt for this destination (repeatable)
 #   --receipt-delay-ms N  delay before a receipt (default 200)
 #   --log FILE            one JSON line per PDU received: command, seq, status, destination,
 #                         source, data_coding, esm_class, registered_delivery, short_message
@@ -48,7 +49,7 @@ my %opt = (
     'drop-after'     => 0,
     'receipt-delay-ms' => 200,
 );
-my (@mo, @fail);
+my (@mo, @fail, @silent);
 GetOptions(
     'port=i'             => \$opt{port},
     'system-id=s'        => \$opt{'system-id'},
@@ -57,11 +58,13 @@ GetOptions(
     'drop-after=i'       => \$opt{'drop-after'},
     'mo=s'               => \@mo,
     'fail-number=s'      => \@fail,
+    'silent-number=s'    => \@silent,
     'receipt-delay-ms=i' => \$opt{'receipt-delay-ms'},
     'log=s'              => \$opt{log},
 ) or die "usage: see the comment at the top of $0\n";
 
 my %fail = map { (my $n = $_) =~ s/^\+//; ($n => 1) } @fail;
+my %silent = map { (my $n = $_) =~ s/^\+//; ($n => 1) } @silent;
 
 use constant {
     ESME_ROK        => 0x00000000,
@@ -218,7 +221,8 @@ sub handle {
         }
         my $message_id = sprintf('%08X', ++$message_seq);
         $conn->submit_sm_resp(message_id => $message_id, seq => $seq);
-        if (($pdu->{registered_delivery} // 0) & 0x03) {
+        (my $to = $pdu->{destination_addr} // '') =~ s/^\+//;
+        if ((($pdu->{registered_delivery} // 0) & 0x03) && !$silent{$to}) {
             push @pending, {
                 due => time + $opt{'receipt-delay-ms'} / 1000,
                 pdu => receipt_for($pdu, $message_id, time),
