@@ -755,3 +755,61 @@ async fn a_receipt_that_never_comes_fails_the_message_after_the_timeout_and_the_
     let (_, stats) = node.shutdown().await;
     assert_eq!(stats.receipts_timed_out, 1, "{stats:?}");
 }
+
+/// The `health_score` strategy on SMS: a DID whose texts the carrier stops delivering loses
+/// its health and is pulled out of rotation; the rest of the campaign goes out from the DID
+/// that still delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_did_whose_texts_stop_arriving_is_pulled_by_the_health_strategy() {
+    let dids = dids(2);
+    let carrier = Carrier::start(&["--fail-source", &dids[0], "--receipt-delay-ms", "10"]);
+    let mut s = settings(
+        carrier.port,
+        SmsPacingConfig {
+            max_per_hour: 100_000,
+            min_gap_ms: 150,
+            max_jitter_ms: 0,
+        },
+    );
+    s.caller_id.health_min_calls = 4;
+    let node = Node::start(s).await;
+    let phones = common::sms_numbers_open_now(30, 10 * 60_000);
+    let (status, c) = node
+        .http(
+            "POST",
+            "/campaigns",
+            Some(
+                json!({"name": "health", "channel": "sms", "mode": {"message": "hi"},
+                        "callerIds": dids, "callerIdStrategy": {"selection": "health_score"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    node.http(
+        "POST",
+        &format!("/campaigns/{id}/prospects"),
+        Some(json!({ "phones": phones })),
+    )
+    .await;
+    node.http("POST", &format!("/campaigns/{id}/start"), None)
+        .await;
+    node.wait_stats(&id, 30, |st| st["completed"] == 30 && st["sent"] == 0)
+        .await;
+    let messages = node.messages(&id).await;
+    let from_bad: Vec<usize> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m["did"] == dids[0].as_str())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        (4..=10).contains(&from_bad.len()),
+        "the failing DID should send until its health is known, then stop: {from_bad:?}"
+    );
+    assert!(
+        messages[20..].iter().all(|m| m["did"] == dids[1].as_str()),
+        "the last third still went out from the failing DID: {from_bad:?}"
+    );
+    node.shutdown().await;
+}

@@ -5,7 +5,8 @@
 //! (07:00-19:00 prospect-local, narrowed by the campaign's `schedule`) at claim time and again
 //! just before the submit, waits for a DID the pacer allows (`campaign::sms_pacing`: per-DID
 //! hourly cap, jittered gaps, shared by every campaign that uses the DID), lets the caller-ID
-//! strategy choose among the ready DIDs (local presence, sticky, round robin...), writes the
+//! strategy choose among the ready DIDs (local presence, sticky, round robin, health: each DID's
+//! SMS health comes from its delivered/failed messages and the opt-outs it drew), writes the
 //! message row (`begin_message`) and only then submits. Session events become store writes:
 //! accepted -> `message_accepted`, a refused submit -> `message_failed`, receipts ->
 //! `message_receipt` (a receipt that arrives before its message is recorded as accepted, e.g.
@@ -147,6 +148,10 @@ struct Sender {
     recent_sends: VecDeque<(String, i64)>,
     last_did: HashMap<String, String>,
     last_sent_ms: HashMap<String, i64>,
+    /// Per DID: the final messages it sent (newest last, at most the health window) and the
+    /// opt-outs from numbers it texted, for the SMS health score the selector sees.
+    did_outcomes: HashMap<String, VecDeque<callerid::SmsRecord>>,
+    did_opt_outs: HashMap<String, VecDeque<i64>>,
     rng: StdRng,
     seed: u64,
 }
@@ -185,6 +190,8 @@ pub async fn run(
         recent_sends: VecDeque::new(),
         last_did: HashMap::new(),
         last_sent_ms: HashMap::new(),
+        did_outcomes: HashMap::new(),
+        did_opt_outs: HashMap::new(),
         rng: StdRng::seed_from_u64(seed),
         seed,
     };
@@ -263,7 +270,8 @@ impl Sender {
             })
             .await
             {
-                Ok(_) => {
+                Ok(failed) => {
+                    self.record_outcome(&failed, now);
                     self.stats.receipts_timed_out += 1;
                     tracing::info!(message = %m.id, to = %self.phone_log(&m.phone),
                         "no delivery receipt in time: failed as no_receipt");
@@ -274,6 +282,39 @@ impl Sender {
                 }
             }
         }
+    }
+
+    /// The SMS health score of every DID with final messages (the others count as new).
+    fn did_scores(&self) -> HashMap<String, f64> {
+        self.did_outcomes
+            .iter()
+            .map(|(did, records)| {
+                let since = records.front().map(|r| r.at_ms).unwrap_or(i64::MAX);
+                let opt_outs = self
+                    .did_opt_outs
+                    .get(did)
+                    .map(|t| t.iter().filter(|at| **at >= since).count())
+                    .unwrap_or(0);
+                let records: Vec<callerid::SmsRecord> = records.iter().copied().collect();
+                (
+                    did.clone(),
+                    callerid::sms_health_score(&records, opt_outs, &self.settings.caller_id),
+                )
+            })
+            .collect()
+    }
+
+    /// A message reached its final status: it counts in its DID's health.
+    fn record_outcome(&mut self, m: &crate::store::Message, now: i64) {
+        let window = self.settings.caller_id.health_window.max(1);
+        let records = self.did_outcomes.entry(m.did.clone()).or_default();
+        if records.len() >= window {
+            records.pop_front();
+        }
+        records.push_back(callerid::SmsRecord {
+            at_ms: now,
+            delivered: m.status == crate::store::MessageStatus::Delivered,
+        });
     }
 
     fn phone_log(&self, phone: &str) -> String {
@@ -543,6 +584,7 @@ impl Sender {
             self.defer(id, &prospect, until, &reason, now).await;
             return Step::Progress;
         }
+        let scores = self.did_scores();
         let did = {
             let e = e_mut(&mut self.campaigns, id);
             let ready: Vec<Option<i64>> = e
@@ -556,8 +598,11 @@ impl Sender {
                 .zip(&ready)
                 .map(|(d, r)| DidView {
                     number: d,
-                    score: 1.0,
-                    pulled: false,
+                    score: scores.get(d.as_str()).copied().unwrap_or(1.0),
+                    pulled: scores.get(d.as_str()).is_some_and(|s| {
+                        callerid::classify(*s, &self.settings.caller_id)
+                            == callerid::HealthBand::Pulled
+                    }),
                     cooling_until_ms: *r,
                     last_used_at_ms: self.last_sent_ms.get(d).copied(),
                     recent_calls_ms: &[],
@@ -782,9 +827,12 @@ impl Sender {
 
     async fn fail(&mut self, message_id: &str, code: &str) {
         let (id, code, now) = (message_id.to_string(), code.to_string(), wall_ms());
-        if let Err(e) = blocking(&self.store, move |s| s.message_failed(&id, &code, now)).await {
-            self.stats.store_errors += 1;
-            tracing::warn!(message = %message_id, error = %e, "cannot record a failed message");
+        match blocking(&self.store, move |s| s.message_failed(&id, &code, now)).await {
+            Ok(failed) => self.record_outcome(&failed, now),
+            Err(e) => {
+                self.stats.store_errors += 1;
+                tracing::warn!(message = %message_id, error = %e, "cannot record a failed message");
+            }
         }
     }
 
@@ -855,6 +903,7 @@ impl Sender {
         })
         .await
         {
+            Ok(crate::store::ReceiptOutcome::Finished(m)) => self.record_outcome(&m, now),
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => {
                 // Its message is not recorded as accepted yet (or it is not ours): keep it a
@@ -891,6 +940,14 @@ impl Sender {
         let mut newly_suppressed = false;
         if keyword == Keyword::OptOut {
             self.stats.opt_outs += 1;
+            // An opt-out speaks against the DID that texted this number last.
+            if let Some(did) = self.last_did.get(&phone) {
+                let times = self.did_opt_outs.entry(did.clone()).or_default();
+                if times.len() >= self.settings.caller_id.health_window.max(1) {
+                    times.pop_front();
+                }
+                times.push_back(now);
+            }
             let p = phone.clone();
             match blocking(&self.store, move |s| {
                 s.suppress(&[p], "opt_out_sms", "smpp", now)

@@ -24,6 +24,8 @@
 #   --fail-number NUMBER  receipts for this destination say stat:UNDELIV err:001 (repeatable;
 #                         a leading + is ignored when comparing)
 #   --silent-number NUMBER  never send a receipt for this destination (repeatable)
+#   --fail-source NUMBER  receipts for messages from this sender say stat:UNDELIV (repeatable:
+#                         a DID the carrier filters)
 #   --receipt-delay-ms N  delay before a receipt (default 200)
 #   --log FILE            one JSON line per PDU received: command, seq, status, destination,
 #                         source, data_coding, esm_class, registered_delivery, short_message
@@ -49,7 +51,7 @@ my %opt = (
     'drop-after'     => 0,
     'receipt-delay-ms' => 200,
 );
-my (@mo, @fail, @silent);
+my (@mo, @fail, @silent, @fail_source);
 GetOptions(
     'port=i'             => \$opt{port},
     'system-id=s'        => \$opt{'system-id'},
@@ -59,12 +61,14 @@ GetOptions(
     'mo=s'               => \@mo,
     'fail-number=s'      => \@fail,
     'silent-number=s'    => \@silent,
+    'fail-source=s'      => \@fail_source,
     'receipt-delay-ms=i' => \$opt{'receipt-delay-ms'},
     'log=s'              => \$opt{log},
 ) or die "usage: see the comment at the top of $0\n";
 
 my %fail = map { (my $n = $_) =~ s/^\+//; ($n => 1) } @fail;
 my %silent = map { (my $n = $_) =~ s/^\+//; ($n => 1) } @silent;
+my %fail_source = map { (my $n = $_) =~ s/^\+//; ($n => 1) } @fail_source;
 
 use constant {
     ESME_ROK        => 0x00000000,
@@ -149,7 +153,8 @@ sub receipt_for {
     my ($submit, $message_id, $now) = @_;
     my $dest = $submit->{destination_addr} // '';
     (my $bare = $dest) =~ s/^\+//;
-    my $failed = $fail{$bare};
+    (my $from = $submit->{source_addr} // '') =~ s/^\+//;
+    my $failed = $fail{$bare} || $fail_source{$from};
     my $stamp = strftime('%y%m%d%H%M', gmtime($now));
     my $text = substr($submit->{short_message} // '', 0, 20);
     $text =~ s/[^\x20-\x7e]/./g;

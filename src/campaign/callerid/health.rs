@@ -186,8 +186,75 @@ fn components(window: &[CallRecord], cfg: &CallerIdConfig) -> HealthComponents {
     }
 }
 
+/// The fate of one SMS sent from a DID, as the SMS health score sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SmsRecord {
+    /// When the message reached its final status (Unix ms); orders the records.
+    pub at_ms: i64,
+    pub delivered: bool,
+}
+
+/// Delivery share at which an SMS DID's delivery component is full (carriers filter DIDs that
+/// look like bulk senders; a clean DID delivers nearly everything).
+pub const GOOD_SMS_DELIVERY_RATE: f64 = 0.95;
+/// Share of opt-outs at which an SMS DID's opt-out component is empty.
+pub const MAX_SMS_OPT_OUT_SHARE: f64 = 0.10;
+
+/// SMS health of a DID over its most recent `cfg.health_window` final messages (by `at_ms`),
+/// with `opt_outs` the STOPs received from numbers this DID texted over the same span:
+///
+/// - **delivery** = `min(1, (delivered / n) / GOOD_SMS_DELIVERY_RATE)`;
+/// - **opt-outs** = `1 - min(1, (opt_outs / n) / MAX_SMS_OPT_OUT_SHARE)`;
+///
+/// `score` = their product, in 0..=1: a DID whose texts stop arriving, or whose recipients
+/// keep opting out, drops into the reduced and pulled bands exactly like a voice DID. Fewer
+/// than `health_min_calls` messages score 1.0 (new DIDs start healthy).
+pub fn sms_health_score(records: &[SmsRecord], opt_outs: usize, cfg: &CallerIdConfig) -> f64 {
+    let n = records.len().min(cfg.health_window);
+    if n == 0 || n < cfg.health_min_calls {
+        return 1.0;
+    }
+    let mut recent: Vec<&SmsRecord> = records.iter().collect();
+    recent.sort_by_key(|r| r.at_ms);
+    let window = &recent[recent.len() - n..];
+    let delivered = window.iter().filter(|r| r.delivered).count() as f64;
+    let delivery = ((delivered / n as f64) / GOOD_SMS_DELIVERY_RATE).min(1.0);
+    let opt_out = 1.0 - ((opt_outs as f64 / n as f64) / MAX_SMS_OPT_OUT_SHARE).min(1.0);
+    (delivery * opt_out).clamp(0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sms_health_follows_delivery_and_opt_outs() {
+        use super::{SmsRecord, sms_health_score};
+        let cfg = crate::campaign::callerid::CallerIdConfig::default();
+        let records = |delivered: usize, failed: usize| -> Vec<SmsRecord> {
+            (0..delivered + failed)
+                .map(|i| SmsRecord {
+                    at_ms: i as i64,
+                    delivered: i < delivered,
+                })
+                .collect()
+        };
+        // New DIDs start healthy, whatever happened so far.
+        assert_eq!(sms_health_score(&records(0, 9), 5, &cfg), 1.0);
+        assert_eq!(sms_health_score(&records(40, 0), 0, &cfg), 1.0);
+        // Delivery below 95 % lowers the score in proportion.
+        let half = sms_health_score(&records(20, 20), 0, &cfg);
+        assert!((half - 0.5 / 0.95).abs() < 1e-9, "{half}");
+        // 5 % opt-outs halve it; 10 % or more empty it.
+        assert!((sms_health_score(&records(40, 0), 2, &cfg) - 0.5).abs() < 1e-9);
+        assert_eq!(sms_health_score(&records(40, 0), 4, &cfg), 0.0);
+        // Only the newest `health_window` (50) count: old failures age out.
+        let mut aged = records(0, 30);
+        aged.extend((0..50).map(|i| SmsRecord {
+            at_ms: 100 + i,
+            delivered: true,
+        }));
+        assert_eq!(sms_health_score(&aged, 0, &cfg), 1.0);
+    }
+
     use super::*;
 
     fn call(at_ms: i64) -> CallRecord {

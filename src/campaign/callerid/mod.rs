@@ -15,7 +15,8 @@ mod npa;
 mod select;
 
 pub use health::{
-    CallRecord, Health, HealthBand, HealthComponents, classify, health, health_score,
+    CallRecord, Health, HealthBand, HealthComponents, SmsRecord, classify, health, health_score,
+    sms_health_score,
 };
 pub use npa::{area_code, region_of};
 pub use select::{
