@@ -326,3 +326,79 @@ pub async fn shutdown_signal() {
         _ = term => tracing::info!("SIGTERM: shutting down"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(None, move |k| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn sms_settings_need_a_system_id_with_an_smsc_and_nothing_without_one() {
+        assert!(sms_settings(&config(&[])).unwrap().is_none());
+        let err = sms_settings(&config(&[("TRUNX_SMPP_ADDR", "127.0.0.1:2775")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ServerError::Setting {
+                    key: "smpp_system_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let s = sms_settings(&config(&[
+            ("TRUNX_SMPP_ADDR", "127.0.0.1:2775"),
+            ("TRUNX_SMPP_SYSTEM_ID", "acme"),
+            ("TRUNX_SMS_RECEIPT_TIMEOUT", "3600"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.receipt_timeout, std::time::Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_agent_fallback_must_be_playable() {
+        let dir = std::env::temp_dir().join(format!("trunx-fallback-{}", std::process::id()));
+        std::fs::write(&dir, b"not audio").unwrap();
+        let err = agent_defaults(&config(&[(
+            "TRUNX_AGENT_FALLBACK_AUDIO",
+            dir.to_str().unwrap(),
+        )]))
+        .map(|_| ())
+        .unwrap_err();
+        let _ = std::fs::remove_file(&dir);
+        assert!(
+            matches!(
+                err,
+                ServerError::Setting {
+                    key: "agent_fallback_audio",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let ok = agent_defaults(&config(&[
+            (
+                "TRUNX_AGENT_FALLBACK_AUDIO",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/audio-fixtures/prompts/tone1k-8k.wav"
+                ),
+            ),
+            ("TRUNX_AGENT_RECONNECT_BUDGET", "3"),
+        ]))
+        .unwrap();
+        assert!(ok.fallback.is_some());
+        assert_eq!(ok.reconnect.budget, std::time::Duration::from_secs(3));
+    }
+}
