@@ -142,6 +142,20 @@ pub const KEYS: &[KeySpec] = &[
         "Extra headers sent when connecting to the agent, `Name: value` pairs separated by `;` (e.g. `Authorization: Bearer ...`). Never logged or printed.",
     ),
     spec(
+        "agent_sip_username",
+        "TRUNX_AGENT_SIP_USERNAME",
+        None,
+        false,
+        "Digest user name for a SIP agent (`mode.agentSipUri`, `--agent-sip-uri`) that challenges the call.",
+    ),
+    spec(
+        "agent_sip_password",
+        "TRUNX_AGENT_SIP_PASSWORD",
+        None,
+        true,
+        "Digest password for the SIP agent. Never logged or printed.",
+    ),
+    spec(
         "agent_reconnect_budget",
         "TRUNX_AGENT_RECONNECT_BUDGET",
         Some("10"),
@@ -401,6 +415,8 @@ pub struct Config {
     pub agent_url: Option<String>,
     /// Parsed `agent_headers` (values are secrets: never logged).
     pub agent_headers: Vec<(String, Secret)>,
+    pub agent_sip_username: Option<String>,
+    pub agent_sip_password: Option<Secret>,
     pub agent_reconnect_budget_s: u32,
     pub agent_fallback_audio: Option<PathBuf>,
     pub amd_provider: AmdProviderKind,
@@ -526,6 +542,9 @@ impl Config {
             agent_headers: get("agent_headers")
                 .optional(parse_headers)?
                 .unwrap_or_default(),
+            agent_sip_username: get("agent_sip_username").optional(|v| Ok(v.to_string()))?,
+            agent_sip_password: get("agent_sip_password")
+                .optional(|v| Ok(Secret(v.to_string())))?,
             agent_reconnect_budget_s: get("agent_reconnect_budget").required()?.parse_with(
                 |v| match v.parse::<u32>() {
                     Ok(n) if n <= 60 => Ok(n),

@@ -331,3 +331,90 @@ async fn a_person_handed_to_a_sip_agent_and_the_agent_hear_each_other() {
         stats.handoff_ms, stats.frames_played, stats.frames_dropped, stats.dropped_to_agent
     );
 }
+
+/// A SIP agent behind a proxy that demands digest auth (kamailio in front of baresip): with
+/// `agent_sip_username`/`agent_sip_password` the leg authenticates and the person hears the
+/// agent; with a wrong password the leg fails as `auth_failed` and, with no budget left and
+/// no fallback, the person's call ends at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sip_agent_that_demands_digest_auth_gets_the_configured_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixture("0014-human_short.wav");
+    let mut person_says = hello[..32_000].to_vec();
+    person_says.extend_from_slice(&fixture("0056-human_long.wav")[3_200..19_200]);
+    let agent_says = fixture("0076-machine_long.wav")[4_000..44_000].to_vec();
+    let agent = Baresip::start(24170, 24200, &agent_says, 40).await;
+    let _kamailio = start_kamailio(dir.path(), 24180, 24170);
+    kamailio_ready(24180).await;
+    let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+    let call = |person_port: u16, sip_port: u16, rtp: u16, password: &str| {
+        let options = DialOptions {
+            target: format!("sip:callee@127.0.0.1:{person_port}"),
+            from: "+15550001111".into(),
+            trunk: format!("sip:127.0.0.1:{person_port}"),
+            username: None,
+            password: None,
+            ring_timeout: Duration::from_secs(10),
+            sip_addr: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+            rtp_ports: rtp..=rtp + 3,
+            send_pai: false,
+            voicemail: None,
+            agent: Some(AgentTarget {
+                sip_uri: Some("sip:callee@127.0.0.1:24180".into()),
+                sip_username: Some("dialer".into()),
+                sip_password: Some(password.into()),
+                reconnect: trunx::agent::ReconnectPolicy {
+                    budget: Duration::ZERO,
+                    ..Default::default()
+                },
+                ..AgentTarget::new(String::new())
+            }),
+            campaign_id: None,
+        };
+        let model = model.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(60),
+                dial(&options, &AmdConfig::default(), Some(model)),
+            )
+            .await
+            .expect("the call finishes")
+            .unwrap()
+        }
+    };
+
+    let person = Baresip::start(24070, 24100, &person_says, 3).await;
+    let refused = call(24070, 24062, 24000, "wrong").await;
+    drop(person);
+    assert_eq!(refused.amd, Some("human"), "{refused:?}");
+    assert_eq!(refused.agent_connected_ms, None, "{refused:?}");
+    assert!(
+        refused
+            .agent_end
+            .as_deref()
+            .unwrap_or("")
+            .contains("auth_failed"),
+        "{refused:?}"
+    );
+    // Hung up right at the give-up, long before the person's file would have ended it.
+    assert!(refused.talk_ms.unwrap() < 4_000, "{refused:?}");
+
+    let person = Baresip::start(24070, 24100, &person_says, 3).await;
+    let report = call(24070, 24062, 24010, "s3cret").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (heard_by_person, _) = tokio::task::spawn_blocking(move || person.stop_and_read())
+        .await
+        .unwrap();
+    drop(agent);
+    assert!(report.agent_connected_ms.is_some(), "{report:?}");
+    assert_eq!(
+        report.agent_end.as_deref(),
+        Some("call ended"),
+        "{report:?}"
+    );
+    let (_, to_person) = best_match(&heard_by_person, &agent_says[..8_000]);
+    assert!(
+        to_person > 0.9,
+        "the person did not hear the agent ({to_person:.3})"
+    );
+}

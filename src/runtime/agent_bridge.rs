@@ -236,6 +236,8 @@ impl AgentBridge {
                 rtp_ports: ctx.rtp_ports,
                 ring_timeout: timeout,
                 seed: self.seed.rotate_left(17) ^ u64::from(self.stats.reconnects),
+                username: self.target.sip_username.clone(),
+                password: self.target.sip_password.clone(),
             },
         ));
     }

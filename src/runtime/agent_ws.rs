@@ -60,6 +60,9 @@ pub struct AgentTarget {
     /// `mode.agentSipUri`: hand the person to a SIP agent instead (a second call, media
     /// relayed); `url` and `headers` are then unused.
     pub sip_uri: Option<String>,
+    /// Digest credentials the SIP agent may demand (`agent_sip_username`/`agent_sip_password`).
+    pub sip_username: Option<String>,
+    pub sip_password: Option<String>,
     /// Extra request headers (e.g. an auth token); never logged.
     pub headers: Vec<(String, String)>,
     pub connect_timeout: Duration,
@@ -76,6 +79,8 @@ impl std::fmt::Debug for AgentTarget {
         f.debug_struct("AgentTarget")
             .field("url", &self.url)
             .field("sip_uri", &self.sip_uri)
+            .field("sip_username", &self.sip_username)
+            .field("sip_password", &self.sip_password.as_ref().map(|_| "***"))
             .field(
                 "headers",
                 &self
@@ -99,6 +104,8 @@ impl AgentTarget {
         AgentTarget {
             url,
             sip_uri: None,
+            sip_username: None,
+            sip_password: None,
             headers: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,

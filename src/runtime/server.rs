@@ -203,6 +203,11 @@ pub fn agent_defaults(
         .map(|(k, v)| (k.clone(), v.expose().to_string()))
         .collect();
     t.reconnect.budget = std::time::Duration::from_secs(u64::from(config.agent_reconnect_budget_s));
+    t.sip_username = config.agent_sip_username.clone();
+    t.sip_password = config
+        .agent_sip_password
+        .as_ref()
+        .map(|p| p.expose().to_string());
     if let Some(path) = &config.agent_fallback_audio {
         let prompt = crate::audio::prompt::Prompt::load(
             path,

@@ -45,8 +45,8 @@ pub struct LegLink {
     pub hang_up: CancellationToken,
 }
 
-/// Where and how the leg is placed.
-#[derive(Clone, Debug)]
+/// Where and how the leg is placed. `Debug` hides the password.
+#[derive(Clone)]
 pub struct LegParams {
     /// `sip:agent@host[:port]`; the INVITE goes straight to that host.
     pub uri: String,
@@ -56,6 +56,23 @@ pub struct LegParams {
     pub rtp_ports: RangeInclusive<u16>,
     pub ring_timeout: Duration,
     pub seed: u64,
+    /// Digest credentials, answered once per challenge like the trunk's.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for LegParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegParams")
+            .field("uri", &self.uri)
+            .field("from", &self.from)
+            .field("local_ip", &self.local_ip)
+            .field("rtp_ports", &self.rtp_ports)
+            .field("ring_timeout", &self.ring_timeout)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// Frames buffered each way: 200 ms. A relay that falls further behind drops, it never
@@ -112,8 +129,8 @@ async fn run_leg(
             local,
             trunk: agent_addr,
             sdp_offer: sdp::offer(local_ip, rtp_port, seed >> 1, 1),
-            username: None,
-            password: None,
+            username: params.username.clone(),
+            password: params.password.clone(),
             ring_timeout: params.ring_timeout,
             timers: Timers::default(),
         },
