@@ -688,6 +688,43 @@ fn page<T>(mut rows: Vec<(i64, T)>, limit: u32) -> Page<T> {
     }
 }
 
+/// Every row `sql` selects, without its `seq`.
+fn rows_of<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&Row) -> rusqlite::Result<(i64, T)>,
+) -> Result<Vec<T>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_map(params, row)?
+        .map(|r| r.map(|(_, t)| t))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// One page of a campaign's rows in `seq` order: `sql` takes the campaign's seq (?1), the
+/// cursor (?2) and the limit plus one (?3).
+fn campaign_page<T>(
+    conn: &Connection,
+    sql: &str,
+    campaign_seq: i64,
+    req: &PageRequest,
+    row: impl FnMut(&Row) -> rusqlite::Result<(i64, T)>,
+) -> Result<Page<T>, StoreError> {
+    let rows = conn
+        .prepare_cached(sql)?
+        .query_map(
+            params![
+                campaign_seq,
+                req.after.unwrap_or(0),
+                i64::from(req.limit) + 1
+            ],
+            row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(rows, req.limit))
+}
+
 /// Adds `d` to the campaign's counters.
 fn bump_counters(tx: &Transaction, campaign_seq: i64, d: &Counters) -> rusqlite::Result<()> {
     tx.prepare_cached(
@@ -1286,15 +1323,14 @@ impl Store for SqliteStore {
 
     fn live_attempts(&self) -> Result<Vec<Attempt>, StoreError> {
         let inner = self.read();
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        rows_of(
+            &inner.conn,
+            &format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.ended_at IS NULL ORDER BY a.seq"
-            ))?
-            .query_map([], attempt_row)?
-            .map(|r| r.map(|(_, a)| a))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            ),
+            [],
+            attempt_row,
+        )
     }
 
     fn list_attempts(
@@ -1304,32 +1340,29 @@ impl Store for SqliteStore {
     ) -> Result<Page<Attempt>, StoreError> {
         let inner = self.read();
         let cseq = campaign_seq(&inner.conn, campaign_id)?;
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        campaign_page(
+            &inner.conn,
+            &format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.campaign_seq = ?1 \
                  AND a.seq > ?2 ORDER BY a.seq LIMIT ?3"
-            ))?
-            .query_map(
-                params![cseq, page_req.after.unwrap_or(0), page_req.limit + 1],
-                attempt_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(rows, page_req.limit))
+            ),
+            cseq,
+            page_req,
+            attempt_row,
+        )
     }
 
     fn attempts_since(&self, since_ms: i64) -> Result<Vec<Attempt>, StoreError> {
         let inner = self.read();
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        rows_of(
+            &inner.conn,
+            &format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM {ATTEMPT_FROM} WHERE a.started_at >= ?1 \
                  ORDER BY a.started_at, a.seq"
-            ))?
-            .query_map([since_ms], attempt_row)?
-            .map(|r| r.map(|(_, a)| a))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            ),
+            [since_ms],
+            attempt_row,
+        )
     }
 
     fn complete_if_done(&self, campaign_id: &str, now_ms: i64) -> Result<bool, StoreError> {
@@ -1778,30 +1811,28 @@ impl Store for SqliteStore {
 
     fn live_messages(&self) -> Result<Vec<Message>, StoreError> {
         let inner = self.read();
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        rows_of(
+            &inner.conn,
+            &format!(
                 "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} \
                  WHERE m.status IN ('sending', 'sent') ORDER BY m.seq"
-            ))?
-            .query_map([], message_row)?
-            .map(|r| r.map(|(_, m)| m))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            ),
+            [],
+            message_row,
+        )
     }
 
     fn messages_since(&self, since_ms: i64) -> Result<Vec<Message>, StoreError> {
         let inner = self.read();
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        rows_of(
+            &inner.conn,
+            &format!(
                 "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.created_at >= ?1 \
                  ORDER BY m.created_at, m.seq"
-            ))?
-            .query_map([since_ms], message_row)?
-            .map(|r| r.map(|(_, m)| m))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            ),
+            [since_ms],
+            message_row,
+        )
     }
 
     fn list_messages(
@@ -1811,22 +1842,16 @@ impl Store for SqliteStore {
     ) -> Result<Page<Message>, StoreError> {
         let inner = self.read();
         let cseq = campaign_seq(&inner.conn, campaign_id)?;
-        let rows = inner
-            .conn
-            .prepare_cached(&format!(
+        campaign_page(
+            &inner.conn,
+            &format!(
                 "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.campaign_seq = ?1 \
                  AND m.seq > ?2 ORDER BY m.seq LIMIT ?3"
-            ))?
-            .query_map(
-                params![
-                    cseq,
-                    page_req.after.unwrap_or(0),
-                    i64::from(page_req.limit) + 1
-                ],
-                message_row,
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(page(rows, page_req.limit))
+            ),
+            cseq,
+            page_req,
+            message_row,
+        )
     }
 
     fn suppress(
