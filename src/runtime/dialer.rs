@@ -805,7 +805,7 @@ async fn load_did_books(
 }
 
 /// The channel's legal window narrowed by the campaign's `schedule`.
-fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
+pub(super) fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
     let schedule = match &c.schedule {
         Some(v) => Some(window::validate_schedule(c.channel, v).map_err(|e| e.to_string())?),
         None => None,
@@ -813,9 +813,9 @@ fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
     window::effective_window(c.channel, schedule.as_ref()).map_err(|e| e.to_string())
 }
 
-/// Whether `phone` may be called at `now`; if not, until when it waits and why. A number
-/// whose window never opens within the look-ahead is checked again a day later.
-fn window_wait(
+/// Whether `phone` may be called (or texted) at `now`; if not, until when it waits and why. A
+/// number whose window never opens within the look-ahead is checked again a day later.
+pub(super) fn window_wait(
     window: &Result<LocalWindow, String>,
     phone: &str,
     now: i64,

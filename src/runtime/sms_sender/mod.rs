@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::campaign::callerid::{self, CallerIdConfig, CallerIdSelector, DidView, NoCallerId};
 use crate::campaign::sms_pacing::{SmsPacer, SmsPacingConfig};
-use crate::campaign::window::{self, LocalWindow, WindowCheck};
+use crate::campaign::window::LocalWindow;
 use crate::campaign::{CampaignStatus, Channel, redact};
 use crate::sms::inbound::{self, Replies};
 use crate::sms::keywords::Keyword;
@@ -95,7 +95,6 @@ pub struct SmsSenderStats {
 }
 
 const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
 /// Receipts waiting for their message's acceptance: most kept, and for how long.
 const RECEIPT_BUFFER_MAX: usize = 10_000;
 const RECEIPT_BUFFER_MS: i64 = 10 * 60_000;
@@ -394,15 +393,7 @@ impl Sender {
         if let Some(why) = &blocked {
             tracing::error!(campaign = %c.id, reason = %why, "SMS campaign held");
         }
-        let schedule = match &c.schedule {
-            Some(v) => window::validate_schedule(c.channel, v)
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            None => Ok(None),
-        };
-        let window = schedule.and_then(|s| {
-            window::effective_window(Channel::Sms, s.as_ref()).map_err(|e| e.to_string())
-        });
+        let window = super::dialer::campaign_window(&c);
         SmsCampaign {
             campaign: c,
             text,
@@ -427,25 +418,4 @@ enum Step {
 
 fn e_mut<'a>(campaigns: &'a mut BTreeMap<String, SmsCampaign>, id: &str) -> &'a mut SmsCampaign {
     campaigns.get_mut(id).expect("the campaign is in the map")
-}
-
-/// Whether `phone` may be texted at `now`; if not, until when it waits and why.
-fn window_wait(
-    window: &Result<LocalWindow, String>,
-    phone: &str,
-    now: i64,
-) -> Option<(i64, String)> {
-    match window {
-        Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
-        Ok(w) => match window::check(phone, w, now) {
-            WindowCheck::Open { .. } => None,
-            WindowCheck::Closed {
-                opens_at_ms,
-                reason,
-            } => Some((
-                opens_at_ms.unwrap_or(now + DAY_MS).max(now + 1_000),
-                reason.to_string(),
-            )),
-        },
-    }
 }
