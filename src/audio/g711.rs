@@ -120,6 +120,21 @@ impl Law {
         }
     }
 
+    /// A 20 ms μ-law frame (the agent protocols' format) in this law: itself for μ-law,
+    /// through linear PCM for A-law.
+    pub fn from_ulaw_frame(self, frame: &[u8; super::FRAME_SAMPLES]) -> [u8; super::FRAME_SAMPLES] {
+        match self {
+            Law::Ulaw => *frame,
+            Law::Alaw => {
+                let mut pcm = [0i16; super::FRAME_SAMPLES];
+                Law::Ulaw.decode_into(frame, &mut pcm);
+                let mut out = [0u8; super::FRAME_SAMPLES];
+                Law::Alaw.encode_into(&pcm, &mut out);
+                out
+            }
+        }
+    }
+
     /// The code of a zero sample (what a silent frame is made of).
     pub const fn silence(self) -> u8 {
         match self {
@@ -152,6 +167,25 @@ impl Law {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ulaw_frame_in_either_law_decodes_to_the_same_samples() {
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| ((i * 397) % 20_000 - 10_000) as i16)
+            .collect();
+        let mut ulaw = [0u8; 160];
+        Law::Ulaw.encode_into(&pcm, &mut ulaw);
+        assert_eq!(Law::Ulaw.from_ulaw_frame(&ulaw), ulaw);
+        let (mut via_ulaw, mut via_alaw) = ([0i16; 160], [0i16; 160]);
+        Law::Ulaw.decode_into(&ulaw, &mut via_ulaw);
+        Law::Alaw.decode_into(&Law::Alaw.from_ulaw_frame(&ulaw), &mut via_alaw);
+        for (u, a) in via_ulaw.iter().zip(&via_alaw) {
+            // One A-law step at most apart (A-law's steps are at most 1024 at full scale).
+            assert!((i32::from(*u) - i32::from(*a)).abs() <= 1024, "{u} vs {a}");
+        }
+        assert_eq!(Law::Alaw.silence(), 0xD5);
+        assert_eq!(Law::Ulaw.silence(), 0xFF);
+    }
 
     #[test]
     fn ulaw_reference_points() {

@@ -398,7 +398,6 @@ pub async fn run_call(
         });
         // The agent could not be reached: the fallback message plays, then the call ends.
         let mut hang_up_after_playback = false;
-        let mut pcm = [0i16; FRAME_SAMPLES];
         // One timer re-armed every turn: a new one per wake-up would churn the timer wheel
         // 50 times a second per call.
         let wake = tokio::time::sleep_until(clock::now().into());
@@ -553,15 +552,7 @@ pub async fn run_call(
                     let mut agent_frame = false;
                     if let Some(f) = agent.as_mut().and_then(|a| a.next_frame()) {
                         agent_frame = true;
-                        payload = match law {
-                            Law::Ulaw => f,
-                            Law::Alaw => {
-                                Law::Ulaw.decode_into(&f, &mut pcm);
-                                let mut a = [0u8; FRAME_SAMPLES];
-                                Law::Alaw.encode_into(&pcm, &mut a);
-                                a
-                            }
-                        };
+                        payload = law.from_ulaw_frame(&f);
                     }
                     if let Some(p) = player.as_mut() {
                         p.skip(slot.skipped as usize);
@@ -589,11 +580,7 @@ pub async fn run_call(
                         &payload,
                         &mut rtp_out,
                     ) {
-                        // Symmetric RTP: answer where the media comes from once it does.
-                        let to = receiver
-                            .as_ref()
-                            .and_then(|r| r.remote())
-                            .unwrap_or(*sdp_addr);
+                        let to = media_target(receiver.as_ref(), *sdp_addr);
                         rtp.send_to(&rtp_out[..n], to).await?;
                         if agent_frame && let Some(a) = agent.as_mut() {
                             a.frame_sent(clock::now());
@@ -772,6 +759,12 @@ pub async fn run_call(
     });
     task.await
         .map_err(|e| DialError::Io(std::io::Error::other(e)))?
+}
+
+/// Where our RTP goes: symmetric RTP answers where the media comes from once it does, else
+/// the address the SDP named.
+pub(crate) fn media_target(receiver: Option<&RtpReceiver>, sdp: SocketAddr) -> SocketAddr {
+    receiver.and_then(|r| r.remote()).unwrap_or(sdp)
 }
 
 /// The next event of the agent's socket, or never when there is no agent.

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::clock;
-use super::dial::{bind_rtp, resolve_trunk};
+use super::dial::{bind_rtp, media_target, resolve_trunk};
 use super::endpoint::EndpointHandle;
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
@@ -149,7 +149,6 @@ async fn run_leg(
     let mut hung_up = false;
     let mut rtp_buf = vec![0u8; 2048];
     let mut rtp_out = [0u8; 256];
-    let mut pcm = [0i16; FRAME_SAMPLES];
     let mut ulaw = [0u8; FRAME_SAMPLES];
     let ssrc = (seed >> 5) as u32;
     let wake = tokio::time::sleep_until(clock::now().into());
@@ -200,13 +199,7 @@ async fn run_leg(
         {
             while let Some(slot) = pacer.poll(now) {
                 let payload = match from_person.try_recv() {
-                    Ok(f) if *law == Law::Ulaw => f,
-                    Ok(f) => {
-                        Law::Ulaw.decode_into(&f, &mut pcm);
-                        let mut a = [0u8; FRAME_SAMPLES];
-                        law.encode_into(&pcm, &mut a);
-                        a
-                    }
+                    Ok(f) => law.from_ulaw_frame(&f),
                     Err(_) => [law.silence(); FRAME_SAMPLES],
                 };
                 if let Ok(n) = packet::write(
@@ -218,10 +211,7 @@ async fn run_leg(
                     &payload,
                     &mut rtp_out,
                 ) {
-                    let to = receiver
-                        .as_ref()
-                        .and_then(|r| r.remote())
-                        .unwrap_or(*sdp_addr);
+                    let to = media_target(receiver.as_ref(), *sdp_addr);
                     let _ = rtp.send_to(&rtp_out[..n], to).await;
                 }
             }
