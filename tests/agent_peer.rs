@@ -240,6 +240,15 @@ fn best_match(hay: &[i16], needle: &[i16]) -> (usize, f64) {
     pick(&mut (coarse.saturating_sub(160)..=(coarse + 160).min(last)))
 }
 
+/// Share of the 100 ms blocks of `needle` found intact (correlation > 0.9) somewhere in
+/// `hay`, each located on its own: a relay may shift the audio by a frame when the two legs'
+/// 20 ms ticks slip under load, which one long correlation would count as a loss.
+fn blocks_heard(hay: &[i16], needle: &[i16]) -> f64 {
+    let blocks: Vec<&[i16]> = needle.chunks_exact(800).collect();
+    let found = blocks.iter().filter(|b| best_match(hay, b).1 > 0.9).count();
+    found as f64 / blocks.len() as f64
+}
+
 fn fixture(name: &str) -> Vec<i16> {
     trunx::audio::wav::read_telephone_wav(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -313,21 +322,21 @@ async fn a_person_handed_to_a_sip_agent_and_the_agent_hear_each_other() {
     // The person hung up (their file ended), which ended the whole call.
     assert!(person_log.contains("terminated (duration"), "{person_log}");
 
-    let (_, to_person) = best_match(&heard_by_person, &agent_says[..8_000]);
+    let to_person = blocks_heard(&heard_by_person, &agent_says[..16_000]);
     assert!(
-        to_person > 0.9,
-        "the person did not hear the agent (correlation {to_person:.3})"
+        to_person >= 0.9,
+        "the person heard {to_person:.2} of the agent's first 2 s"
     );
-    let (_, to_agent) = best_match(&heard_by_agent, &later[..8_000]);
+    let to_agent = blocks_heard(&heard_by_agent, &later[..16_000]);
     assert!(
-        to_agent > 0.9,
-        "the agent did not hear the person (correlation {to_agent:.3})"
+        to_agent >= 0.9,
+        "the agent heard {to_agent:.2} of the person's 2 s"
     );
     let stats = report.agent_stats.unwrap();
     assert!(stats.frames_played >= 150, "{stats:?}");
     eprintln!(
         "sip handoff: decision -> agent answered {:?} ms, frames relayed to the person {}, \
-         dropped {} / {}; correlations {to_person:.3} {to_agent:.3}",
+         dropped {} / {}; blocks heard {to_person:.2} {to_agent:.2}",
         stats.handoff_ms, stats.frames_played, stats.frames_dropped, stats.dropped_to_agent
     );
 }
@@ -412,9 +421,9 @@ async fn a_sip_agent_that_demands_digest_auth_gets_the_configured_credentials() 
         Some("call ended"),
         "{report:?}"
     );
-    let (_, to_person) = best_match(&heard_by_person, &agent_says[..8_000]);
+    let to_person = blocks_heard(&heard_by_person, &agent_says[..16_000]);
     assert!(
-        to_person > 0.9,
-        "the person did not hear the agent ({to_person:.3})"
+        to_person >= 0.9,
+        "the person heard {to_person:.2} of the agent's first 2 s"
     );
 }

@@ -164,8 +164,10 @@ pub struct AgentBridge {
     leg_audio: VecDeque<[u8; FRAME_SAMPLES]>,
 }
 
-/// Agent frames from a SIP leg held for the media tick: two packet times of slack.
-const LEG_AUDIO_FRAMES: usize = 3;
+/// Agent frames from a SIP leg held for the media tick: the two legs tick on their own 20 ms
+/// grids, and a loaded machine wakes them late in bursts; 120 ms of slack absorbs that
+/// without dropping (dropping or starving shifts the audio the person hears).
+const LEG_AUDIO_FRAMES: usize = 6;
 
 impl AgentBridge {
     pub fn new(
