@@ -52,6 +52,8 @@ const ZONE_BLOCKS: [&str; 16] = [
 ];
 
 const PROSPECTS: usize = 200;
+/// The demo's voicemail message, embedded so the binary runs its demo from any directory.
+const DEMO_VOICEMAIL: &[u8] = include_bytes!("../../audio-fixtures/prompts/voicemail-10s.mp3");
 
 /// `n` numbers spread over every block inside its calling window now and for at least the
 /// next 15 minutes (fewer if the open blocks cannot hold `n`).
@@ -214,11 +216,7 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
         base: format!("http://{api_addr}"),
         key,
     };
-    let message = std::fs::read("audio-fixtures/prompts/voicemail-10s.mp3").map_err(|e| {
-        DemoError::Setup(format!(
-            "audio-fixtures/prompts/voicemail-10s.mp3 (run trunx demo from the repository): {e}"
-        ))
-    })?;
+    let message = DEMO_VOICEMAIL.to_vec();
     let audio = client
         .send(
             client
