@@ -59,7 +59,8 @@ enum Command {
         /// Caller ID (E.164) sent in From.
         #[arg(long)]
         from: String,
-        /// Trunk URI, e.g. sip:127.0.0.1:5070 (default: the configured trunk_uri).
+        /// Trunk URI, e.g. sip:127.0.0.1:5070 (default: the configured trunk_uri, else the host
+        /// of a full sip:USER@HOST[:PORT] target).
         #[arg(long)]
         trunk: Option<String>,
         /// Digest username (default: the configured trunk_username).
@@ -461,9 +462,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }),
                 None => trunx::runtime::server::agent_target(&config, agent_url)?,
             };
+            // A configured trunk stays the next hop (an outbound proxy); with none, a full
+            // `sip:USER@HOST[:PORT]` target is dialled directly.
             let trunk = trunk
                 .or(config.trunk_uri.clone())
-                .context("no trunk: pass --trunk sip:HOST:PORT or set TRUNX_TRUNK_URI")?;
+                .or_else(|| trunx::runtime::dial::direct_next_hop(&target))
+                .context(
+                    "no trunk: pass --trunk sip:HOST:PORT, set TRUNX_TRUNK_URI, \
+                     or dial a full sip:USER@HOST[:PORT] URI",
+                )?;
             let options = trunx::runtime::dial::DialOptions {
                 target,
                 from,

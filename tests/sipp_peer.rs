@@ -284,3 +284,41 @@ async fn an_answered_call_without_media_ends_as_no_media_instead_of_hanging_on()
     assert!((11_000..14_000).contains(&talk), "{report:?}");
     assert!(completed(sipp).await, "sipp saw no BYE");
 }
+
+#[tokio::test]
+async fn the_binary_dials_a_full_sip_uri_directly_when_no_trunk_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = ulaw_file(dir.path(), "0008-human_hello_hello.wav");
+    let sipp = start_sipp(dir.path(), "uas_stream.xml", Some(&audio), 15690, 16690);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Run from an empty directory with no trunk in the environment or a config file: the
+    // target's host is the next hop.
+    let empty = tempfile::tempdir().unwrap();
+    let output = tokio::task::spawn_blocking({
+        let cwd = empty.path().to_path_buf();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_trunx"))
+                .args(["dial", "sip:+15551234567@127.0.0.1:15690"])
+                .args(["--from", "+15550001111", "--json"])
+                .env_remove("TRUNX_TRUNK_URI")
+                .env("TRUNX_SIP_ADDR", "127.0.0.1:15692")
+                .env("TRUNX_RTP_PORTS", "17640-17660")
+                .current_dir(cwd)
+                .output()
+                .expect("trunx dial runs")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "trunx dial failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert!(completed(sipp).await, "sipp saw no call through to its BYE");
+    assert_eq!(report["outcome"], "answered", "{report}");
+    assert_eq!(report["sip_status"], 200, "{report}");
+    assert_eq!(report["amd"], "human", "{report}");
+}

@@ -68,12 +68,12 @@ pub struct DialOptions {
     pub campaign_id: Option<String>,
 }
 
-/// Jitter buffer delay: long enough for a millisecond-tick sender's paired packets (sipp sends
-/// two packets 0.1 ms apart every 40 ms), short because it delays every AMD decision and so the
-/// start of the message after the beep.
 /// How far behind its 20 ms slot a sent frame counts as late (one packet time).
 const LATE_AFTER: Duration = Duration::from_millis(20);
 
+/// Jitter buffer delay: how long a missing packet is waited for before it is concealed (sipp's
+/// millisecond-tick sender sends two packets 0.1 ms apart every 40 ms). The AMD's frames are
+/// released in order as soon as they arrive, so this delays a decision only across a loss.
 pub const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
 
 /// The JSON `trunx dial` prints.
@@ -158,6 +158,20 @@ pub async fn local_ip_towards(bind_ip: IpAddr, trunk: SocketAddr) -> std::io::Re
     } else {
         Ok(bind_ip)
     }
+}
+
+/// The next hop of a full SIP URI target (`sip:USER@HOST[:PORT][;params]`) dialled with no
+/// trunk configured: its host, as `sip:HOST[:PORT]`. A bare number or a URI without a user part
+/// has no next hop of its own.
+pub fn direct_next_hop(target: &str) -> Option<String> {
+    let rest = target.strip_prefix("sip:")?;
+    let (user, hostport) = rest.rsplit_once('@')?;
+    let hostport = hostport.split([';', '?']).next().unwrap_or(hostport);
+    if user.is_empty() || hostport.is_empty() {
+        return None;
+    }
+    let uri = format!("sip:{hostport}");
+    host_port(&uri).ok().map(|_| uri)
 }
 
 fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
@@ -794,6 +808,22 @@ mod tests {
             ("h".into(), 5080)
         );
         assert!(host_port("http://x").is_err());
+    }
+
+    #[test]
+    fn a_full_sip_uri_is_its_own_next_hop() {
+        assert_eq!(
+            direct_next_hop("sip:+15551230001@127.0.0.1:5062").as_deref(),
+            Some("sip:127.0.0.1:5062")
+        );
+        assert_eq!(
+            direct_next_hop("sip:alice@pbx.example.net;transport=udp?x=1").as_deref(),
+            Some("sip:pbx.example.net")
+        );
+        assert_eq!(direct_next_hop("+15551230001"), None);
+        assert_eq!(direct_next_hop("sip:pbx.example.net"), None);
+        assert_eq!(direct_next_hop("sip:@h"), None);
+        assert_eq!(direct_next_hop("sip:u@h:notaport"), None);
     }
 
     #[tokio::test]
