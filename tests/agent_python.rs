@@ -332,6 +332,12 @@ async fn garbage_then_a_goodbye_from_the_agent_ends_the_call_cleanly() {
         0,
         "the agent closed first"
     );
+    // trunx answered the agent's close frame with its own (RFC 6455 §5.5.1), so the agent's
+    // library saw a clean closing handshake, not "no close frame received".
+    let events = agent.events();
+    let closed = of(&events, "_closed");
+    assert_eq!(closed.len(), 1, "{events:?}");
+    assert_eq!(closed[0]["close_rcvd"], 1000, "{closed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

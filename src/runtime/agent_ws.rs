@@ -124,6 +124,9 @@ pub struct AgentLink {
     pub dropped_from_agent: Arc<AtomicU64>,
 }
 
+/// Longest wait for the agent to end the TCP connection after our close reply.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
+
 /// Ten seconds of 20 ms media each way.
 const QUEUE: usize = 512;
 
@@ -228,10 +231,20 @@ pub fn open(target: AgentTarget, connect_timeout: Duration, stop: CancellationTo
                     }
                     Some(Ok(Message::Close(frame))) => {
                         let deliberate = frame.as_ref().is_none_or(|f| u16::from(f.code) == 1000);
-                        break Some((format!(
+                        let reason = format!(
                             "closed by the agent{}",
                             frame.map(|f| format!(" ({} {})", u16::from(f.code), f.reason)).unwrap_or_default()
-                        ), deliberate));
+                        );
+                        let _ = incoming.send(AgentIn::Closed { reason, deliberate }).await;
+                        // RFC 6455 §5.5.1: the close frame tungstenite queued in reply leaves
+                        // on the next flush; the agent then ends the TCP connection. The call
+                        // already knows, so a slow agent delays nothing.
+                        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                            let _ = sink.flush().await;
+                            while let Some(Ok(_)) = stream.next().await {}
+                        })
+                        .await;
+                        break None;
                     }
                     // Pings are answered by tungstenite; binary frames are not the protocol.
                     Some(Ok(_)) => {}

@@ -112,7 +112,11 @@ def main():
         except Exception as e:  # the connection went away: log it, keep serving
             note(event="_error", error=repr(e), connection=connection)
         finally:
-            note(event="_closed", connection=connection)
+            # The closing handshake as the agent's library saw it: the close frame the
+            # caller answered with (None when the connection just ended without one).
+            rcvd = ws.protocol.close_rcvd
+            note(event="_closed", connection=connection,
+                 close_rcvd=rcvd.code if rcvd is not None else None)
 
     async def run():
         async with serve(handle, "127.0.0.1", args.port, process_request=refuse,
