@@ -312,6 +312,10 @@ pub struct ToneTracker {
     silence_before_group_ms: u32,
     levels: [f32; LEVEL_HISTORY],
     ced_reported: bool,
+    /// The tone that just stopped: its level, and the last hop its spectral tail may reach.
+    tail: Option<(f32, u64)>,
+    /// Loud, not (yet) tonal hops seen since the group's last tone.
+    onset_hold: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -328,6 +332,11 @@ struct ToneConfig {
     beep_max_ms: u32,
 }
 
+/// Loud hops after a tone that wait for the spectral window to recognise the next tone
+/// before counting as gap (speech after a beep holds the group no longer than this).
+const ONSET_HOLD_HOPS: u32 = 3;
+/// Hops the spectral window keeps seeing a tone after its level fell.
+const TAIL_HOPS: u64 = 4;
 /// Non-tonal hops tolerated inside a segment (a lost packet, a window straddling an edge).
 const MISS_TOLERANCE: u32 = 2;
 
@@ -342,7 +351,9 @@ impl ToneTracker {
                 margin_db: c.tone_margin_db,
                 min_dbfs: c.min_tone_dbfs,
                 min_segment_hops: 3,
-                group_gap_hops: hops(c.beep_gap_ms),
+                // The hop the tone stops in counts as the first gap hop, so a gap of exactly
+                // `beep_gap_ms` must not end the group: one hop more than the gap.
+                group_gap_hops: hops(c.beep_gap_ms) + 1,
                 beep_min_ms: c.beep_min_ms,
                 beep_max_ms: c.beep_max_ms,
             },
@@ -356,6 +367,8 @@ impl ToneTracker {
             silence_before_group_ms: 0,
             levels: [-100.0; LEVEL_HISTORY],
             ced_reported: false,
+            tail: None,
+            onset_hold: 0,
         }
     }
 
@@ -407,6 +420,16 @@ impl ToneTracker {
             tonal = None;
             self.miss = MISS_TOLERANCE;
         }
+        // After a tone stops, the spectral window still sees it for a few hops while the hop
+        // level has fallen: that tail is not a new tone (it would restart the group's gap
+        // count and delay the end of the beep by the window's length).
+        if self.current.is_none()
+            && let Some((level, until)) = self.tail
+            && hop <= until
+            && f.energy_db < level - 12.0
+        {
+            tonal = None;
+        }
 
         match (&mut self.current, tonal) {
             (Some(seg), Some(dual)) if seg.matches(f, dual) => {
@@ -428,6 +451,7 @@ impl ToneTracker {
 
         if self.current.is_some() {
             self.since_group_tone = 0;
+            self.onset_hold = 0;
             // A fax answer tone is reported while it lasts: no need to wait 3 s for its end.
             if let Some(seg) = &self.current
                 && !self.ced_reported
@@ -446,6 +470,15 @@ impl ToneTracker {
         if self.group_len == 0 {
             return None;
         }
+        // The next tone of a sequence is loud from its first hop, a few hops before the
+        // spectral window calls it a tone: such hops hold the group open instead of counting
+        // as gap, so the wait after the last tone is exactly the longest gap between tones.
+        let last_level = self.group[self.group_len - 1].mean_level_db();
+        let loud = f.energy_db >= (last_level - 12.0).max(ctx.floor_db + self.config.margin_db);
+        if loud && self.onset_hold < ONSET_HOLD_HOPS {
+            self.onset_hold += 1;
+            return None;
+        }
         self.since_group_tone += 1;
         if self.since_group_tone < self.config.group_gap_hops {
             return None;
@@ -453,6 +486,7 @@ impl ToneTracker {
         let verdict = self.classify_group(ctx);
         self.group_len = 0;
         self.group_overflow = false;
+        self.onset_hold = 0;
         verdict
     }
 
@@ -489,6 +523,7 @@ impl ToneTracker {
             return;
         };
         self.miss = 0;
+        self.tail = Some((seg.mean_level_db(), self.hop + TAIL_HOPS));
         if seg.hops < self.config.min_segment_hops {
             return;
         }

@@ -42,6 +42,9 @@ pub struct PlayoutFrame {
 
 pub struct JitterBuffer {
     delay: Duration,
+    /// Frames leave as soon as they and every frame before them are here, instead of at their
+    /// playout time; a missing frame still waits until its playout time to be concealed.
+    early_release: bool,
     slots: Box<[Slot; CAPACITY]>,
     /// Frame index of the first frame and when it plays.
     anchor: Option<(u64, Instant)>,
@@ -59,6 +62,7 @@ impl JitterBuffer {
     pub fn new(delay: Duration) -> Self {
         JitterBuffer {
             delay,
+            early_release: false,
             slots: Box::new(
                 [Slot {
                     index: u64::MAX,
@@ -73,6 +77,14 @@ impl JitterBuffer {
             concealing: 0,
             stats: JitterStats::default(),
         }
+    }
+
+    /// In-order release for a consumer that analyses rather than plays (the AMD): audio is
+    /// handed over the moment it is complete, so a decision is not held back by the delay that
+    /// only absorbs jitter. The delay still bounds how long a gap is waited for.
+    pub fn with_early_release(mut self) -> Self {
+        self.early_release = true;
+        self
     }
 
     pub fn stats(&self) -> JitterStats {
@@ -135,10 +147,11 @@ impl JitterBuffer {
     /// The next frame if its playout time has come.
     pub fn pop(&mut self, now: Instant) -> Option<PlayoutFrame> {
         let due = self.deadline(self.next)?;
-        if now < due {
+        let slot = &mut self.slots[(self.next % CAPACITY as u64) as usize];
+        let here = slot.filled && slot.index == self.next;
+        if now < due && !(self.early_release && here) {
             return None;
         }
-        let slot = &mut self.slots[(self.next % CAPACITY as u64) as usize];
         let start = SampleTime(self.played * FRAME_SAMPLES as u64);
         let out = if slot.filled && slot.index == self.next {
             slot.filled = false;
@@ -180,6 +193,28 @@ mod tests {
 
     fn payload(value: i16) -> Vec<u8> {
         vec![ulaw_encode(value); FRAME_SAMPLES]
+    }
+
+    #[test]
+    fn early_release_hands_over_in_order_frames_at_once_and_waits_for_a_gap() {
+        let t0 = crate::runtime::clock::now();
+        let mut jb = JitterBuffer::new(Duration::from_millis(40)).with_early_release();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        jb.push(ms(0), 0, Law::Ulaw, &payload(1000));
+        jb.push(ms(0), 160, Law::Ulaw, &payload(2000));
+        // Both frames are complete and in order: they leave now, not 40 ms later.
+        assert!(!jb.pop(ms(0)).unwrap().concealed);
+        assert!(!jb.pop(ms(0)).unwrap().concealed);
+        assert_eq!(jb.pop(ms(0)), None);
+        // Frame 2 is missing and frame 3 is here: frame 3 waits for frame 2's playout time
+        // (80 ms after the first packet), where frame 2 is concealed.
+        jb.push(ms(45), 480, Law::Ulaw, &payload(4000));
+        assert_eq!(jb.pop(ms(79)), None);
+        assert!(jb.pop(ms(80)).unwrap().concealed);
+        let third = jb.pop(ms(80)).unwrap();
+        assert!(!third.concealed);
+        assert_eq!(third.frame.start, SampleTime(3 * FRAME_SAMPLES as u64));
+        assert_eq!(jb.stats().concealed, 1);
     }
 
     #[test]

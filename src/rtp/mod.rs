@@ -58,6 +58,13 @@ impl RtpReceiver {
         }
     }
 
+    /// Hands frames to the caller as soon as they arrive in order (see
+    /// [`JitterBuffer::with_early_release`]): for a call whose audio is analysed, not played.
+    pub fn with_early_release(mut self) -> Self {
+        self.jitter = self.jitter.with_early_release();
+        self
+    }
+
     /// Feeds one datagram received from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         let packet = match packet::parse(datagram) {

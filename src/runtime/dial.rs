@@ -431,7 +431,10 @@ pub async fn run_call(
                         let (law, dtmf) = media
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
-                        receiver = Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY));
+                        // The AMD takes audio the moment it is complete: the playout delay
+                        // only bounds the wait for a lost or late packet.
+                        receiver =
+                            Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release());
                         if let Some(a) = agent.as_mut() {
                             a.on_answer(now);
                         }
