@@ -329,8 +329,8 @@ impl Amd {
         match self.phase {
             Phase::Listening => {
                 // A tone too quiet for the speech gate is still not silence: the human rule
-                // must not fire while a beep is ringing.
-                let (verdict, rule) = if !speech && self.tones.in_tone() {
+                // must not fire while a beep is ringing, nor before its group is judged.
+                let (verdict, rule) = if !speech && self.tones.busy() {
                     self.greeting.push_hold()?
                 } else if !speech && self.vad.is_background() {
                     self.greeting.push_background()?
