@@ -26,6 +26,7 @@ fn voice(name: &str) -> NewCampaign {
         caller_ids: vec!["+17145550000".into()],
         caller_id_strategy: json!({"selection": "sticky"}),
         schedule: None,
+        webhook_url: None,
     }
 }
 
@@ -359,6 +360,7 @@ fn suite_sms(s: &dyn Store) {
                 caller_ids: vec![],
                 caller_id_strategy: json!({}),
                 schedule: Some(json!({"timezone": "auto"})),
+                webhook_url: None,
             },
             1,
         )
@@ -466,13 +468,13 @@ fn writes_survive_reopening_and_migrations_run_once() {
     let path = dir.path().join("t.db");
     let id = {
         let s = SqliteStore::open(&path, 1).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 4);
+        assert_eq!(s.schema_version().unwrap(), 5);
         let c = s.create_campaign(voice("durable"), 1).unwrap();
         s.add_prospects(&c.id, &phones(2, 0), 2).unwrap();
         c.id
     };
     let s = SqliteStore::open(&path, 2).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
     assert_eq!(s.get_campaign(&id).unwrap().name, "durable");
     assert_eq!(s.stats(&id).unwrap().total, 2);
     let mode: String = rusqlite_journal_mode(&path);
@@ -801,6 +803,7 @@ fn sms(name: &str) -> NewCampaign {
         caller_ids: vec!["+17145550000".into(), "+17145550001".into()],
         caller_id_strategy: json!({}),
         schedule: None,
+        webhook_url: None,
     }
 }
 
