@@ -9,6 +9,7 @@
 //! logged whole.
 
 pub mod auth;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -88,7 +89,11 @@ pub fn router(state: AppState) -> Router {
 pub fn router_live(state: AppState, live: Live) -> Router {
     use handlers::*;
     let metrics = Router::new().route("/metrics", get(live::metrics_text));
-    let open = Router::new().route("/openapi.json", get(openapi_json));
+    let open = Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/", get(dashboard::index))
+        .route("/dashboard/app.js", get(dashboard::app_js))
+        .route("/dashboard/app.css", get(dashboard::app_css));
     let (open, metrics_protected) = if live.metrics_public {
         (open.merge(metrics), Router::new())
     } else {
