@@ -51,7 +51,8 @@ function campaignRow(c) {
       STATS.map((k) => `<td data-stat="${k}"></td>`).join('');
     $('#campaigns tbody').appendChild(tr);
   }
-  tr.querySelector('.name').textContent = c.name;
+  tr.querySelector('.name').innerHTML =
+    `<a href="#campaign=${encodeURIComponent(c.id)}" title="its calls">${esc(c.name)}</a>`;
   tr.querySelector('.status').textContent = c.status;
   tr.dataset.status = c.status;
   return tr;
@@ -98,6 +99,7 @@ async function loadCampaigns() {
 }
 
 function addCall(ev) {
+  if (hashParams().get('campaign')) return;
   const d = ev.data;
   const tr = document.createElement('tr');
   tr.dataset.attempt = d.attemptId;
@@ -107,6 +109,26 @@ function addCall(ev) {
   const body = $('#calls tbody');
   body.insertBefore(tr, body.firstChild);
   while (body.children.length > 50) body.removeChild(body.lastChild);
+}
+
+// A campaign's calls, oldest first, a page at a time.
+async function showCampaignCalls(id, cursor) {
+  const q = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+  const page = await api(`/campaigns/${encodeURIComponent(id)}/attempts?limit=200${q}`).then((r) => r.json());
+  const body = $('#calls tbody');
+  if (!cursor) body.innerHTML = '';
+  for (const a of page.data) {
+    const tr = document.createElement('tr');
+    tr.dataset.attempt = a.id;
+    const link = a.answeredMs != null ? `<a href="#call=${encodeURIComponent(a.id)}">${esc(a.amdResult || 'answered')}</a>` : esc(a.amdResult);
+    tr.innerHTML = `<td>${esc((a.endedAt || a.startedAt).slice(11, 19))}</td><td>${esc(a.phone)}</td>` +
+      `<td>${esc(a.outcome)}</td><td>${link}</td><td>${a.amdMs == null ? '' : a.amdMs + ' ms'}</td>`;
+    body.appendChild(tr);
+  }
+  $('#calls-title').textContent = `Calls of ${state.campaigns.get(id)?.name || id}`;
+  const more = $('#more');
+  more.hidden = !page.nextCursor;
+  more.onclick = () => showCampaignCalls(id, page.nextCursor).catch((e) => setError(e.message));
 }
 
 function onEvent(ev) {
@@ -183,7 +205,7 @@ function marker(kind, label, ms, pxPerMs) {
   // The time the drawn position stands for (what a reader of the page sees).
   m.dataset.ms = Math.round(x / pxPerMs);
   m.style.left = x + 'px';
-  m.innerHTML = `<span>${esc(label)} ${ms} ms</span>`;
+  m.innerHTML = label ? `<span>${esc(label)} ${ms} ms</span>` : '';
   $('#markers').appendChild(m);
 }
 
@@ -228,8 +250,8 @@ function draw(trace, samples) {
   if (decision) marker('decision', decision.result || decision.kind, decision.atMs, pxPerMs);
   for (const e of trace.events) {
     if (e.beepStartMs != null) {
-      marker('beep', 'beep start', e.beepStartMs, pxPerMs);
-      marker('beep', 'beep end', e.beepEndMs, pxPerMs);
+      marker('beep', 'beep', e.beepStartMs, pxPerMs);
+      marker('beep', '', e.beepEndMs, pxPerMs);
     }
   }
   $('#timeline').dataset.pxPerMs = pxPerMs;
@@ -262,10 +284,18 @@ async function showCall(id) {
 async function route() {
   setError('');
   const call = hashParams().get('call');
+  const campaign = hashParams().get('campaign');
   try {
     if (call) {
       await showCall(call);
+    } else if (campaign) {
+      $('#call-view').hidden = true;
+      $('#campaigns-view').hidden = false;
+      await showCampaignCalls(campaign, null);
     } else {
+      if ($('#calls-title').textContent !== 'Recent calls') $('#calls tbody').innerHTML = '';
+      $('#calls-title').textContent = 'Recent calls';
+      $('#more').hidden = true;
       $('#call-view').hidden = true;
       $('#campaigns-view').hidden = false;
     }
