@@ -72,18 +72,8 @@ pub async fn events(
     };
     let start = match resume {
         Some(p) => p,
-        None => {
-            // From now on: the position of the newest event.
-            let mut last = 0;
-            loop {
-                let batch = st.run(move |s| s.events_after(last, 1000)).await?;
-                match batch.last() {
-                    Some(e) => last = e.seq,
-                    None => break,
-                }
-            }
-            last
-        }
+        // From now on: after the newest event.
+        None => st.run(|s| s.last_event_seq()).await?,
     };
     let stream = event_stream(st, start).take_until(live.stop.cancelled_owned());
     Ok(Sse::new(stream)

@@ -484,6 +484,8 @@ pub trait Store: Send + Sync {
     /// Events after position `after_seq` (0: from the first), oldest first, at most `limit`
     /// (`GET /events` and its `Last-Event-ID` resume).
     fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Position of the newest event (0 when there is none).
+    fn last_event_seq(&self) -> Result<i64, StoreError>;
     /// Webhook deliveries due at `now_ms` (pending, `next_at` reached), oldest first, with the
     /// campaign's `webhookUrl`.
     fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<WebhookJob>, StoreError>;

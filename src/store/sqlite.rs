@@ -1450,6 +1450,10 @@ impl Store for SqliteStore {
         self.events_after_impl(after_seq, limit)
     }
 
+    fn last_event_seq(&self) -> Result<i64, StoreError> {
+        self.last_event_seq_impl()
+    }
+
     fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<WebhookJob>, StoreError> {
         self.due_webhooks_impl(now_ms, limit)
     }

@@ -193,6 +193,15 @@ impl SqliteStore {
         events_after(&self.read().conn, after_seq, limit)
     }
 
+    pub(super) fn last_event_seq_impl(&self) -> Result<i64, StoreError> {
+        let inner = self.read();
+        let seq: Option<i64> = inner
+            .conn
+            .prepare_cached("SELECT MAX(seq) FROM events")?
+            .query_row([], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0))
+    }
+
     pub(super) fn due_webhooks_impl(
         &self,
         now_ms: i64,
