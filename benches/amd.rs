@@ -49,5 +49,35 @@ fn amd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, amd);
+/// The per-call AMD record's cost per 20 ms frame (u-law encode, level sum, trace point):
+/// 500 frames, the 10 s it keeps, into one preallocated recorder per iteration.
+fn amd_record(c: &mut Criterion) {
+    use trunx::call::amd_record::AmdRecorder;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls");
+    let labels = parse_labels(&std::fs::read_to_string(dir.join("labels.csv")).unwrap()).unwrap();
+    let pcm = read_telephone_wav(&dir.join(&labels[0].file)).unwrap();
+    let frames: Vec<[i16; 160]> = pcm
+        .chunks_exact(160)
+        .cycle()
+        .take(500)
+        .map(|f| f.try_into().unwrap())
+        .collect();
+    let mut group = c.benchmark_group("amd_record");
+    group.throughput(Throughput::Elements(frames.len() as u64));
+    group.bench_function("push_frame per frame (10 s)", |b| {
+        b.iter_batched(
+            AmdRecorder::new,
+            |mut r| {
+                for (i, f) in frames.iter().enumerate() {
+                    r.push_frame(black_box(f), i % 3 == 0, Some(0.5));
+                }
+                r
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, amd, amd_record);
 criterion_main!(benches);

@@ -330,6 +330,48 @@ pub const KEYS: &[KeySpec] = &[
         false,
         "Seconds (60 to 604800) a sent SMS waits for its delivery receipt; then it counts as failed with `no_receipt`, so the campaign can complete.",
     ),
+    spec(
+        "metrics_public",
+        "TRUNX_METRICS_PUBLIC",
+        Some("false"),
+        false,
+        "`true` serves `GET /metrics` without an API key (for a scraper on a trusted network); by default it needs `Authorization: Bearer KEY` like the rest of the API.",
+    ),
+    spec(
+        "webhook_url",
+        "TRUNX_WEBHOOK_URL",
+        None,
+        false,
+        "Default `http(s)` URL (at most 2048 characters) events are POSTed to for campaigns without their own `webhookUrl`. Fetched through the same egress guard as audio (`fetch_allow_hosts`, `fetch_allow_private`).",
+    ),
+    spec(
+        "webhook_secret",
+        "TRUNX_WEBHOOK_SECRET",
+        None,
+        true,
+        "Key of the `X-Trunx-Signature` HMAC-SHA256 on every webhook (at least 16 characters). Unset: webhooks are sent unsigned. Never logged or printed.",
+    ),
+    spec(
+        "amd_record",
+        "TRUNX_AMD_RECORD",
+        Some("false"),
+        false,
+        "`true` keeps each answered call's first 10 s of audio (8 kHz u-law) and its AMD trace, served at `GET /attempts/:id/amd` and `/audio` and drawn by the dashboard. `trunx demo` turns it on.",
+    ),
+    spec(
+        "amd_record_dir",
+        "TRUNX_AMD_RECORD_DIR",
+        Some("amd-records"),
+        false,
+        "Directory of the AMD records (created if missing, relative to the working directory).",
+    ),
+    spec(
+        "amd_record_keep",
+        "TRUNX_AMD_RECORD_KEEP",
+        Some("1000"),
+        false,
+        "How many calls' AMD records are kept (1 to 1000000; the oldest are deleted), about 90 KB each.",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -444,6 +486,16 @@ pub struct Config {
     pub sms_receipt_timeout_s: u32,
     /// Per-DID SMS pacing (`sms_did_per_hour`, `sms_min_gap`, `sms_gap_jitter`).
     pub sms_pacing: crate::campaign::sms_pacing::SmsPacingConfig,
+    /// `GET /metrics` without an API key.
+    pub metrics_public: bool,
+    /// The node's default webhook URL.
+    pub webhook_url: Option<String>,
+    /// The webhook signing key.
+    pub webhook_secret: Option<Secret>,
+    /// Keep per-call AMD records.
+    pub amd_record: bool,
+    pub amd_record_dir: PathBuf,
+    pub amd_record_keep: u32,
     /// Each effective raw value and where it came from, for `trunx config`.
     effective: BTreeMap<&'static str, (Option<String>, Source)>,
 }
@@ -641,6 +693,29 @@ impl Config {
                     _ => Err("must be a whole number of seconds from 60 to 604800".into()),
                 },
             )?,
+            metrics_public: get("metrics_public").required()?.parse_with(parse_bool)?,
+            webhook_url: get("webhook_url").optional(|v| {
+                crate::campaign::webhook::check_webhook_url(v)
+                    .map(|()| v.to_string())
+                    .map_err(str::to_string)
+            })?,
+            webhook_secret: get("webhook_secret").optional(|v| {
+                if v.len() >= 16 && v.len() <= 256 {
+                    Ok(Secret(v.to_string()))
+                } else {
+                    Err("must be 16 to 256 characters".into())
+                }
+            })?,
+            amd_record: get("amd_record").required()?.parse_with(parse_bool)?,
+            amd_record_dir: get("amd_record_dir")
+                .required()?
+                .parse_with(|v| Ok(PathBuf::from(v)))?,
+            amd_record_keep: get("amd_record_keep").required()?.parse_with(|v| {
+                match v.parse::<u32>() {
+                    Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+                    _ => Err("must be a whole number from 1 to 1000000".into()),
+                }
+            })?,
             effective: BTreeMap::new(),
         };
         // What `trunx config` shows: secrets are masked here, so no Debug or log of the
@@ -699,7 +774,12 @@ impl<'a> Field<'a> {
         ConfigError::Invalid {
             key: self.key,
             source_name: self.source.to_string(),
-            value: value.to_string(),
+            // A rejected secret is still a secret: the error names the key, not the value.
+            value: if KEYS.iter().any(|k| k.key == self.key && k.secret) && !value.is_empty() {
+                "****".to_string()
+            } else {
+                value.to_string()
+            },
             reason,
         }
     }
@@ -964,6 +1044,45 @@ mod tests {
                 matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
                 "{env}={value}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn live_settings_parse_and_a_rejected_secret_is_not_echoed() {
+        let c = Config::load(None, env_of(&[])).unwrap();
+        assert!(!c.metrics_public && c.webhook_url.is_none() && c.webhook_secret.is_none());
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("TRUNX_METRICS_PUBLIC", "true"),
+                ("TRUNX_WEBHOOK_URL", "https://hooks.example.com/trunx"),
+                ("TRUNX_WEBHOOK_SECRET", "0123456789abcdef0123"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.metrics_public);
+        assert_eq!(
+            c.webhook_url.as_deref(),
+            Some("https://hooks.example.com/trunx")
+        );
+        assert_eq!(
+            c.webhook_secret.as_ref().map(Secret::expose),
+            Some("0123456789abcdef0123")
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+        for (env, value, key) in [
+            ("TRUNX_WEBHOOK_URL", "ftp://x.io/h", "webhook_url"),
+            ("TRUNX_METRICS_PUBLIC", "yes please", "metrics_public"),
+            ("TRUNX_WEBHOOK_SECRET", "short-secret", "webhook_secret"),
+        ] {
+            let err = Config::load(None, env_of(&[(env, value)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{env}={value}: {err}"
+            );
+            if key == "webhook_secret" {
+                assert!(!err.to_string().contains(value), "{err}");
+            }
         }
     }
 

@@ -503,6 +503,7 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
                 caller_ids: vec!["+12125550100".into()],
                 caller_id_strategy: serde_json::json!({}),
                 schedule: None,
+                webhook_url: None,
             },
             0,
         )
@@ -532,6 +533,7 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
         agent_defaults: AgentTarget::new(String::new()),
         claim_batch: 10,
         caller_id: Default::default(),
+        amd_record: None,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(trunx::runtime::dialer::run(

@@ -49,6 +49,7 @@ fn settings(trunk_port: u16, sip_port: u16, rtp: u16, credentials: bool) -> Dial
         agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
+        amd_record: None,
     }
 }
 
@@ -102,6 +103,7 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
                 caller_ids: vec!["+12125550100".into(), "+12125550101".into()],
                 caller_id_strategy: json!({}),
                 schedule: None,
+                webhook_url: None,
             },
             0,
         )

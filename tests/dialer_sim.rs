@@ -201,6 +201,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
                 caller_ids: dids.clone(),
                 caller_id_strategy: json!({}),
                 schedule: None,
+                webhook_url: None,
             },
             now,
         )
@@ -231,6 +232,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
             agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
             claim_batch: 100,
             caller_id: Default::default(),
+            amd_record: None,
         },
         store.clone(),
         messages,

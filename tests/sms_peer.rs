@@ -684,6 +684,7 @@ async fn after_a_crash_a_message_left_sending_is_requeued_and_sent_once() {
                 caller_ids: dids(2),
                 caller_id_strategy: json!({}),
                 schedule: None,
+                webhook_url: None,
             },
             0,
         )

@@ -179,6 +179,10 @@ pub struct Amd {
     end_silence_hops: u32,
     beep_timeout_hops: u64,
     candidate_log: Option<Vec<BeepCandidate>>,
+    /// The VAD's verdict on the last hop, and the beep model's last probability (read-only
+    /// views for the per-call AMD record).
+    last_speech: bool,
+    last_model_probability: Option<f32>,
 }
 
 impl Amd {
@@ -198,8 +202,20 @@ impl Amd {
             end_silence_hops: config::hops(config.greeting_end_silence_ms),
             beep_timeout_hops: config::hops(config.beep_timeout_ms) as u64,
             candidate_log: None,
+            last_speech: false,
+            last_model_probability: None,
             config,
         }
+    }
+
+    /// Whether the last hop analysed was speech.
+    pub fn in_speech(&self) -> bool {
+        self.last_speech
+    }
+
+    /// The beep model's probability for the last candidate it scored, if any.
+    pub fn last_model_probability(&self) -> Option<f32> {
+        self.last_model_probability
     }
 
     /// Training mode: every tone candidate is recorded and none ends the analysis, so a whole
@@ -309,6 +325,7 @@ impl Amd {
         self.stats.hops += 1;
         let features = self.analyzer.push(hop);
         let speech = self.vad.push(&features);
+        self.last_speech = speech;
         if speech {
             self.silence_run = 0;
         } else {
@@ -480,7 +497,10 @@ impl Amd {
         if let Some(model) = &self.model {
             self.stats.model_runs += 1;
             match model.score(c) {
-                Ok(p) => return (p >= self.config.beep_model_threshold, p),
+                Ok(p) => {
+                    self.last_model_probability = Some(p);
+                    return (p >= self.config.beep_model_threshold, p);
+                }
                 Err(_) => self.stats.model_errors += 1,
             }
         }

@@ -43,6 +43,9 @@ pub struct CampaignDto<'a> {
     pub caller_ids: &'a [String],
     pub caller_id_strategy: &'a Value,
     pub schedule: &'a Option<Value>,
+    /// Only present when set, so campaigns without one read exactly as the spec shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<&'a str>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -57,6 +60,7 @@ pub fn campaign(c: &Campaign) -> CampaignDto<'_> {
         caller_ids: &c.caller_ids,
         caller_id_strategy: &c.caller_id_strategy,
         schedule: &c.schedule,
+        webhook_url: c.webhook_url.as_deref(),
         created_at: rfc3339(c.created_at_ms),
         updated_at: rfc3339(c.updated_at_ms),
     }

@@ -125,6 +125,15 @@ pub async fn create_campaign(State(st): State<AppState>, JsonBody(body): JsonBod
         }
         Some(_) => return Err(ApiError::invalid("schedule", "must be a JSON object")),
     };
+    let webhook_url = match obj.get("webhookUrl") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => {
+            crate::campaign::webhook::check_webhook_url(u)
+                .map_err(|m| ApiError::invalid("webhookUrl", m))?;
+            Some(u.clone())
+        }
+        Some(_) => return Err(ApiError::invalid("webhookUrl", "must be a URL string")),
+    };
     if let Some(asset) = refs.audio_asset {
         let found = st.run(move |s| s.get_audio(&asset)).await;
         if let Err(e) = found {
@@ -144,6 +153,7 @@ pub async fn create_campaign(State(st): State<AppState>, JsonBody(body): JsonBod
         caller_ids,
         caller_id_strategy,
         schedule,
+        webhook_url,
     };
     let now = st.now();
     let c = st.run(move |s| s.create_campaign(new, now)).await?;

@@ -9,10 +9,12 @@
 //! logged whole.
 
 pub mod auth;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod live;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -64,10 +66,44 @@ impl AppState {
     }
 }
 
-/// The whole API. Every route but `/openapi.json` needs an API key.
+/// Options of the live surfaces, from the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// `metrics_public`: `GET /metrics` without an API key.
+    pub metrics_public: bool,
+    /// Cancelled at shutdown: open `/events` streams end, so the graceful shutdown does not
+    /// wait on them forever.
+    pub stop: tokio_util::sync::CancellationToken,
+    /// `amd_record`: the per-call AMD records (`None`: off).
+    pub amd_records: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
+}
+
+/// The whole API with the default [`Live`] options. Every route but `/openapi.json` needs an
+/// API key.
 pub fn router(state: AppState) -> Router {
+    router_live(state, Live::default())
+}
+
+/// The whole API. Every route but `/openapi.json` (and `/metrics` with `metrics_public`)
+/// needs an API key.
+pub fn router_live(state: AppState, live: Live) -> Router {
     use handlers::*;
+    let metrics = Router::new().route("/metrics", get(live::metrics_text));
+    let open = Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/", get(dashboard::index))
+        .route("/dashboard/app.js", get(dashboard::app_js))
+        .route("/dashboard/app.css", get(dashboard::app_css));
+    let (open, metrics_protected) = if live.metrics_public {
+        (open.merge(metrics), Router::new())
+    } else {
+        (open, metrics)
+    };
     let protected = Router::new()
+        .merge(metrics_protected)
+        .route("/events", get(live::events))
+        .route("/attempts/{id}/amd", get(live::attempt_amd))
+        .route("/attempts/{id}/audio", get(live::attempt_audio))
         .route("/campaigns", post(create_campaign).get(list_campaigns))
         .route("/campaigns/{id}", get(get_campaign))
         .route(
@@ -93,9 +129,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ));
-    Router::new()
-        .route("/openapi.json", get(openapi_json))
-        .merge(protected)
+    open.merge(protected)
+        .layer(axum::Extension(live))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::JSON_BODY_LIMIT))

@@ -220,6 +220,42 @@ pub const ROUTES: &[RouteDoc] = &[
         (204, ""),
         &[401, 404, 422],
     ),
+    op(
+        "get",
+        "/events",
+        "Server-Sent Events of every attempt and campaign state change (`id:` = the event's seq; resume with `Last-Event-ID` or `after`)",
+        None,
+        &["after"],
+        (200, "Event"),
+        &[401, 422],
+    ),
+    op(
+        "get",
+        "/attempts/{id}/amd",
+        "The AMD trace of an answered call (amd_record = true): per-100 ms level, speech flag and beep-model probability, the detector's events with causes",
+        None,
+        &[],
+        (200, "AmdTrace"),
+        &[401, 404],
+    ),
+    op(
+        "get",
+        "/attempts/{id}/audio",
+        "The first 10 s of an answered call as WAV (8 kHz, 16-bit mono; amd_record = true)",
+        None,
+        &[],
+        (200, ""),
+        &[401, 404],
+    ),
+    op(
+        "get",
+        "/metrics",
+        "Prometheus text format (no key needed with metrics_public)",
+        None,
+        &[],
+        (200, ""),
+        &[401],
+    ),
     RouteDoc {
         method: "get",
         path: "/openapi.json",
@@ -252,6 +288,10 @@ fn query_param(name: &str) -> Value {
             "Only caller IDs in this state",
         ),
         "name" => (json!({"type": "string"}), "Name of a raw-body upload"),
+        "after" => (
+            json!({"type": "string", "pattern": "^[0-9]{1,18}$"}),
+            "Resume after this event seq (the Last-Event-ID header wins)",
+        ),
         _ => (json!({"type": "string"}), ""),
     };
     json!({"name": name, "in": "query", "required": false, "schema": schema, "description": desc})
@@ -288,7 +328,13 @@ pub fn document() -> Value {
             );
         }
         let mut responses = Map::new();
-        let ok = if r.ok.1.is_empty() {
+        let ok = if r.path == "/events" {
+            json!({"description": "An event stream; each `data:` is one Event", "content": {"text/event-stream": {"schema": reference(r.ok.1)}}})
+        } else if r.path == "/attempts/{id}/audio" {
+            json!({"description": "WAV", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}})
+        } else if r.path == "/metrics" {
+            json!({"description": "Prometheus text exposition format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}})
+        } else if r.ok.1.is_empty() {
             json!({"description": "OK"})
         } else {
             json!({"description": "OK", "content": {JSON: {"schema": reference(r.ok.1)}}})
@@ -316,6 +362,19 @@ pub fn document() -> Value {
         "info": {"title": "trunx control API", "version": env!("CARGO_PKG_VERSION")},
         "security": [{"bearer": []}],
         "paths": paths,
+        "webhooks": {
+            "event": {"post": {
+                "summary": "One POST per event to the campaign's webhookUrl (or the node's webhook_url), retried with backoff until a 2xx; at least once, deduplicate by X-Trunx-Event-Id",
+                "parameters": [
+                    {"name": "X-Trunx-Event-Id", "in": "header", "required": true, "schema": {"type": "string"}, "description": "The event id (idempotency id)"},
+                    {"name": "Idempotency-Key", "in": "header", "required": true, "schema": {"type": "string"}, "description": "Same as X-Trunx-Event-Id"},
+                    {"name": "X-Trunx-Event-Type", "in": "header", "required": true, "schema": {"type": "string"}},
+                    {"name": "X-Trunx-Signature", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}$"}, "description": "With webhook_secret: t=UNIX,v1=hex(HMAC-SHA256(secret, \"UNIX.\" + raw body))"}
+                ],
+                "requestBody": {"required": true, "content": {JSON: {"schema": reference("Event")}}},
+                "responses": {"2XX": {"description": "Delivered"}, "default": {"description": "Retried later"}}
+            }}
+        },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": schemas(),
@@ -389,11 +448,52 @@ fn schemas() -> Value {
         },
         "additionalProperties": true
     });
+    let webhook_url = json!({"type": "string", "format": "uri", "maxLength": 2048, "description": "http(s) URL the campaign's events are POSTed to; absent: the node's webhook_url"});
     let page = |item: &str| json!({"type": "object", "required": ["data", "nextCursor"], "properties": {"data": {"type": "array", "items": reference(item)}, "nextCursor": {"type": ["string", "null"]}}});
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "index": {"type": "integer"}, "value": {}, "status": status}}}},
-        "CampaignCreate": {"type": "object", "properties": {"name": {"type": "string", "description": "Defaults to the campaign id"}, "channel": channel, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": "object"}}},
-        "Campaign": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "channel": channel, "status": status, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": ["object", "null"]}, "createdAt": ts, "updatedAt": ts}},
+        "CampaignCreate": {"type": "object", "properties": {"name": {"type": "string", "description": "Defaults to the campaign id"}, "channel": channel, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": "object"}, "webhookUrl": webhook_url}},
+        "Campaign": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "channel": channel, "status": status, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": ["object", "null"]}, "webhookUrl": webhook_url, "createdAt": ts, "updatedAt": ts}},
+        "Event": {"type": "object", "required": ["id", "seq", "type", "createdAt", "campaignId", "data"], "properties": {
+            "id": {"type": "string", "description": "Idempotency id, evt_ + 24 hex digits"},
+            "seq": {"type": "integer", "description": "Position in the event log (the SSE id)"},
+            "type": {"type": "string", "enum": ["attempt.started", "attempt.ended", "campaign.status"]},
+            "createdAt": ts,
+            "campaignId": {"type": "string"},
+            "data": {"oneOf": [reference("AttemptEventData"), reference("CampaignStatusEventData")]}
+        }},
+        "AttemptEventData": {"type": "object", "required": ["attemptId", "prospectId", "phone", "attempt", "prospectStatus"], "properties": {
+            "attemptId": {"type": "string"}, "prospectId": {"type": "string"}, "phone": e164, "attempt": count,
+            "callerId": e164, "prospectStatus": {"type": "string"},
+            "outcome": {"type": ["string", "null"], "enum": ["noAnswer", "busy", "voicemail", "humanConnected", "failed", null]},
+            "cause": {"type": ["string", "null"]}, "sipStatus": {"type": ["integer", "null"]},
+            "amdResult": {"type": ["string", "null"], "enum": ["human", "machine", "machine_end_beep", "unknown", null]},
+            "amdCause": {"type": ["string", "null"]}, "amdMs": {"type": ["integer", "null"]},
+            "nextAttemptAt": {"type": ["string", "null"], "format": "date-time"}
+        }, "description": "attempt.started has callerId; attempt.ended has the outcome fields"},
+        "AmdTrace": {"type": "object", "required": ["attemptId", "sampleRate", "blockMs", "audioMs", "points", "events"], "properties": {
+            "attemptId": {"type": "string"},
+            "amdResult": {"type": ["string", "null"], "enum": ["human", "machine", "machine_end_beep", "unknown", null]},
+            "amdMs": {"type": ["integer", "null"], "description": "The recorded decision time, ms after the answer"},
+            "outcome": {"type": ["string", "null"]},
+            "sampleRate": {"type": "integer", "const": 8000},
+            "blockMs": {"type": "integer", "const": 100},
+            "audioMs": {"type": "integer", "maximum": 10000},
+            "points": {"type": "array", "items": {"type": "object", "properties": {
+                "tMs": {"type": "integer"}, "levelDb": {"type": "number"}, "speech": {"type": "boolean"},
+                "modelProbability": {"type": ["number", "null"]}
+            }}},
+            "events": {"type": "array", "items": {"type": "object", "properties": {
+                "atMs": {"type": "integer"}, "kind": {"type": "string"},
+                "result": {"type": ["string", "null"]}, "cause": {"type": "string"},
+                "confidence": {"type": "number"},
+                "beepStartMs": {"type": ["integer", "null"]}, "beepEndMs": {"type": ["integer", "null"]}
+            }}}
+        }},
+        "CampaignStatusEventData": {"type": "object", "required": ["status", "previousStatus", "action"], "properties": {
+            "status": status, "previousStatus": status,
+            "action": {"type": "string", "enum": ["start", "pause", "resume", "cancel", "complete"]}
+        }},
         "CampaignPage": page("Campaign"),
         "Lifecycle": {"type": "object", "required": ["id", "name", "status", "channel"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "status": status, "channel": channel}},
         "ProspectsAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}}},

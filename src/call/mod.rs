@@ -4,6 +4,7 @@
 //! unknown: play the message right away (voice broadcast) and hang up (`humanConnected`), or,
 //! with `ai`, hand over to the agent. Pure: events in, actions out; no I/O, no clock.
 
+pub mod amd_record;
 pub mod replay;
 
 use crate::amd::{AmdEvent, AmdEventKind};

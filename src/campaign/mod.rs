@@ -13,6 +13,7 @@ pub mod retry;
 pub mod scheduler;
 pub mod sms_pacing;
 pub mod status;
+pub mod webhook;
 pub mod window;
 
 pub use mode::{FieldError, validate_caller_id_strategy, validate_mode};

@@ -6,7 +6,7 @@
 //!
 //! It owns nothing of the engine: it wires the same parts `trunx serve` runs.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -170,6 +170,11 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
         ("TRUNX_TRUNK_MAX_CPS", "20".to_string()),
         ("TRUNX_TRUNK_MAX_CONCURRENT", "300".to_string()),
         ("TRUNX_RING_TIMEOUT", "15".to_string()),
+        ("TRUNX_AMD_RECORD", "true".to_string()),
+        (
+            "TRUNX_AMD_RECORD_DIR",
+            dir.join("amd-records").display().to_string(),
+        ),
     ];
     let config = Config::load(None, |k| {
         env.iter()
@@ -190,10 +195,20 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
     let settings = server::dialer_settings(&config)?
         .ok_or_else(|| DemoError::Setup("no trunk configured".into()))?;
     let stop = CancellationToken::new();
-    let api_stop = stop.clone();
-    let api = tokio::spawn(server::serve_on(listener, state, async move {
-        api_stop.cancelled().await
-    }));
+    // The API outlives the dialer: on a terminal it keeps serving the dashboard until Ctrl-C.
+    let api_stop = CancellationToken::new();
+    let live = api::Live {
+        stop: api_stop.clone(),
+        ..server::live_options(&config)?
+    };
+    let serving = api_stop.clone();
+    let api = tokio::spawn(server::serve_router(
+        listener,
+        api::router_live(state, live),
+        async move { serving.cancelled().await },
+    ));
+    let interactive = !json_only && std::io::stdout().is_terminal();
+    let dashboard = format!("http://{api_addr}/#key={key}");
     let dialing = tokio::spawn(dialer::run(settings, store.clone(), messages, stop.clone()));
 
     say(&format!(
@@ -206,6 +221,9 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
     say(
         "(humans, voicemails with a beep, greetings without one, busy, no answer, invalid numbers).\n",
     );
+    if interactive {
+        say(&format!("watch it live: {dashboard}\n"));
+    }
 
     crate::runtime::fetch::ensure_crypto_provider();
     let client = Client {
@@ -308,7 +326,6 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))?
         .map_err(server::ServerError::from)?;
-    let _ = api.await;
     // Every attempt, from the API, against the simulator's truth.
     let mut attempts = Vec::new();
     let mut cursor: Option<String> = None;
@@ -398,6 +415,13 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
     } else {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     }
+    if interactive {
+        println!("\ndashboard (each call's AMD timeline): {dashboard}");
+        println!("serving until Ctrl-C");
+        server::shutdown_signal().await;
+    }
+    api_stop.cancel();
+    let _ = api.await;
     Ok(report)
 }
 

@@ -103,6 +103,10 @@ pub struct DialReport {
     /// were skipped because the sender woke too late).
     pub frames_sent: u64,
     pub frames_late: u64,
+    /// Received frames that arrived after their playout slot, and frames never received
+    /// (concealed), from the jitter buffer.
+    pub rx_late: u64,
+    pub rx_lost: u64,
     /// Answered, but too little audio arrived for the detector to decide in its analysis time.
     pub no_media: bool,
     /// With an agent: when its websocket was open (ms after the answer), how long it talked
@@ -115,6 +119,9 @@ pub struct DialReport {
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
+    /// Answered calls: the first 10 s of audio and the detector's trace.
+    #[serde(skip)]
+    pub amd_record: Option<Box<crate::call::amd_record::AmdRecord>>,
 }
 
 /// What the call does with the detector's verdict when it is placed by a campaign.
@@ -391,6 +398,7 @@ pub async fn run_call(
         let mut rtp_out = [0u8; 256];
         let mut amd = Amd::new(amd_config, model);
         let mut answered_at: Option<Instant> = None;
+        let mut recorder: Option<crate::call::amd_record::AmdRecorder> = None;
         let mut first_decision: Option<AmdEvent> = None;
         let mut beep_end: Option<u64> = None;
         let mut machine_end: Option<&'static str> = None;
@@ -428,6 +436,7 @@ pub async fn run_call(
                     CallEvent::Answered { media } => {
                         let now = clock::now();
                         answered_at = Some(now);
+                        recorder = Some(crate::call::amd_record::AmdRecorder::new());
                         let (law, dtmf) = media
                             .map(|m| (m.law, m.dtmf_payload_type))
                             .unwrap_or((Law::Ulaw, None));
@@ -482,9 +491,23 @@ pub async fn run_call(
                         a.caller_frame(&frame.frame.samples, frame.frame.start);
                     }
                     if amd.is_done() {
+                        if let Some(r) = recorder.as_mut() {
+                            r.push_frame(&frame.frame.samples, false, amd.last_model_probability());
+                        }
                         continue;
                     }
-                    if let Some(e) = amd.process(&frame.frame) {
+                    let event = amd.process(&frame.frame);
+                    if let Some(r) = recorder.as_mut() {
+                        r.push_frame(
+                            &frame.frame.samples,
+                            amd.in_speech(),
+                            amd.last_model_probability(),
+                        );
+                        if let Some(e) = &event {
+                            r.push_event(e);
+                        }
+                    }
+                    if let Some(e) = event {
                         if first_decision.is_none() {
                             first_decision = Some(e);
                         }
@@ -720,6 +743,9 @@ pub async fn run_call(
             && first_decision.is_none()
             && let Some(e) = amd.finish()
         {
+            if let Some(r) = recorder.as_mut() {
+                r.push_event(&e);
+            }
             first_decision = Some(e);
         }
         let outcome = outcome.unwrap_or(Outcome::Failed {
@@ -733,6 +759,7 @@ pub async fn run_call(
             a.on_call_end();
         }
         let flow_outcome = flow.as_ref().and_then(|f| f.outcome());
+        let rx_jitter = receiver.as_ref().map(|r| r.jitter_stats());
         Ok(DialReport {
             outcome: name,
             cause,
@@ -755,6 +782,8 @@ pub async fn run_call(
             played_ms: player.as_ref().map(|p| p.played_ms()),
             frames_sent: sent_stats.packets as u64,
             frames_late,
+            rx_late: rx_jitter.map_or(0, |j| j.late),
+            rx_lost: rx_jitter.map_or(0, |j| j.concealed),
             no_media,
             agent_connected_ms: agent.as_ref().and_then(|a| a.connected_ms()),
             agent_talk_ms: agent.as_ref().and_then(|a| a.talk_ms(ended)),
@@ -762,6 +791,7 @@ pub async fn run_call(
             agent_stats: agent.as_ref().map(|a| a.stats()),
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
+            amd_record: recorder.map(|r| Box::new(r.finish())),
             message: flow_outcome.map(|o| match o {
                 FlowOutcome::Voicemail { complete: true, .. } => "voicemail",
                 FlowOutcome::Voicemail {

@@ -72,6 +72,8 @@ pub struct DialerSettings {
     /// How many due prospects are read per campaign at a time.
     pub claim_batch: u32,
     pub caller_id: CallerIdConfig,
+    /// `amd_record`: where answered calls' AMD records are kept (`None`: not kept).
+    pub amd_record: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
 }
 
 /// Where prepared voicemail prompts come from (prepared once per campaign at start).
@@ -920,6 +922,9 @@ struct CallJob {
 
 impl CallJob {
     async fn run(self) {
+        let metrics = super::metrics::global();
+        metrics.active_calls.inc();
+        let _active = scopeguard_dec(&metrics.active_calls);
         let s = &self.settings;
         let phone_log = redact(&self.attempt.phone, s.log_phone_numbers);
         let opts = DialOptions {
@@ -968,7 +973,7 @@ impl CallJob {
                 ai: self.plan.ai,
             },
         };
-        let report = dial::run_call(
+        let mut report = dial::run_call(
             &shared,
             &opts,
             Some(plan),
@@ -1011,7 +1016,20 @@ impl CallJob {
             amd = end.amd.map(|a| a.as_str()).unwrap_or(""),
             "call ended"
         );
+        metrics.call_ended(&super::metrics::CallMetrics {
+            outcome: end.outcome.as_str(),
+            amd: end.amd.map(|a| a.as_str()),
+            amd_ms: result.amd_ms.map(|v| v.max(0) as u64),
+            sip_status: end.sip_status,
+            no_response: report.as_ref().is_ok_and(|r| {
+                r.outcome == "failed" && r.cause == Some("timeout") && r.sip_status.is_none()
+            }),
+            rx_late: report.as_ref().map_or(0, |r| r.rx_late),
+            rx_lost: report.as_ref().map_or(0, |r| r.rx_lost),
+            tx_late: report.as_ref().map_or(0, |r| r.frames_late),
+        });
         let record = call_record(self.attempt.started_at_ms, &result);
+        let result_amd_ms = result.amd_ms;
         let store = self.store.clone();
         let attempt_id = self.attempt.id.clone();
         let finished = tokio::task::spawn_blocking(move || {
@@ -1023,6 +1041,27 @@ impl CallJob {
             // next start: the outcome is not lost silently, and nobody is dialled twice.
             tracing::error!(attempt = %self.attempt.id, error = %e, "cannot record the outcome");
         }
+        let rec = report.as_mut().ok().and_then(|r| r.amd_record.take());
+        if let (Some(records), Some(rec)) = (s.amd_record.clone(), rec) {
+            let id = self.attempt.id.clone();
+            let (amd_result, amd_ms) = (end.amd.map(|a| a.as_str()), result_amd_ms);
+            let outcome = end.outcome.as_str();
+            let saved = tokio::task::spawn_blocking(move || {
+                records.save(
+                    &id,
+                    super::amd_records::Decision {
+                        amd_result,
+                        amd_ms,
+                        outcome: Some(outcome),
+                    },
+                    &rec,
+                )
+            })
+            .await;
+            if let Ok(Err(e)) = saved {
+                tracing::warn!(attempt = %self.attempt.id, error = %e, "cannot keep the AMD record");
+            }
+        }
         let _ = self.ended.send(Ended {
             campaign_id: self.attempt.campaign_id.clone(),
             caller_id: self.attempt.caller_id.clone(),
@@ -1031,6 +1070,17 @@ impl CallJob {
             frames_late: report.as_ref().map_or(0, |r| r.frames_late),
         });
     }
+}
+
+/// Lowers `gauge` by one when dropped (a call task ends however it ends).
+fn scopeguard_dec(gauge: &prometheus::IntGauge) -> impl Drop + '_ {
+    struct Dec<'a>(&'a prometheus::IntGauge);
+    impl Drop for Dec<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Dec(gauge)
 }
 
 #[cfg(test)]
@@ -1054,6 +1104,8 @@ mod tests {
             machine_end: None,
             frames_sent: 0,
             frames_late: 0,
+            rx_late: 0,
+            rx_lost: 0,
             no_media: false,
             agent_connected_ms: None,
             agent_talk_ms: None,
@@ -1061,6 +1113,7 @@ mod tests {
             agent_stats: None,
             talk_ms: Some(9_000),
             flow,
+            amd_record: None,
         }
     }
 

@@ -270,8 +270,20 @@ fn build_client(config: &FetchConfig) -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError(error_chain(&e)))
 }
 
+/// The checked client for other outgoing requests (webhooks): the same resolver, redirect
+/// policy and timeouts as the audio fetches.
+pub(crate) fn checked_client(config: &FetchConfig) -> Result<reqwest::Client, ClientError> {
+    build_client(config)
+}
+
+/// What the egress policy refused in a failed request (a host, an address or a redirect), if
+/// that is why it failed, as one line.
+pub(crate) fn refusal(e: &(dyn StdError + 'static)) -> Option<String> {
+    find_in_chain::<HopRefusal>(e).map(ToString::to_string)
+}
+
 /// An error and its causes as one line, with reqwest's URL left out (it may hold secrets).
-fn error_chain(e: &(dyn StdError + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(e);
     while let Some(err) = current {

@@ -180,6 +180,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
                 caller_ids: vec!["+12125550100".into()],
                 caller_id_strategy: json!({}),
                 schedule: None,
+                webhook_url: None,
             },
             wall_ms(),
         )
@@ -220,6 +221,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
             max_calls_per_day: 1_000_000,
             ..CallerIdConfig::default()
         },
+        amd_record: None,
     };
     let stop = CancellationToken::new();
     let started = clock::now();

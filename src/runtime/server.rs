@@ -134,6 +134,7 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         agent_defaults: agent_defaults(config)?,
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
+        amd_record: amd_record_store(config)?,
     }))
 }
 
@@ -270,13 +271,28 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
                 None
             }
         };
+        let hooks = tokio::spawn(crate::runtime::webhooks::run(
+            webhook_settings(config),
+            state.store.clone(),
+            stop.clone(),
+        ));
         let api_stop = stop.clone();
         let signal = async move {
             shutdown_signal().await;
             api_stop.cancel();
         };
-        serve_on(listener, state, signal).await?;
+        let live = api::Live {
+            stop: stop.clone(),
+            ..live_options(config)?
+        };
+        let router = api::router_live(state, live);
+        serve_router(listener, router, signal).await?;
         stop.cancel();
+        match hooks.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => tracing::error!(error = %e, "webhook sender task failed"),
+        }
         if let Some(d) = dialing {
             match d.await {
                 Ok(Ok(stats)) => tracing::info!(?stats, "dialer stopped"),
@@ -294,6 +310,56 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
         tracing::info!("control API stopped");
         Ok(())
     })
+}
+
+/// The live-surface options of the configuration.
+pub fn live_options(config: &Config) -> Result<api::Live, ServerError> {
+    Ok(api::Live {
+        metrics_public: config.metrics_public,
+        amd_records: amd_record_store(config)?,
+        ..api::Live::default()
+    })
+}
+
+/// The AMD record directory with `amd_record` on (created if missing).
+pub fn amd_record_store(
+    config: &Config,
+) -> Result<Option<Arc<crate::runtime::amd_records::AmdRecordStore>>, ServerError> {
+    if !config.amd_record {
+        return Ok(None);
+    }
+    crate::runtime::amd_records::AmdRecordStore::new(
+        config.amd_record_dir.clone(),
+        config.amd_record_keep as usize,
+    )
+    .map(|s| Some(Arc::new(s)))
+    .map_err(|e| ServerError::Setting {
+        key: "amd_record_dir",
+        reason: format!("{}: {e}", config.amd_record_dir.display()),
+    })
+}
+
+/// The webhook sender's settings: the default URL, the secret, the egress policy of `fetch_*`.
+pub fn webhook_settings(config: &Config) -> crate::runtime::webhooks::WebhookSettings {
+    crate::runtime::webhooks::WebhookSettings {
+        default_url: config.webhook_url.clone(),
+        secret: config
+            .webhook_secret
+            .as_ref()
+            .map(|s| Arc::from(s.expose().as_bytes())),
+        fetch: FetchConfig::from_config(config),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), std::io::Error> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets open requests finish.

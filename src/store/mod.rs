@@ -193,6 +193,8 @@ pub struct Campaign {
     /// The `callerIdStrategy` object as the client sent it.
     pub caller_id_strategy: Value,
     pub schedule: Option<Value>,
+    /// `webhookUrl`: where this campaign's events are POSTed (else the node's `webhook_url`).
+    pub webhook_url: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -207,6 +209,8 @@ pub struct NewCampaign {
     pub caller_ids: Vec<String>,
     pub caller_id_strategy: Value,
     pub schedule: Option<Value>,
+    /// `webhookUrl` (checked by the caller).
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -326,6 +330,29 @@ pub struct Did {
     pub cooling_until_ms: Option<i64>,
     pub last_used_at_ms: Option<i64>,
     pub created_at_ms: i64,
+}
+
+/// One recorded state change (`attempt.started`, `attempt.ended`, `campaign.status`), written
+/// in the transaction of the change itself. `seq` orders events and is the SSE id; `id` is the
+/// idempotency id receivers deduplicate by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub campaign_id: String,
+    pub data: Value,
+    pub created_at_ms: i64,
+}
+
+/// A webhook delivery to try.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookJob {
+    pub event: StoredEvent,
+    /// The campaign's `webhookUrl`; `None`: the node's default applies.
+    pub url: Option<String>,
+    /// Tries so far.
+    pub tries: u32,
 }
 
 /// Keyset pagination: at most `limit` items after the opaque `cursor`.
@@ -453,6 +480,26 @@ pub trait Store: Send + Sync {
 
     /// The campaign's counters: one row read, no scan.
     fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError>;
+
+    /// Events after position `after_seq` (0: from the first), oldest first, at most `limit`
+    /// (`GET /events` and its `Last-Event-ID` resume).
+    fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Position of the newest event (0 when there is none).
+    fn last_event_seq(&self) -> Result<i64, StoreError>;
+    /// Webhook deliveries due at `now_ms` (pending, `next_at` reached), oldest first, with the
+    /// campaign's `webhookUrl`.
+    fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<WebhookJob>, StoreError>;
+    /// Records a try of the event's delivery: `Some(next_at)` keeps it pending until then;
+    /// `None` ends it with `state` (`delivered`, `failed`, `refused`, `no_url`).
+    fn webhook_tried(
+        &self,
+        event_seq: i64,
+        state: &str,
+        next_at_ms: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Deliveries still pending.
+    fn webhook_queue_depth(&self) -> Result<u64, StoreError>;
 
     fn create_audio(
         &self,

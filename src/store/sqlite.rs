@@ -14,11 +14,13 @@ use rand::rngs::StdRng;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+mod events;
+
 use super::ids::new_id;
 use super::{
     ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, Did, DidState, DidUpdate, Message,
     MessageStatus, NewCampaign, Page, PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON,
-    Store, StoreError, Suppressed, Suppression,
+    Store, StoreError, StoredEvent, Suppressed, Suppression, WebhookJob,
 };
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
@@ -194,10 +196,36 @@ ALTER TABLE attempts ADD COLUMN agent_reconnects INTEGER;
 ALTER TABLE attempts ADD COLUMN agent_end TEXT;
 "#,
     ),
+    (
+        5,
+        r#"
+-- Where a campaign's events are POSTed (else the node's webhook_url).
+ALTER TABLE campaigns ADD COLUMN webhook_url TEXT;
+-- Every attempt and campaign state change, written in the transaction of the change. `seq`
+-- (never reused: AUTOINCREMENT) is the SSE id and resume position; `id` the idempotency id.
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    campaign_seq INTEGER NOT NULL REFERENCES campaigns(seq),
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- The webhook outbox: one row per event, pending until delivered or given up.
+CREATE TABLE webhook_outbox (
+    event_seq INTEGER PRIMARY KEY REFERENCES events(seq),
+    state TEXT NOT NULL DEFAULT 'pending',
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
+"#,
+    ),
 ];
 
 const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
-    caller_id_strategy, schedule, created_at, updated_at";
+    caller_id_strategy, schedule, created_at, updated_at, webhook_url";
 const COUNTER_COLUMNS: &str = "total, queued, dialing, completed, failed, cancelled, no_answer, \
     busy, voicemail, human_connected, sending, sent, delivered";
 const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts, \
@@ -292,6 +320,7 @@ fn campaign_row(row: &Row) -> rusqlite::Result<(i64, Campaign)> {
             },
             created_at_ms: row.get(9)?,
             updated_at_ms: row.get(10)?,
+            webhook_url: row.get(11)?,
         },
     ))
 }
@@ -626,6 +655,16 @@ fn complete_if_done_in(tx: &Transaction, campaign_seq: i64, now_ms: i64) -> rusq
              AND status = 'dialing' AND queued = 0 AND dialing = 0 AND sending = 0 AND sent = 0",
         )?
         .execute(params![campaign_seq, now_ms])?;
+    if n == 1 {
+        events::campaign_status(
+            tx,
+            campaign_seq,
+            CampaignStatus::Dialing,
+            CampaignStatus::Completed,
+            "complete",
+            now_ms,
+        )?;
+    }
     Ok(n == 1)
 }
 
@@ -946,8 +985,8 @@ impl Store for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO campaigns (id, name, channel, status, mode, caller_ids, \
-             caller_id_strategy, schedule, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+             caller_id_strategy, schedule, created_at, updated_at, webhook_url) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
             params![
                 id,
                 name,
@@ -957,7 +996,8 @@ impl Store for SqliteStore {
                 serde_json::to_string(&new.caller_ids).unwrap_or_else(|_| "[]".into()),
                 new.caller_id_strategy.to_string(),
                 new.schedule.as_ref().map(Value::to_string),
-                now_ms
+                now_ms,
+                new.webhook_url,
             ],
         )?;
         tx.commit()?;
@@ -970,6 +1010,7 @@ impl Store for SqliteStore {
             caller_ids: new.caller_ids,
             caller_id_strategy: new.caller_id_strategy,
             schedule: new.schedule,
+            webhook_url: new.webhook_url,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         })
@@ -1036,6 +1077,7 @@ impl Store for SqliteStore {
             );
             bump_counters(&tx, seq, &one.scaled(n))?;
         }
+        events::campaign_status(&tx, seq, current, next, action.as_str(), now_ms)?;
         let campaign = get_campaign_in(&tx, id)?;
         tx.commit()?;
         Ok(campaign)
@@ -1242,6 +1284,7 @@ impl Store for SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![id, seq, pseq, p.attempts, caller_id, now_ms])?;
+        events::attempt_started(&tx, seq, &id, &p, caller_id, now_ms)?;
         tx.commit()?;
         Ok(Attempt {
             id,
@@ -1316,6 +1359,7 @@ impl Store for SqliteStore {
             (e, _) => e,
         };
         let (_, p) = apply_event_in(&tx, cseq, &prospect_id, &event, now_ms)?;
+        events::attempt_ended(&tx, cseq, attempt_id, &p, result, now_ms)?;
         complete_if_done_in(&tx, cseq, now_ms)?;
         tx.commit()?;
         Ok(p)
@@ -1400,6 +1444,32 @@ impl Store for SqliteStore {
             });
         }
         Ok(())
+    }
+
+    fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_after_impl(after_seq, limit)
+    }
+
+    fn last_event_seq(&self) -> Result<i64, StoreError> {
+        self.last_event_seq_impl()
+    }
+
+    fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<WebhookJob>, StoreError> {
+        self.due_webhooks_impl(now_ms, limit)
+    }
+
+    fn webhook_tried(
+        &self,
+        event_seq: i64,
+        state: &str,
+        next_at_ms: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.webhook_tried_impl(event_seq, state, next_at_ms, error)
+    }
+
+    fn webhook_queue_depth(&self) -> Result<u64, StoreError> {
+        self.webhook_queue_depth_impl()
     }
 
     fn stats(&self, campaign_id: &str) -> Result<Counters, StoreError> {

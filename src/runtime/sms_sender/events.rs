@@ -65,6 +65,10 @@ impl Sender {
 
     /// A message reached its final status: it counts in its DID's health.
     pub(super) fn record_outcome(&mut self, m: &crate::store::Message, now: i64) {
+        crate::runtime::metrics::global()
+            .sms
+            .with_label_values(&[m.status.as_str()])
+            .inc();
         let window = self.settings.caller_id.health_window.max(1);
         let records = self.did_outcomes.entry(m.did.clone()).or_default();
         if records.len() >= window {
@@ -179,6 +183,10 @@ impl Sender {
                     tracing::warn!(message = %message_id, error = %e, "cannot record an accepted message");
                     return;
                 }
+                crate::runtime::metrics::global()
+                    .sms
+                    .with_label_values(&["sent"])
+                    .inc();
                 // Receipts that came before this acceptance (an early part's).
                 for carrier_id in ids {
                     if let Some(r) = self.receipts.remove(&carrier_id) {
