@@ -153,18 +153,33 @@ pub fn ensure_split(
     if have == want && out.join("labels.csv").is_file() {
         return Ok((out, None));
     }
+    let sources = IngredientSources::system(&out);
+    let summary = generate_split(generator, split, &out, sources)?;
+    Ok((out, Some(summary)))
+}
+
+/// Generates a split into `out` and stamps the directory; returns the summary.
+pub fn generate_split(
+    generator: Generator,
+    split: Split,
+    out: &Path,
+    sources: IngredientSources,
+) -> Result<String, CorpusError> {
+    let (seed, count) = split_plan(generator, split);
     let opts = GenerateOptions {
-        out: out.clone(),
+        out: out.to_path_buf(),
         count,
         seed,
-        sources: IngredientSources::system(&out),
+        sources,
     };
+    // A stale stamp must not outlive a failed run.
+    let _ = std::fs::remove_file(out.join(STAMP));
     let summary = match generator {
         Generator::One => generate(&opts)?.to_string(),
         Generator::Two => generate2(&opts)?.to_string(),
     };
-    write_text(&out.join(STAMP), &want)?;
-    Ok((out, Some(summary)))
+    write_text(&out.join(STAMP), &stamp(generator, seed, count))?;
+    Ok(summary)
 }
 
 /// `LICENSES.md` for a directory of generator-2 calls.

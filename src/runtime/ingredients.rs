@@ -557,30 +557,26 @@ pub fn run(command: CorpusCommand) -> Result<String, CorpusError> {
             sounds_dir,
             moh_dir,
         } => {
-            use crate::corpus::split::{Generator, default_dir, split_plan};
+            use crate::corpus::split::{Generator, default_dir};
             let generator = Generator::from_number(generator)
                 .ok_or_else(|| CorpusError::Usage("--generator must be 1 or 2".into()))?;
-            let (seed, count, out) = match split {
-                Some(split) => {
-                    let (seed, count) = split_plan(generator, split);
-                    let out = out.unwrap_or_else(|| default_dir(generator, split).into());
-                    (seed, count, out)
-                }
-                None => (
-                    seed.unwrap_or(7),
-                    count.unwrap_or(320),
-                    out.ok_or_else(|| {
-                        CorpusError::Usage("--out DIR is required without --split".into())
-                    })?,
-                ),
-            };
+            if let Some(split) = split {
+                let out = out.unwrap_or_else(|| default_dir(generator, split).into());
+                let mut sources = IngredientSources::system(&out);
+                sources.sounds_dir = sounds_dir;
+                sources.moh_dir = moh_dir;
+                return super::corpus2::generate_split(generator, split, &out, sources);
+            }
+            let out = out.ok_or_else(|| {
+                CorpusError::Usage("--out DIR is required without --split".into())
+            })?;
             let mut sources = IngredientSources::system(&out);
             sources.sounds_dir = sounds_dir;
             sources.moh_dir = moh_dir;
             let opts = GenerateOptions {
                 out,
-                count,
-                seed,
+                count: count.unwrap_or(320),
+                seed: seed.unwrap_or(7),
                 sources,
             };
             match generator {
