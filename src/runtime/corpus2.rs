@@ -17,7 +17,10 @@ use crate::corpus::gen2::{self, Gen2, Ingredients2};
 use crate::corpus::labels;
 use crate::corpus::split::{Generator, Split, default_dir, split_plan};
 
-/// Bump when generator 2's output changes, so stale split directories are regenerated.
+/// Bump when generator 1's output (calls or labels) changes, so stale split directories are
+/// regenerated.
+pub const GEN1_REVISION: u32 = 2;
+/// The same for generator 2.
 pub const GEN2_REVISION: u32 = 1;
 /// Name of the stamp file in a generated directory.
 pub const STAMP: &str = "CORPUS_STAMP";
@@ -128,7 +131,7 @@ pub fn generate2(opts: &GenerateOptions) -> Result<Generate2Report, CorpusError>
 
 fn stamp(generator: Generator, seed: u64, count: usize) -> String {
     let rev = match generator {
-        Generator::One => 1,
+        Generator::One => GEN1_REVISION,
         Generator::Two => GEN2_REVISION,
     };
     format!(
