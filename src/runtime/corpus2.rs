@@ -21,7 +21,7 @@ use crate::corpus::split::{Generator, Split, default_dir, split_plan};
 /// regenerated.
 pub const GEN1_REVISION: u32 = 2;
 /// The same for generator 2.
-pub const GEN2_REVISION: u32 = 1;
+pub const GEN2_REVISION: u32 = 3;
 /// Name of the stamp file in a generated directory.
 pub const STAMP: &str = "CORPUS_STAMP";
 
@@ -203,4 +203,32 @@ Creative Commons Attribution-ShareAlike 3.0 licence. Attribution: "music by Macr
 Camp and Reno Project (Asterisk opsound MOH); mixed into synthetic calls by the trunx project".
 "#
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamped_split_directory_is_reused_and_a_wrong_stamp_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("labels.csv"),
+            "file,truth,beep_start_ms,beep_end_ms\n",
+        )
+        .unwrap();
+        let (seed, count) = split_plan(Generator::Two, Split::Dev);
+        std::fs::write(d.join(STAMP), stamp(Generator::Two, seed, count)).unwrap();
+        let (out, generated) = ensure_split(Generator::Two, Split::Dev, Some(d)).unwrap();
+        assert_eq!((out.as_path(), generated), (d, None));
+        // Another split's stamp is not reused: it regenerates, which fails here on purpose
+        // (no music directory), and the stale stamp is gone.
+        std::fs::write(d.join(STAMP), stamp(Generator::Two, seed + 1, count)).unwrap();
+        let mut src = IngredientSources::system(d);
+        src.moh_dir = d.join("no-music");
+        let err = generate_split(Generator::Two, Split::Dev, d, src).unwrap_err();
+        assert!(err.to_string().contains("music"), "{err}");
+        assert!(!d.join(STAMP).exists());
+    }
 }

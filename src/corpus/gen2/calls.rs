@@ -11,8 +11,29 @@ use crate::corpus::channel::{NoiseColour, db_to_lin, noise};
 use crate::corpus::labels::Label;
 use crate::corpus::mix_seed;
 
-/// Shortest silence that ends an utterance; clips closer than this are one utterance.
+/// Shortest silence that ends an utterance; speech closer than this is one utterance.
 pub const UTTERANCE_GAP_MS: usize = 500;
+
+/// End of the first utterance of a person's clean track: from the first speech, up to the
+/// first pause of [`UTTERANCE_GAP_MS`] (5 ms blocks within 35 dB of the loudest, and above
+/// -70 dBFS, are speech).
+/// Catches pauses inside a synthesised line as well as between lines.
+pub fn utterance_end(track: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 5 * MS;
+    let levels: Vec<f32> = track.chunks(BLOCK).map(crate::audio::rms_dbfs).collect();
+    let loudest = levels.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let gate = (loudest - 35.0).max(-70.0);
+    let first = levels.iter().position(|&l| l > gate)?;
+    let mut last = first;
+    for (i, &l) in levels.iter().enumerate().skip(first) {
+        if l > gate {
+            last = i;
+        } else if (i - last) * 5 >= UTTERANCE_GAP_MS {
+            break;
+        }
+    }
+    Some(((last + 1) * BLOCK).min(track.len()))
+}
 
 fn secs(rng: &mut StdRng, lo: f32, hi: f32) -> usize {
     ((rng.random_range(lo..hi) * 8000.0) as usize).div_ceil(MS) * MS
@@ -99,6 +120,9 @@ impl Gen2 {
             Kind::VmSystem => self.system(&mut rng, &mut s, gain),
         };
 
+        if kind.truth() == crate::amd::bench::Truth::Human {
+            s.utt_end = utterance_end(&s.fore);
+        }
         // The beep (or the silence after a beepless greeting), then the recording's tail.
         let beep_at = if kind.has_beep() {
             Some((greeting_end + secs(&mut rng, 0.15, 1.5)).div_ceil(MS) * MS)
@@ -207,7 +231,6 @@ impl Gen2 {
         let at = secs(rng, lo, hi);
         let clip = pick(rng, h.get(line));
         put(&mut s.fore, at, clip, gain);
-        s.utt_end = Some(at + clip.len());
         s.note("lead_ms", at / MS);
         if rng.random_bool(0.35) {
             let again = pick(rng, h.get(Line::Again));
@@ -222,8 +245,8 @@ impl Gen2 {
         s.end()
     }
 
-    /// A run-on answer: one to three long phrases with breaths of 60-250 ms between them,
-    /// all one utterance.
+    /// A run-on answer: one to three long phrases with breaths of 60-250 ms between them
+    /// (one utterance unless a line has a long pause of its own).
     fn rambler(&self, rng: &mut StdRng, s: &mut Scene, gain: f32) -> usize {
         let h = self.human(rng, s);
         let mut at = secs(rng, 0.1, 1.2);
@@ -243,7 +266,6 @@ impl Gen2 {
             put(&mut s.fore, at, clip, gain);
             at += clip.len() + rng.random_range(60..250) * MS;
         }
-        s.utt_end = Some(s.end());
         s.end()
     }
 
@@ -254,7 +276,6 @@ impl Gen2 {
         s.note("lead_ms", at / MS);
         let first = pick(rng, h.get(Line::Short));
         put(&mut s.fore, at, first, gain);
-        s.utt_end = Some(at + first.len());
         let gap = rng.random_range(UTTERANCE_GAP_MS as f32 / 1000.0 + 0.1..2.2);
         let second = if rng.random_bool(0.6) {
             pick(rng, h.get(Line::Again))
@@ -318,7 +339,7 @@ impl Gen2 {
         let end = self.person(rng, s, gain, line, 0.1, 1.5);
         let tone_db = rng.random_range(-35.0..-12.0);
         let (tone, name) = sounds::nearby_tone(rng, tone_db);
-        let speech = s.utt_end.unwrap_or(0);
+        let speech = utterance_end(&s.fore).unwrap_or(0);
         let at = (speech as i64 + rng.random_range(-16000..16000)).max(0) as usize;
         put(&mut s.back, at, &tone, 1.0);
         s.note("nearby", name);

@@ -12,13 +12,14 @@
 //!
 //! Labels: the usual `labels.csv` columns (beep start = start of the first tone, beep end =
 //! end of the LAST tone), and in the notes `cat=`, `utt_end=MS` (end of the person's first
-//! utterance: speech followed by at least 500 ms without speech; clips joined by shorter gaps
-//! are one utterance) and `tones=S-E@HZ[/HZ]+...` (every tone of the beep).
+//! utterance: speech followed by at least 500 ms without speech, measured on the person's
+//! clean track, see [`calls::utterance_end`]) and `tones=S-E@HZ[/HZ]+...` (every tone of the
+//! beep).
 //!
 //! Pure and seeded like generator 1: the runtime (`runtime::corpus2`) loads the ingredients
 //! (music and the espeak-ng lines of [`script::lines`]) and writes what comes back.
 
-mod calls;
+pub mod calls;
 pub mod line;
 pub mod script;
 pub mod sounds;

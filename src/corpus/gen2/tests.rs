@@ -119,3 +119,17 @@ fn bad_ingredients_are_typed_errors() {
     ing.music.clear();
     assert!(matches!(Gen2::new(&ing), Err(IngredientError::NoMusic)));
 }
+
+#[test]
+fn the_first_utterance_ends_at_the_first_long_pause() {
+    let tone = |n: usize| -> Vec<f32> { (0..n).map(|i| 0.3 * (i as f32 * 0.7).sin()).collect() };
+    let mut track = vec![0.0f32; 800];
+    track.extend(tone(4000)); // speech 100-600 ms
+    track.extend(vec![0.0; 2400]); // 300 ms breath: same utterance
+    track.extend(tone(1600)); // 900-1100 ms
+    track.extend(vec![0.0; 4800]); // 600 ms pause ends it
+    track.extend(tone(2000));
+    assert_eq!(calls::utterance_end(&track), Some(8800));
+    assert_eq!(calls::utterance_end(&tone(1000)), Some(1000));
+    assert_eq!(calls::utterance_end(&[0.0; 100]), None);
+}
