@@ -7,7 +7,7 @@ APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-w
 PY := .venv/bin/python
 AGENT_PY := .venv-agent/bin/python
 
-.PHONY: demo test ort deps agent-venv build model corpus bench lint clean
+.PHONY: demo test ort deps agent-venv build model corpus splits bench bench-splits lint clean
 
 ## make demo: build and run the main job on embedded defaults.
 demo: $(ORT_LIB)
@@ -60,6 +60,12 @@ $(AGENT_PY): tests/peers/requirements.txt
 corpus: deps
 	cargo run --release -- corpus generate --out corpus --count 320 --seed 7
 
+## Every train/dev/test split of both generators (2,620 calls under corpus/genG-SPLIT).
+splits: deps
+	for g in 1 2; do for s in train dev test; do \
+	    cargo run --release -- corpus generate --generator $$g --split $$s || exit 1; \
+	done; done
+
 ## Retrain the beep model from the generated corpus (reproducible, fixed seeds).
 model: corpus $(PY) $(ORT_LIB)
 	cargo run --release -- bench beep-features corpus --out models/beep_features.csv
@@ -75,6 +81,15 @@ bench: corpus $(ORT_LIB)
 	cargo bench
 	cargo run --release -- bench amd corpus --json
 	cargo run --release -- bench amd corpus --json --no-model
+
+## The test splits of both generators: built-in detector with and without the beep model, and
+## the app_amd port (each split is generated first when missing).
+bench-splits: deps $(ORT_LIB)
+	for g in 1 2; do \
+	    cargo run --release -- bench amd --split test --generator $$g --json || exit 1; \
+	    cargo run --release -- bench amd --split test --generator $$g --json --no-model || exit 1; \
+	    cargo run --release -- bench amd --split test --generator $$g --json --provider asterisk || exit 1; \
+	done
 
 clean:
 	cargo clean

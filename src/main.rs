@@ -130,11 +130,27 @@ enum KeysCommand {
     List,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchProvider {
+    Builtin,
+    Asterisk,
+}
+
 #[derive(Subcommand, Debug)]
 enum BenchCommand {
     /// Replay a directory of labelled calls (WAV + labels.csv) through the AMD and score it.
     Amd {
-        dir: PathBuf,
+        /// Directory of calls; with --split, where the split is (default corpus/genG-SPLIT).
+        dir: Option<PathBuf>,
+        /// Score a fixed split (generated first unless DIR already holds exactly it).
+        #[arg(long, value_enum)]
+        split: Option<trunx::corpus::split::Split>,
+        /// Generator of the split: 1 or 2.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        generator: u8,
+        /// Engine: the built-in detector or the port of Asterisk's app_amd (amd.conf defaults).
+        #[arg(long, value_enum, default_value = "builtin")]
+        provider: BenchProvider,
         /// Labels file (default DIR/labels.csv): file,truth,beep_start_ms,beep_end_ms[,notes]
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -292,16 +308,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Amd {
             dir,
+            split,
+            generator,
+            provider,
             labels,
             json,
             no_model,
             amd_config,
             per_call,
         }) => {
-            let model = model_unless(no_model, &config)?;
-            let amd_config = load_amd_config(amd_config.as_deref())?;
-            let (report, outcomes) =
-                amd_files::bench_dir(&dir, labels.as_deref(), &amd_config, model)?;
+            let dir = match split {
+                Some(split) => {
+                    let generator = trunx::corpus::split::Generator::from_number(generator)
+                        .context("--generator must be 1 or 2")?;
+                    let (dir, generated) =
+                        trunx::runtime::corpus2::ensure_split(generator, split, dir.as_deref())?;
+                    if let Some(summary) = generated {
+                        eprint!("{summary}");
+                    }
+                    dir
+                }
+                None => dir.context("give a directory of labelled calls, or --split")?,
+            };
+            let engine = match provider {
+                BenchProvider::Builtin => amd_files::Engine::Builtin {
+                    config: load_amd_config(amd_config.as_deref())?,
+                    model: model_unless(no_model, &config)?,
+                },
+                BenchProvider::Asterisk => {
+                    amd_files::Engine::Asterisk(trunx::amd::asterisk::AsteriskConfig::default())
+                }
+            };
+            let (report, outcomes) = amd_files::bench_dir_with(&dir, labels.as_deref(), &engine)?;
             if per_call {
                 for o in &outcomes {
                     let ok = if o.predicted() == o.label.truth {
@@ -335,7 +373,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", trunx::amd::bench::render_table(&report, &outcomes));
+                print!("{}", trunx::amd::bench::render_table(&report));
             }
             Ok(ExitCode::SUCCESS)
         }

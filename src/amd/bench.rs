@@ -63,10 +63,39 @@ impl Label {
 
     /// The `cat=NAME` of the notes, or `uncategorised`.
     pub fn category(&self) -> &str {
+        self.note("cat").unwrap_or("uncategorised")
+    }
+
+    /// The value of `KEY=value` in the notes (keys separated by `;` or spaces).
+    pub fn note(&self, key: &str) -> Option<&str> {
         self.notes
             .split([';', ' '])
-            .find_map(|kv| kv.strip_prefix("cat="))
-            .unwrap_or("uncategorised")
+            .find_map(|kv| kv.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+    }
+
+    /// End of the person's first utterance, ms from the first sample (`utt_end=MS` in the
+    /// notes; set on human calls that speak).
+    pub fn first_utterance_end_ms(&self) -> Option<u64> {
+        self.note("utt_end").and_then(|v| v.parse().ok())
+    }
+
+    /// Every tone of the labelled beep, (start, end) ms: `tones=S-E[@HZ[/HZ]]+...` in the
+    /// notes, else the one span of the beep columns. The beep end of the columns is the end of
+    /// the last tone.
+    pub fn beep_tones_ms(&self) -> Vec<(u64, u64)> {
+        let parsed: Option<Vec<(u64, u64)>> = self.note("tones").map(|v| {
+            v.split('+')
+                .filter_map(|t| {
+                    let span = t.split('@').next()?;
+                    let (a, b) = span.split_once('-')?;
+                    Some((a.parse().ok()?, b.parse().ok()?))
+                })
+                .collect()
+        });
+        match parsed {
+            Some(t) if !t.is_empty() => t,
+            _ => self.beep_ms.into_iter().collect(),
+        }
     }
 }
 
@@ -162,6 +191,8 @@ pub struct CallOutcome {
     pub events: Vec<AmdEvent>,
     /// Audio the detector analysed before it was done (the basis of the realtime factor).
     pub analysed_ms: u64,
+    /// Length of the whole recording (the "full error" of a missed beep ends here).
+    pub audio_ms: u64,
 }
 
 impl CallOutcome {
@@ -178,12 +209,42 @@ impl CallOutcome {
         }
     }
 
-    /// The reported beep: (beep_end_ms, event_ms).
+    /// The first reported beep (the one a dialer acts on): (beep_end_ms, event_ms).
     pub fn beep(&self) -> Option<(u64, u64)> {
         self.events.iter().find_map(|e| match e.kind {
             AmdEventKind::MachineEndBeep { beep_end, .. } => Some((beep_end.as_ms(), e.at.as_ms())),
             _ => None,
         })
+    }
+
+    /// True when the first reported beep ends within [`BEEP_MATCH_MS`] of the labelled end.
+    pub fn first_beep_found(&self) -> bool {
+        match (self.beep(), self.label.beep_ms) {
+            (Some((end, _)), Some((_, label_end))) => end.abs_diff(label_end) <= BEEP_MATCH_MS,
+            _ => false,
+        }
+    }
+
+    /// Beep end error of a call with a labelled beep, counting a miss: |reported - labelled|
+    /// of the first reported beep, or, when no beep was reported, the full error: the time
+    /// from the labelled beep end to the end of the recording. `None` without a labelled beep.
+    pub fn beep_end_error_ms(&self) -> Option<u64> {
+        let (_, label_end) = self.label.beep_ms?;
+        Some(match self.beep() {
+            Some((end, _)) => end.abs_diff(label_end),
+            None => self.audio_ms.saturating_sub(label_end),
+        })
+    }
+
+    /// For a person whose first utterance end is labelled and who was judged a person
+    /// (`human` or `unknown`): decision time minus that end, ms (negative when the detector
+    /// decided before the person stopped).
+    pub fn decision_after_speech_ms(&self) -> Option<i64> {
+        if self.label.truth != Truth::Human || self.predicted() != Truth::Human {
+            return None;
+        }
+        let end = self.label.first_utterance_end_ms()?;
+        Some(self.decision()?.at.as_ms() as i64 - end as i64)
     }
 }
 
@@ -213,20 +274,61 @@ pub struct CategoryReport {
     pub humans_as_machine: f64,
     pub machines_as_human: f64,
     pub beep_recall: f64,
+    pub first_beep_recall: f64,
     pub false_beep_rate: f64,
+    pub decision_after_speech_p50_ms: f64,
+}
+
+/// Counts of truth (rows) against the verdict (columns); `unknown` counts as human.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Confusion {
+    pub human_as_human: usize,
+    pub human_as_machine: usize,
+    pub machine_as_human: usize,
+    pub machine_as_machine: usize,
+}
+
+/// Decision latency of the people judged people.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct HumanLatency {
+    /// Calls counted: truth human, a labelled first-utterance end, verdict human or unknown.
+    pub calls: usize,
+    /// Decision time minus the labelled end of the first utterance.
+    pub after_speech: P50P95,
+    /// Decision time from the first answered sample, same calls.
+    pub from_start: P50P95,
 }
 
 /// The `trunx bench amd --json` object; its keys are part of the CLI contract.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct BenchReport {
+    /// Engine scored: `builtin` or `asterisk`.
+    pub provider: String,
     pub calls: usize,
     pub accuracy: f64,
+    pub confusion: Confusion,
     pub humans_as_machine: f64,
     pub machines_as_human: f64,
+    /// Calls with a labelled beep where ANY reported beep ends within `BEEP_MATCH_MS`.
     pub beep_recall: f64,
+    /// Calls with a labelled beep where the FIRST reported beep ends within `BEEP_MATCH_MS`
+    /// of the labelled end (the end of the last tone).
+    pub first_beep_recall: f64,
+    /// Calls without a labelled beep on which a beep was reported.
     pub false_beep_rate: f64,
+    /// Calls whose first reported beep is not within `BEEP_MATCH_MS` of a labelled beep end
+    /// (with or without a labelled beep): the message would start at the wrong time.
+    pub false_beeps: usize,
+    /// Over ALL calls with a labelled beep: |first reported beep end - labelled end|, and for
+    /// a call with no reported beep its full error, the labelled beep end to the end of the
+    /// recording.
     pub beep_end_error_ms: P50P95Max,
+    /// The same over the calls where a beep was reported (misses left out).
+    pub beep_end_error_found_ms: P50P95Max,
     pub beep_event_delay_ms: P50P95,
+    /// Human verdicts, decision time minus the labelled end of the first utterance.
+    pub decision_after_speech_ms: P50P95,
+    pub human_latency: HumanLatency,
     pub decision_ms: DecisionMs,
     pub realtime_factor: f64,
     pub by_category: BTreeMap<String, CategoryReport>,
@@ -252,63 +354,104 @@ fn ratio(num: usize, den: usize) -> f64 {
     }
 }
 
-fn confusion(calls: &[&CallOutcome]) -> CategoryReport {
-    let humans: Vec<_> = calls
-        .iter()
-        .filter(|c| c.label.truth == Truth::Human)
-        .collect();
-    let machines: Vec<_> = calls
-        .iter()
-        .filter(|c| c.label.truth == Truth::Machine)
-        .collect();
-    let correct = calls
-        .iter()
-        .filter(|c| c.predicted() == c.label.truth)
-        .count();
-    let with_beep: Vec<_> = calls.iter().filter(|c| c.label.beep_ms.is_some()).collect();
-    let found = with_beep
-        .iter()
-        .filter(|c| match (c.beep(), c.label.beep_ms) {
-            (Some((end, _)), Some((_, label_end))) => end.abs_diff(label_end) <= BEEP_MATCH_MS,
-            _ => false,
-        })
-        .count();
-    let without_beep: Vec<_> = calls.iter().filter(|c| c.label.beep_ms.is_none()).collect();
-    let false_beeps = without_beep.iter().filter(|c| c.beep().is_some()).count();
-    CategoryReport {
-        calls: calls.len(),
-        accuracy: ratio(correct, calls.len()),
-        humans_as_machine: ratio(
-            humans
-                .iter()
-                .filter(|c| c.predicted() == Truth::Machine)
-                .count(),
-            humans.len(),
-        ),
-        machines_as_human: ratio(
-            machines
-                .iter()
-                .filter(|c| c.predicted() == Truth::Human)
-                .count(),
-            machines.len(),
-        ),
-        beep_recall: ratio(found, with_beep.len()),
-        false_beep_rate: ratio(false_beeps, without_beep.len()),
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+fn p50_p95(v: &[f64]) -> P50P95 {
+    P50P95 {
+        p50: percentile(v, 50.0),
+        p95: percentile(v, 95.0),
     }
 }
 
-/// Computes the report. `cpu_seconds` is the CPU time the detector took for all calls.
-pub fn report(outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
+fn p50_p95_max(v: &[f64]) -> P50P95Max {
+    P50P95Max {
+        p50: percentile(v, 50.0),
+        p95: percentile(v, 95.0),
+        max: v.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+fn confusion_counts(calls: &[&CallOutcome]) -> Confusion {
+    let count = |t: Truth, p: Truth| {
+        calls
+            .iter()
+            .filter(|c| c.label.truth == t && c.predicted() == p)
+            .count()
+    };
+    Confusion {
+        human_as_human: count(Truth::Human, Truth::Human),
+        human_as_machine: count(Truth::Human, Truth::Machine),
+        machine_as_human: count(Truth::Machine, Truth::Human),
+        machine_as_machine: count(Truth::Machine, Truth::Machine),
+    }
+}
+
+fn confusion(calls: &[&CallOutcome]) -> CategoryReport {
+    let m = confusion_counts(calls);
+    let with_beep: Vec<_> = calls.iter().filter(|c| c.label.beep_ms.is_some()).collect();
+    let found = with_beep
+        .iter()
+        .filter(|c| {
+            let label_end = c.label.beep_ms.map(|(_, e)| e).unwrap_or(0);
+            c.events.iter().any(|e| match e.kind {
+                AmdEventKind::MachineEndBeep { beep_end, .. } => {
+                    beep_end.as_ms().abs_diff(label_end) <= BEEP_MATCH_MS
+                }
+                _ => false,
+            })
+        })
+        .count();
+    let first_found = with_beep.iter().filter(|c| c.first_beep_found()).count();
+    let without_beep: Vec<_> = calls.iter().filter(|c| c.label.beep_ms.is_none()).collect();
+    let false_beeps = without_beep.iter().filter(|c| c.beep().is_some()).count();
+    let after: Vec<f64> = sorted(
+        calls
+            .iter()
+            .filter_map(|c| c.decision_after_speech_ms())
+            .map(|v| v as f64)
+            .collect(),
+    );
+    CategoryReport {
+        calls: calls.len(),
+        accuracy: ratio(m.human_as_human + m.machine_as_machine, calls.len()),
+        humans_as_machine: ratio(m.human_as_machine, m.human_as_human + m.human_as_machine),
+        machines_as_human: ratio(
+            m.machine_as_human,
+            m.machine_as_human + m.machine_as_machine,
+        ),
+        beep_recall: ratio(found, with_beep.len()),
+        first_beep_recall: ratio(first_found, with_beep.len()),
+        false_beep_rate: ratio(false_beeps, without_beep.len()),
+        decision_after_speech_p50_ms: percentile(&after, 50.0),
+    }
+}
+
+/// Computes the report of `provider`. `cpu_seconds` is the CPU time the detector took for
+/// all calls.
+pub fn report(provider: &str, outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
     let all: Vec<&CallOutcome> = outcomes.iter().collect();
     let overall = confusion(&all);
     let mut end_errors = Vec::new();
+    let mut found_errors = Vec::new();
     let mut delays = Vec::new();
     let mut human_ms = Vec::new();
     let mut machine_ms = Vec::new();
+    let mut after_speech = Vec::new();
+    let mut from_start = Vec::new();
+    let mut false_beeps = 0;
     for c in outcomes {
+        if let Some(err) = c.beep_end_error_ms() {
+            end_errors.push(err as f64);
+        }
         if let (Some((end, at)), Some((_, label_end))) = (c.beep(), c.label.beep_ms) {
-            end_errors.push(end.abs_diff(label_end) as f64);
+            found_errors.push(end.abs_diff(label_end) as f64);
             delays.push(at as f64 - label_end as f64);
+        }
+        if c.beep().is_some() && !c.first_beep_found() {
+            false_beeps += 1;
         }
         if let Some(d) = c.decision() {
             match d.kind {
@@ -317,10 +460,29 @@ pub fn report(outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
                 _ => machine_ms.push(d.at.as_ms() as f64),
             }
         }
+        if let (Some(after), Some(d)) = (c.decision_after_speech_ms(), c.decision()) {
+            after_speech.push(after as f64);
+            from_start.push(d.at.as_ms() as f64);
+        }
     }
-    for v in [&mut end_errors, &mut delays, &mut human_ms, &mut machine_ms] {
-        v.sort_by(|a, b| a.total_cmp(b));
-    }
+    let [
+        end_errors,
+        found_errors,
+        delays,
+        human_ms,
+        machine_ms,
+        after_speech,
+        from_start,
+    ] = [
+        end_errors,
+        found_errors,
+        delays,
+        human_ms,
+        machine_ms,
+        after_speech,
+        from_start,
+    ]
+    .map(sorted);
     let mut categories: BTreeMap<String, Vec<&CallOutcome>> = BTreeMap::new();
     for c in outcomes {
         categories
@@ -330,30 +492,28 @@ pub fn report(outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
     }
     let audio_seconds: f64 = outcomes.iter().map(|c| c.analysed_ms as f64 / 1000.0).sum();
     BenchReport {
+        provider: provider.to_string(),
         calls: outcomes.len(),
         accuracy: overall.accuracy,
+        confusion: confusion_counts(&all),
         humans_as_machine: overall.humans_as_machine,
         machines_as_human: overall.machines_as_human,
         beep_recall: overall.beep_recall,
+        first_beep_recall: overall.first_beep_recall,
         false_beep_rate: overall.false_beep_rate,
-        beep_end_error_ms: P50P95Max {
-            p50: percentile(&end_errors, 50.0),
-            p95: percentile(&end_errors, 95.0),
-            max: end_errors.last().copied().unwrap_or(f64::NAN),
-        },
-        beep_event_delay_ms: P50P95 {
-            p50: percentile(&delays, 50.0),
-            p95: percentile(&delays, 95.0),
+        false_beeps,
+        beep_end_error_ms: p50_p95_max(&end_errors),
+        beep_end_error_found_ms: p50_p95_max(&found_errors),
+        beep_event_delay_ms: p50_p95(&delays),
+        decision_after_speech_ms: p50_p95(&after_speech),
+        human_latency: HumanLatency {
+            calls: after_speech.len(),
+            after_speech: p50_p95(&after_speech),
+            from_start: p50_p95(&from_start),
         },
         decision_ms: DecisionMs {
-            human: P50P95 {
-                p50: percentile(&human_ms, 50.0),
-                p95: percentile(&human_ms, 95.0),
-            },
-            machine: P50P95 {
-                p50: percentile(&machine_ms, 50.0),
-                p95: percentile(&machine_ms, 95.0),
-            },
+            human: p50_p95(&human_ms),
+            machine: p50_p95(&machine_ms),
         },
         realtime_factor: if cpu_seconds > 0.0 {
             audio_seconds / cpu_seconds
@@ -367,30 +527,27 @@ pub fn report(outcomes: &[CallOutcome], cpu_seconds: f64) -> BenchReport {
     }
 }
 
-/// A readable table: the confusion matrix, beep figures, latency and per-category accuracy.
-pub fn render_table(r: &BenchReport, outcomes: &[CallOutcome]) -> String {
+/// A readable table: the confusion matrix, beep figures, latency and per-category figures.
+pub fn render_table(r: &BenchReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let count = |t: Truth, p: Truth| {
-        outcomes
-            .iter()
-            .filter(|c| c.label.truth == t && c.predicted() == p)
-            .count()
-    };
-    let _ = writeln!(out, "calls: {}   accuracy: {:.4}", r.calls, r.accuracy);
+    let m = &r.confusion;
+    let _ = writeln!(
+        out,
+        "provider: {}   calls: {}   accuracy: {:.4}",
+        r.provider, r.calls, r.accuracy
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "                 predicted human   predicted machine");
     let _ = writeln!(
         out,
         "truth human      {:>15}   {:>17}",
-        count(Truth::Human, Truth::Human),
-        count(Truth::Human, Truth::Machine)
+        m.human_as_human, m.human_as_machine
     );
     let _ = writeln!(
         out,
         "truth machine    {:>15}   {:>17}",
-        count(Truth::Machine, Truth::Human),
-        count(Truth::Machine, Truth::Machine)
+        m.machine_as_human, m.machine_as_machine
     );
     let _ = writeln!(out);
     let _ = writeln!(
@@ -400,14 +557,29 @@ pub fn render_table(r: &BenchReport, outcomes: &[CallOutcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "beep_recall {:.4}   false_beep_rate {:.4}   beep end error p50/p95/max {:.0}/{:.0}/{:.0} ms   event delay p50/p95 {:.0}/{:.0} ms",
-        r.beep_recall,
-        r.false_beep_rate,
+        "beep_recall {:.4}   first_beep_recall {:.4}   false_beep_rate {:.4}   false_beeps {}",
+        r.beep_recall, r.first_beep_recall, r.false_beep_rate, r.false_beeps
+    );
+    let _ = writeln!(
+        out,
+        "beep end error (all labelled beeps, miss = full error) p50/p95/max {:.0}/{:.0}/{:.0} ms   (found only {:.0}/{:.0}/{:.0})   event delay p50/p95 {:.0}/{:.0} ms",
         r.beep_end_error_ms.p50,
         r.beep_end_error_ms.p95,
         r.beep_end_error_ms.max,
+        r.beep_end_error_found_ms.p50,
+        r.beep_end_error_found_ms.p95,
+        r.beep_end_error_found_ms.max,
         r.beep_event_delay_ms.p50,
         r.beep_event_delay_ms.p95
+    );
+    let _ = writeln!(
+        out,
+        "human decision ({} calls): after the first utterance p50/p95 {:.0}/{:.0} ms   from the first sample p50/p95 {:.0}/{:.0} ms",
+        r.human_latency.calls,
+        r.decision_after_speech_ms.p50,
+        r.decision_after_speech_ms.p95,
+        r.human_latency.from_start.p50,
+        r.human_latency.from_start.p95
     );
     let _ = writeln!(
         out,
@@ -421,8 +593,8 @@ pub fn render_table(r: &BenchReport, outcomes: &[CallOutcome]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<22} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "category", "calls", "acc", "h->m", "m->h", "recall", "falsebp"
+        "{:<24} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8}",
+        "category", "calls", "acc", "h->m", "m->h", "recall", "first", "falsebp", "after_p50"
     );
     let show = |x: f64| {
         if x.is_nan() {
@@ -434,14 +606,20 @@ pub fn render_table(r: &BenchReport, outcomes: &[CallOutcome]) -> String {
     for (cat, c) in &r.by_category {
         let _ = writeln!(
             out,
-            "{:<22} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<24} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8}",
             cat,
             c.calls,
             show(c.accuracy),
             show(c.humans_as_machine),
             show(c.machines_as_human),
             show(c.beep_recall),
-            show(c.false_beep_rate)
+            show(c.first_beep_recall),
+            show(c.false_beep_rate),
+            if c.decision_after_speech_p50_ms.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{:.0}", c.decision_after_speech_p50_ms)
+            }
         );
     }
     out
@@ -500,11 +678,13 @@ mod tests {
                 label: label(Truth::Human, None, "h"),
                 events: vec![event(AmdEventKind::Human, 1200)],
                 analysed_ms: 5000,
+                audio_ms: 6000,
             },
             CallOutcome {
                 label: label(Truth::Human, None, "h"),
                 events: vec![event(AmdEventKind::Unknown, 5000)],
                 analysed_ms: 5000,
+                audio_ms: 6000,
             },
             CallOutcome {
                 label: label(Truth::Machine, Some((4000, 4300)), "m"),
@@ -519,21 +699,37 @@ mod tests {
                     ),
                 ],
                 analysed_ms: 6000,
+                audio_ms: 7000,
             },
             CallOutcome {
                 label: label(Truth::Machine, Some((4000, 4300)), "m"),
                 events: vec![event(AmdEventKind::Human, 1500)],
                 analysed_ms: 6000,
+                audio_ms: 7000,
             },
         ];
-        let r = report(&outcomes, 0.011);
+        let r = report("builtin", &outcomes, 0.011);
         assert_eq!(r.calls, 4);
         assert_eq!(r.accuracy, 0.75);
         assert_eq!(r.humans_as_machine, 0.0);
         assert_eq!(r.machines_as_human, 0.5);
         assert_eq!(r.beep_recall, 0.5);
         assert_eq!(r.false_beep_rate, 0.0);
-        assert_eq!(r.beep_end_error_ms.max, 20.0);
+        assert_eq!(r.first_beep_recall, 0.5);
+        assert_eq!(r.false_beeps, 0);
+        assert_eq!(
+            r.confusion,
+            Confusion {
+                human_as_human: 2,
+                human_as_machine: 0,
+                machine_as_human: 1,
+                machine_as_machine: 1
+            }
+        );
+        // All labelled beeps: 20 ms for the found one, 7000 - 4300 for the missed one.
+        assert_eq!(r.beep_end_error_ms.p50, 20.0);
+        assert_eq!(r.beep_end_error_ms.max, 2700.0);
+        assert_eq!(r.beep_end_error_found_ms.max, 20.0);
         assert_eq!(r.beep_event_delay_ms.p50, 80.0);
         assert_eq!(r.decision_ms.human.p50, 1200.0);
         assert_eq!(r.decision_ms.machine.p95, 2000.0);
@@ -550,19 +746,26 @@ mod tests {
             keys,
             [
                 "accuracy",
+                "beep_end_error_found_ms",
                 "beep_end_error_ms",
                 "beep_event_delay_ms",
                 "beep_recall",
                 "by_category",
                 "calls",
+                "confusion",
+                "decision_after_speech_ms",
                 "decision_ms",
                 "false_beep_rate",
+                "false_beeps",
+                "first_beep_recall",
+                "human_latency",
                 "humans_as_machine",
                 "machines_as_human",
+                "provider",
                 "realtime_factor"
             ]
         );
-        assert!(render_table(&r, &outcomes).contains("truth machine"));
+        assert!(render_table(&r).contains("truth machine"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! beep model runs once per tone candidate. Owns the detector of one call; the call flow
 //! decides what to do with its events.
 
+pub mod asterisk;
 pub mod bench;
 pub mod config;
 pub mod decision;

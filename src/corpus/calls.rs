@@ -16,6 +16,8 @@ struct Scene {
     beep: Option<(usize, usize)>,
     /// Level of the beep as it should come out of the channel, dBFS.
     beep_dbfs: Option<f32>,
+    /// End of the person's first utterance (sample), for the `utt_end=` label.
+    utt_end: Option<usize>,
     notes: Vec<String>,
 }
 
@@ -25,6 +27,7 @@ impl Scene {
             mix: Vec::new(),
             beep: None,
             beep_dbfs: None,
+            utt_end: None,
             notes: Vec::new(),
         }
     }
@@ -126,6 +129,9 @@ impl Corpus {
             format!("{}{:.0}", params.noise.name(), params.noise_dbfs),
         );
         scene.note("lost", sent.lost_frames);
+        if let Some(end) = scene.utt_end {
+            scene.note("utt_end", end.div_ceil(MS));
+        }
         let label = Label {
             file: file_name(index, category),
             truth: category.truth(),
@@ -146,6 +152,7 @@ impl Corpus {
         let at = secs(rng, 0.2, 1.2);
         let (clip, tag) = self.short_answer(rng);
         s.put(at, &clip, Self::talk_gain(rng));
+        s.utt_end = Some(at + clip.len());
         s.note("voice", tag);
         s.note("speech_ms", clip.len() / MS);
         let total = secs(rng, 5.0, 7.0).max(s.mix.len() + 8000);
@@ -157,6 +164,7 @@ impl Corpus {
         let v = self.human_voice(rng);
         let clip = pick_fitting(rng, &v.long, 1.0, 1.8);
         s.put(at, clip, Self::talk_gain(rng));
+        s.utt_end = Some(at + clip.len());
         s.note("voice", &v.tag);
         s.note("speech_ms", clip.len() / MS);
         let total = secs(rng, 5.0, 8.0).max(s.mix.len() + secs(rng, 2.5, 4.0));
@@ -175,6 +183,7 @@ impl Corpus {
             (a, pick(rng, &v.again).clone(), v.tag.clone())
         };
         s.put(at, &first, gain);
+        s.utt_end = Some(at + first.len());
         let second_at = s.mix.len() + secs(rng, 1.5, 2.5);
         s.put(
             second_at,
@@ -199,6 +208,7 @@ impl Corpus {
             (pick_fitting(rng, &v.long, 1.0, 1.8).clone(), v.tag.clone())
         };
         s.put(at, &clip, gain);
+        s.utt_end = Some(at + clip.len());
         s.note("voice", tag);
         s.note("speech_ms", clip.len() / MS);
         let total = secs(rng, 5.0, 7.0).max(s.mix.len() + 8000);
@@ -244,6 +254,7 @@ impl Corpus {
         let (clip, tag) = self.short_answer(rng);
         let quiet = rng.random_range(-14.0..-8.0);
         s.put(at, &clip, db_to_lin(quiet));
+        s.utt_end = Some(at + clip.len());
         s.note("voice", tag);
         s.note("speech_start_ms", at / MS);
         s.note("speech_ms", clip.len() / MS);
@@ -268,9 +279,14 @@ impl Corpus {
         for (i, k) in used.iter().enumerate() {
             if i > 0 {
                 at = s.mix.len() + secs(rng, 0.3, 0.7);
+                // A pause of 500 ms or more ends the first utterance.
+                if s.utt_end.is_none() && at - s.mix.len() >= 500 * MS {
+                    s.utt_end = Some(s.mix.len());
+                }
             }
             s.put(at, &v.rambles[*k], gain);
         }
+        s.utt_end = s.utt_end.or(Some(s.mix.len()));
         s.note("voice", &v.tag);
         s.note("phrases", n);
         s.note("speech_ms", (s.mix.len() - start) / MS);

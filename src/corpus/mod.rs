@@ -14,8 +14,10 @@
 mod bank;
 mod calls;
 pub mod channel;
+pub mod gen2;
 pub mod labels;
 pub mod script;
+pub mod split;
 pub mod tones;
 
 use std::collections::BTreeMap;

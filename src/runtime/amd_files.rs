@@ -7,10 +7,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::amd::asterisk::{AsteriskAmd, AsteriskConfig};
 use crate::amd::bench::{self, BenchReport, CallOutcome, Label, Truth};
 use crate::amd::model::EMBEDDED_BEEP_MODEL;
 use crate::amd::tones::BEEP_FEATURES;
-use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, BeepModel, analyse_recording};
+use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, AmdProvider, BeepModel, analyse_recording};
 use crate::audio::prompt::{decode_file, resample_to_8k, to_i16};
 use crate::audio::wav::read_telephone_wav;
 use crate::runtime::{clock, onnx};
@@ -131,12 +132,75 @@ fn read_labels(dir: &Path, labels: Option<&Path>) -> Result<Vec<Label>, AmdFiles
     Ok(labels)
 }
 
-/// Replays every labelled call of `dir` through the detector and scores it.
+/// The engine a benchmark scores.
+#[derive(Clone)]
+pub enum Engine {
+    /// The built-in detector (with the beep model, or the rules when `None`).
+    Builtin {
+        config: AmdConfig,
+        model: Option<BeepModel>,
+    },
+    /// The port of Asterisk's app_amd (`crate::amd::asterisk`).
+    Asterisk(AsteriskConfig),
+}
+
+impl Engine {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Builtin { .. } => "builtin",
+            Engine::Asterisk(_) => "asterisk",
+        }
+    }
+
+    /// Runs one recording: every event and the audio analysed (ms).
+    pub fn analyse(&self, pcm: &[i16]) -> (Vec<AmdEvent>, u64) {
+        match self {
+            Engine::Builtin { config, model } => {
+                let (events, stats) = analyse_recording(pcm, config, model.clone());
+                (events, stats.hops * 10)
+            }
+            Engine::Asterisk(config) => {
+                let mut amd = AsteriskAmd::new(*config);
+                let mut events = Vec::new();
+                let mut frames = 0u64;
+                for frame in crate::audio::frames_of(pcm) {
+                    frames += 1;
+                    events.extend(amd.process(&frame));
+                    if amd.is_done() {
+                        break;
+                    }
+                }
+                while let Some(e) = amd.finish() {
+                    events.push(e);
+                }
+                (events, frames * 20)
+            }
+        }
+    }
+}
+
+/// Replays every labelled call of `dir` through the built-in detector and scores it.
 pub fn bench_dir(
     dir: &Path,
     labels: Option<&Path>,
     config: &AmdConfig,
     model: Option<BeepModel>,
+) -> Result<(BenchReport, Vec<CallOutcome>), AmdFilesError> {
+    bench_dir_with(
+        dir,
+        labels,
+        &Engine::Builtin {
+            config: config.clone(),
+            model,
+        },
+    )
+}
+
+/// Replays every labelled call of `dir` through `engine` and scores it.
+pub fn bench_dir_with(
+    dir: &Path,
+    labels: Option<&Path>,
+    engine: &Engine,
 ) -> Result<(BenchReport, Vec<CallOutcome>), AmdFilesError> {
     let labels = read_labels(dir, labels)?;
     let mut outcomes = Vec::with_capacity(labels.len());
@@ -145,15 +209,16 @@ pub fn bench_dir(
         let path = dir.join(&label.file);
         let pcm = read_call_audio(&path)?;
         let start = clock::thread_cpu_seconds();
-        let (events, stats) = analyse_recording(&pcm, config, model.clone());
+        let (events, analysed_ms) = engine.analyse(&pcm);
         cpu += clock::thread_cpu_seconds() - start;
         outcomes.push(CallOutcome {
             label,
             events,
-            analysed_ms: stats.hops * 10,
+            analysed_ms,
+            audio_ms: pcm.len() as u64 / 8,
         });
     }
-    Ok((bench::report(&outcomes, cpu), outcomes))
+    Ok((bench::report(engine.name(), &outcomes, cpu), outcomes))
 }
 
 /// Writes the beep model's training set: every tone candidate of every labelled call, with

@@ -72,7 +72,7 @@ pub enum CorpusError {
     Usage(String),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError + '_ {
     move |source| CorpusError::Io {
         path: path.display().to_string(),
         source,
@@ -110,7 +110,7 @@ pub struct TtsStats {
 }
 
 /// Decodes any audio file to 8 kHz mono f32.
-fn load_8k(path: &Path) -> Result<Vec<f32>, CorpusError> {
+pub(crate) fn load_8k(path: &Path) -> Result<Vec<f32>, CorpusError> {
     let decoded = decode_file(path, MAX_INGREDIENT_SECONDS)?;
     let mono = decoded.downmix();
     Ok(resample_to_8k(
@@ -141,6 +141,21 @@ pub fn load_ingredients(src: &IngredientSources) -> Result<(Ingredients, TtsStat
         prompts.insert(name.to_string(), load_8k(&path)?);
     }
 
+    let music = load_music(src)?;
+
+    let (tts, stats) = synthesise_all(&script::tts_requests(), src)?;
+    Ok((
+        Ingredients {
+            prompts,
+            music,
+            tts,
+        },
+        stats,
+    ))
+}
+
+/// Every music track of the music-on-hold directory (sorted by name), decoded to 8 kHz.
+pub(crate) fn load_music(src: &IngredientSources) -> Result<Vec<(String, Vec<f32>)>, CorpusError> {
     let missing_moh = || CorpusError::MissingIngredient {
         what: "Asterisk music on hold (opsound WAVs)".to_string(),
         path: src.moh_dir.display().to_string(),
@@ -166,16 +181,7 @@ pub fn load_ingredients(src: &IngredientSources) -> Result<(Ingredients, TtsStat
             .to_string();
         music.push((name, load_8k(path)?));
     }
-
-    let (tts, stats) = synthesise_all(&script::tts_requests(), src)?;
-    Ok((
-        Ingredients {
-            prompts,
-            music,
-            tts,
-        },
-        stats,
-    ))
+    Ok(music)
 }
 
 fn cache_path(src: &IngredientSources, req: &TtsRequest) -> PathBuf {
@@ -184,7 +190,7 @@ fn cache_path(src: &IngredientSources, req: &TtsRequest) -> PathBuf {
 
 /// Runs espeak-ng for every request whose WAV is not cached (a few processes at a time),
 /// then decodes every request's WAV to 8 kHz.
-fn synthesise_all(
+pub(crate) fn synthesise_all(
     requests: &[TtsRequest],
     src: &IngredientSources,
 ) -> Result<(Vec<Vec<f32>>, TtsStats), CorpusError> {
@@ -359,7 +365,7 @@ fn remove_stale_calls(dir: &Path, keep: &BTreeSet<String>) -> Result<(), CorpusE
     Ok(())
 }
 
-fn write_text(path: &Path, text: &str) -> Result<(), CorpusError> {
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), CorpusError> {
     std::fs::write(path, text).map_err(io_err(path))
 }
 
@@ -488,15 +494,22 @@ pub fn golden(opts: &GoldenOptions) -> Result<GoldenReport, CorpusError> {
 pub enum CorpusCommand {
     /// Generate a labelled corpus of answered calls (WAV + labels.csv).
     Generate {
-        /// Output directory (the espeak-ng cache goes in DIR/.ingredients).
+        /// Output directory (the espeak-ng cache goes in DIR/.ingredients); with --split the
+        /// default is corpus/genG-SPLIT.
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Number of calls.
-        #[arg(long, default_value_t = 320)]
-        count: usize,
-        /// Seed; the same seed gives byte-identical output.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
+        out: Option<PathBuf>,
+        /// Which generator: 1 (the original) or 2 (the independent one, `corpus::gen2`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        generator: u8,
+        /// A fixed split (seed and count of `corpus::split`) instead of --seed/--count.
+        #[arg(long, value_enum, conflicts_with_all = ["count", "seed"])]
+        split: Option<crate::corpus::split::Split>,
+        /// Number of calls (default 320).
+        #[arg(long)]
+        count: Option<usize>,
+        /// Seed (default 7); the same seed gives byte-identical output.
+        #[arg(long)]
+        seed: Option<u64>,
         /// Asterisk English prompts.
         #[arg(long, value_name = "DIR", default_value = DEFAULT_SOUNDS_DIR)]
         sounds_dir: PathBuf,
@@ -537,21 +550,39 @@ pub fn run(command: CorpusCommand) -> Result<String, CorpusError> {
     match command {
         CorpusCommand::Generate {
             out,
+            generator,
+            split,
             count,
             seed,
             sounds_dir,
             moh_dir,
         } => {
+            use crate::corpus::split::{Generator, default_dir};
+            let generator = Generator::from_number(generator)
+                .ok_or_else(|| CorpusError::Usage("--generator must be 1 or 2".into()))?;
+            if let Some(split) = split {
+                let out = out.unwrap_or_else(|| default_dir(generator, split).into());
+                let mut sources = IngredientSources::system(&out);
+                sources.sounds_dir = sounds_dir;
+                sources.moh_dir = moh_dir;
+                return super::corpus2::generate_split(generator, split, &out, sources);
+            }
+            let out = out.ok_or_else(|| {
+                CorpusError::Usage("--out DIR is required without --split".into())
+            })?;
             let mut sources = IngredientSources::system(&out);
             sources.sounds_dir = sounds_dir;
             sources.moh_dir = moh_dir;
-            let report = generate(&GenerateOptions {
+            let opts = GenerateOptions {
                 out,
-                count,
-                seed,
+                count: count.unwrap_or(320),
+                seed: seed.unwrap_or(7),
                 sources,
-            })?;
-            Ok(report.to_string())
+            };
+            match generator {
+                Generator::One => Ok(generate(&opts)?.to_string()),
+                Generator::Two => Ok(super::corpus2::generate2(&opts)?.to_string()),
+            }
         }
         CorpusCommand::Golden {
             from,

@@ -11,6 +11,7 @@ pub mod amd_records;
 pub mod api_bench;
 pub mod carrier_sim;
 pub mod clock;
+pub mod corpus2;
 pub mod demo;
 pub mod dial;
 pub mod dialer;
