@@ -9,6 +9,7 @@
 //! logged whole.
 
 pub mod auth;
+pub mod compliance;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -89,6 +90,11 @@ pub fn router(state: AppState) -> Router {
         .route("/dids", post(add_dids).get(list_dids))
         .route("/suppression", post(add_suppression).get(list_suppression))
         .route("/suppression/{phone}", delete(remove_suppression))
+        .route("/dnc", get(compliance::list_dnc))
+        .route(
+            "/dnc/{list}",
+            post(compliance::import_dnc).layer(DefaultBodyLimit::disable()),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -220,6 +220,24 @@ pub const ROUTES: &[RouteDoc] = &[
         (204, ""),
         &[401, 404, 422],
     ),
+    op(
+        "get",
+        "/dnc",
+        "The do-not-call list versions in force",
+        None,
+        &[],
+        (200, "DncLists"),
+        &[401],
+    ),
+    op(
+        "post",
+        "/dnc/{list}",
+        "Import a do-not-call list as the list's next version: the body (streamed, at most 512 MiB, plain text or gzip) holds one number a line, E.164 or 10-digit NANP; blank and # lines are ignored, malformed lines counted and reported; queued prospects on the list are cancelled with reason dnc",
+        Some(("text/plain", "DncFile")),
+        &[],
+        (201, "DncImported"),
+        &[400, 401, 413, 422],
+    ),
     RouteDoc {
         method: "get",
         path: "/openapi.json",
@@ -415,5 +433,9 @@ fn schemas() -> Value {
         "SuppressionAdded": {"type": "object", "required": ["added", "prospectsCancelled"], "properties": {"added": count, "prospectsCancelled": count}},
         "Suppression": {"type": "object", "properties": {"phone": e164, "reason": {"type": "string"}, "source": {"type": "string"}, "createdAt": ts}},
         "SuppressionPage": page("Suppression"),
+        "DncFile": {"type": "string", "description": "One number a line (E.164 or 10-digit NANP), plain or gzip (detected by its magic bytes)"},
+        "DncImported": {"type": "object", "required": ["list", "version", "importedAt", "count", "lines", "malformed"], "properties": {"list": {"type": "string"}, "version": count, "importedAt": ts, "count": count, "lines": count, "ignored": count, "malformed": count, "malformedLines": {"type": "array", "items": count}, "duplicates": count, "prospectsCancelled": count}},
+        "DncList": {"type": "object", "properties": {"list": {"type": "string"}, "version": count, "importedAt": ts, "count": count, "source": {"type": "string"}}},
+        "DncLists": {"type": "object", "properties": {"data": {"type": "array", "items": reference("DncList")}}},
     })
 }

@@ -6,10 +6,12 @@
 //! store applies these functions inside its transactions; the API maps their errors to HTTP.
 
 pub mod callerid;
+pub mod dnc;
 pub mod mode;
 pub mod phone;
 pub mod prospect;
 pub mod retry;
+pub mod rules;
 pub mod scheduler;
 pub mod sms_pacing;
 pub mod status;

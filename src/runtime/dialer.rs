@@ -493,6 +493,12 @@ pub async fn run(
                             // Claim time: prospects outside their window wait with the reason
                             // while the others are dialled.
                             for p in list {
+                                if let Some(why) =
+                                    super::compliance::refusal(store.as_ref(), &entry.campaign, &p)
+                                {
+                                    super::compliance::cancel(&store, &id, &p, why, now).await;
+                                    continue;
+                                }
                                 match window_wait(&entry.window, &p.phone, now) {
                                     None => entry.buffer.push_back(p),
                                     Some((until, reason)) => {
@@ -822,7 +828,7 @@ pub(super) fn window_wait(
 ) -> Option<(i64, String)> {
     match window {
         Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
-        Ok(w) => match window::check(phone, w, now) {
+        Ok(w) => match window::check_with_rules(phone, w, crate::campaign::rules::active(), now) {
             WindowCheck::Open { .. } => None,
             WindowCheck::Closed {
                 opens_at_ms,
