@@ -439,6 +439,14 @@ async fn a_dnc_prospect_is_never_dialled_by_the_simulated_carrier_count() {
         );
         let (_, audit) = store.attempt_audit(&a.id).unwrap();
         assert_eq!(audit["dnc"].as_array().unwrap().len(), 2, "{audit}");
+        // The dialer's part: the window it checked and the caller ID against its caps.
+        assert_eq!(audit["window"]["open"], true, "{audit}");
+        assert_eq!(audit["callerId"]["number"], a.caller_id.as_str(), "{audit}");
+        assert_eq!(audit["callerId"]["maxPerDay"], 100, "{audit}");
+        assert!(
+            audit["checkedAtMs"].as_i64().unwrap() <= a.started_at_ms,
+            "{audit}"
+        );
     }
     let ps = all_prospects(store.as_ref(), &c.id);
     for p in listed_before.iter().chain(&listed_after) {
@@ -654,4 +662,410 @@ fn a_rule_change_is_a_data_change() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("texas.toml") && e.contains("hours.all"), "{e}");
+}
+
+// --- Consent and the audit trail --------------------------------------------------------
+
+impl App {
+    async fn json(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .send(
+                method,
+                path,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await;
+        (s, v)
+    }
+}
+
+#[tokio::test]
+async fn consent_is_validated_and_required_where_the_campaign_asks() {
+    let app = app();
+    let (s, c) = app
+        .json(
+            "POST",
+            "/campaigns",
+            json!({"name": "c", "mode": {"requireConsent": true}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    let consent =
+        json!({"source": "web_form", "timestamp": "2026-11-01T12:00:00Z", "textId": "tcpa-v3"});
+    // A bad consent names its field and adds nothing.
+    for (bad, field) in [
+        (
+            json!({"+17145551001": {"source": "web_form", "timestamp": "soon", "textId": "t"}}),
+            "consents[\"+17145551001\"].timestamp",
+        ),
+        (
+            json!({"+17145559999": consent}),
+            "consents[\"+17145559999\"]",
+        ),
+        (json!(["x"]), "consents"),
+    ] {
+        let (s, v) = app
+            .json(
+                "POST",
+                &format!("/campaigns/{id}/prospects"),
+                json!({"phones": ["+17145551001", "+17145551002"], "consents": bad}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    assert_eq!(app.store.stats(&id).unwrap().total, 0);
+    let (s, v) = app
+        .json(
+            "POST",
+            &format!("/campaigns/{id}/prospects"),
+            json!({"phones": ["+17145551001", "+17145551002"], "consents": {"+17145551001": consent}}),
+        )
+        .await;
+    assert_eq!((s, v["added"].as_u64()), (StatusCode::OK, Some(2)), "{v}");
+    let ps = all_prospects(app.store.as_ref(), &id);
+    assert_eq!(ps["+17145551001"].0, ProspectStatus::Queued);
+    assert_eq!(
+        ps["+17145551002"],
+        (ProspectStatus::Cancelled, Some("no_consent".into()))
+    );
+    // The mode flag is validated too.
+    let (s, v) = app
+        .json(
+            "POST",
+            "/campaigns",
+            json!({"mode": {"requireConsent": "yes"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["field"], "mode.requireConsent");
+
+    // The attempt's audit carries the consent, the store's checks and the dialer's record;
+    // the campaign's audit exports as CSV.
+    app.store
+        .transition_campaign(&id, Action::Start, 1_795_000_000_500)
+        .unwrap();
+    let due = app.store.due_prospects(&id, 1_795_000_001_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let mut dialer_part = serde_json::Map::new();
+    dialer_part.insert(
+        "window".into(),
+        json!({"window": "08:00-21:00", "zones": ["America/Los_Angeles"], "open": true}),
+    );
+    dialer_part.insert("stateRule".into(), Value::Null);
+    dialer_part.insert("callerId".into(), json!({"number": "+12125550100", "callsLastHour": 3, "callsLast24h": 9, "maxPerHour": 30, "maxPerDay": 100}));
+    dialer_part.insert(
+        "abandonment".into(),
+        json!({"rate30d": 0.01, "state": "normal"}),
+    );
+    let a = app
+        .store
+        .begin_attempt_audited(
+            &id,
+            &due[0].id,
+            "+12125550100",
+            dialer_part,
+            1_795_000_001_000,
+        )
+        .unwrap();
+    let (s, v, _) = app
+        .send(
+            "GET",
+            &format!("/attempts/{}/audit", a.id),
+            "text/plain",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["attempt"]["id"], a.id);
+    assert_eq!(v["audit"]["consent"], consent);
+    assert_eq!(v["audit"]["suppression"], "clear");
+    assert_eq!(v["audit"]["dnc"], json!([]));
+    assert_eq!(v["audit"]["callerId"]["callsLastHour"], 3);
+    assert_eq!(v["audit"]["window"]["window"], "08:00-21:00");
+    let (s, _, _) = app
+        .send("GET", "/attempts/att_missing/audit", "text/plain", vec![])
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, body) = app
+        .send(
+            "GET",
+            &format!("/campaigns/{id}/audit.csv"),
+            "text/plain",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let csv = String::from_utf8(body).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert_eq!(
+        lines[0],
+        trunx::api::compliance::AUDIT_CSV_COLUMNS.join(",")
+    );
+    let cells: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        cells.len(),
+        trunx::api::compliance::AUDIT_CSV_COLUMNS.len(),
+        "{csv}"
+    );
+    let col = |name: &str| {
+        cells[trunx::api::compliance::AUDIT_CSV_COLUMNS
+            .iter()
+            .position(|c| *c == name)
+            .unwrap()]
+    };
+    assert_eq!(col("attemptId"), a.id);
+    assert_eq!(col("phone"), "+17145551001");
+    assert_eq!(col("window"), "08:00-21:00");
+    assert_eq!(col("suppression"), "clear");
+    assert_eq!(col("callerIdCallsLast24h"), "9");
+    assert_eq!(col("abandonRate30d"), "0.01");
+    assert_eq!(col("consentSource"), "web_form");
+    assert_eq!(col("consentTextId"), "tcpa-v3");
+    let (s, _, _) = app
+        .send(
+            "GET",
+            "/campaigns/cmp_missing/audit.csv",
+            "text/plain",
+            vec![],
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+// --- The abandonment budget over a simulated month --------------------------------------
+
+/// One campaign of the simulated month: its speed and how many agents take its people.
+struct SimCampaign {
+    id: &'static str,
+    cps: f64,
+    agents: usize,
+}
+
+/// What a month did to one campaign: live answers and abandoned calls per day.
+struct MonthRun {
+    answered: Vec<u64>,
+    abandoned: Vec<u64>,
+}
+
+impl MonthRun {
+    /// abandoned / answered over the 30 days ending with day `d` (inclusive).
+    fn rolling_rate(&self, d: usize) -> f64 {
+        let from = (d + 1).saturating_sub(30);
+        let a: u64 = self.answered[from..=d].iter().sum();
+        let b: u64 = self.abandoned[from..=d].iter().sum();
+        if a == 0 { 0.0 } else { b as f64 / a as f64 }
+    }
+}
+
+const DAYS: usize = 30;
+/// Calls ring this long; 30 % are answered by a person, who talks this long with an agent.
+const RING_S: i64 = 15;
+const HUMAN_SHARE: f64 = 0.3;
+const TALK_S: i64 = 120;
+
+/// A month on virtual time (1 s ticks) of three campaigns through the real pacer
+/// (`campaign::scheduler::Pacing` with its abandonment budget). Every person who answers
+/// needs one of the campaign's agents at once; when all are busy (the agent is slow to come)
+/// the person is abandoned (and gets the identification message). At full speed the agents
+/// are sized so about 10 % of people are abandoned (Erlang B); slower dialling abandons fewer.
+/// `max_abandon_rate: None` runs without the budget (the control).
+fn simulate_month(max_abandon_rate: Option<f64>) -> Vec<MonthRun> {
+    use rand::{Rng, SeedableRng};
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, VecDeque};
+    use trunx::campaign::scheduler::Pacing;
+    let campaigns = [
+        SimCampaign {
+            id: "a",
+            cps: 1.0,
+            agents: 37,
+        },
+        SimCampaign {
+            id: "b",
+            cps: 0.5,
+            agents: 20,
+        },
+        SimCampaign {
+            id: "c",
+            cps: 2.0,
+            agents: 70,
+        },
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(30);
+    let mut pacing = Pacing::new(
+        NodeLimits {
+            max_concurrent: 100_000,
+            max_cps: 1_000.0,
+        },
+        0,
+    );
+    for c in &campaigns {
+        pacing.upsert_campaign(c.id, c.cps, 0);
+        pacing.set_max_abandon_rate(c.id, max_abandon_rate);
+    }
+    // (time ms, campaign, 0 = ringing ends / 1 = call ends)
+    let mut events: BinaryHeap<Reverse<(i64, usize, u8)>> = BinaryHeap::new();
+    let mut busy_until: Vec<VecDeque<i64>> = vec![VecDeque::new(); campaigns.len()];
+    let mut runs: Vec<MonthRun> = campaigns
+        .iter()
+        .map(|_| MonthRun {
+            answered: vec![0; DAYS],
+            abandoned: vec![0; DAYS],
+        })
+        .collect();
+    let end_ms = DAYS as i64 * 86_400_000;
+    let mut now = 0i64;
+    while now < end_ms {
+        while let Some(Reverse((t, ci, kind))) = events.peek().copied() {
+            if t > now {
+                break;
+            }
+            events.pop();
+            let c = &campaigns[ci];
+            if kind == 1 {
+                pacing.call_ended(c.id);
+                continue;
+            }
+            if !rng.random_bool(HUMAN_SHARE) {
+                events.push(Reverse((t + 10_000, ci, 1)));
+                continue;
+            }
+            let busy = &mut busy_until[ci];
+            while busy.front().is_some_and(|b| *b <= t) {
+                busy.pop_front();
+            }
+            let abandoned = busy.len() >= c.agents;
+            if abandoned {
+                // The identification message, then hang up.
+                events.push(Reverse((t + 5_000, ci, 1)));
+            } else {
+                busy.push_back(t + TALK_S * 1000);
+                events.push(Reverse((t + TALK_S * 1000, ci, 1)));
+            }
+            let day = (t / 86_400_000) as usize;
+            if day < DAYS {
+                runs[ci].answered[day] += 1;
+                runs[ci].abandoned[day] += u64::from(abandoned);
+            }
+            pacing.record_live_answer(c.id, t, abandoned);
+        }
+        for (ci, c) in campaigns.iter().enumerate() {
+            while pacing.try_start(c.id, now).is_ok() {
+                events.push(Reverse((now + RING_S * 1000, ci, 0)));
+            }
+        }
+        now += 1000;
+    }
+    runs
+}
+
+#[test]
+fn a_simulated_month_keeps_every_campaign_within_its_abandonment_budget() {
+    // The control: without the budget this population is abandoned well over 3 %.
+    let control = simulate_month(None);
+    for (i, run) in control.iter().enumerate() {
+        let rate = run.rolling_rate(DAYS - 1);
+        assert!(
+            rate > 0.05,
+            "campaign {i}: the control abandons only {rate:.4}"
+        );
+    }
+    let budgeted = simulate_month(Some(0.03));
+    for (i, run) in budgeted.iter().enumerate() {
+        for d in 0..DAYS {
+            let rate = run.rolling_rate(d);
+            assert!(
+                rate <= 0.03,
+                "campaign {i}: rolling 30-day abandonment {rate:.4} on day {d} (answered {:?}, abandoned {:?})",
+                &run.answered[..=d],
+                &run.abandoned[..=d]
+            );
+        }
+        // It kept dialling: at least half the control's live answers.
+        let answered: u64 = run.answered.iter().sum();
+        let control_answered: u64 = control[i].answered.iter().sum();
+        eprintln!(
+            "campaign {i}: {answered} live answers, rolling rate {:.4} (control {control_answered}, {:.4})",
+            run.rolling_rate(DAYS - 1),
+            control[i].rolling_rate(DAYS - 1)
+        );
+        assert!(
+            answered * 2 > control_answered,
+            "campaign {i}: {answered} of {control_answered}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_campaign_shows_its_30_day_abandonment() {
+    let app = app();
+    let (_, c) = app
+        .json(
+            "POST",
+            "/campaigns",
+            json!({"mode": {"max_abandon_rate": 0.02}}),
+        )
+        .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let phones: Vec<String> = (0..4).map(|i| format!("+1714555200{i}")).collect();
+    app.store
+        .add_prospects(&id, &phones, 1_795_000_000_100)
+        .unwrap();
+    app.store
+        .transition_campaign(&id, Action::Start, 1_795_000_000_200)
+        .unwrap();
+    let due = app.store.due_prospects(&id, 1_795_000_000_300, 10).unwrap();
+    for (i, p) in due.iter().enumerate() {
+        let a = app
+            .store
+            .begin_attempt(&id, &p.id, "+12125550100", 1_795_000_000_400)
+            .unwrap();
+        let result = trunx::store::AttemptResult {
+            outcome: Some(trunx::campaign::Outcome::HumanConnected),
+            answered_ms: Some(3000),
+            // One person of the four answered and was not connected in time; one call was
+            // not answered by a person at all.
+            abandoned: match i {
+                0 => Some(true),
+                3 => None,
+                _ => Some(false),
+            },
+            ..Default::default()
+        };
+        let event = trunx::campaign::ProspectEvent::Finished {
+            outcome: trunx::campaign::Outcome::HumanConnected,
+            amd: None,
+        };
+        app.store
+            .finish_attempt(&a.id, &result, &event, 1_795_000_000_500)
+            .unwrap();
+        let (_, audit) = app.store.attempt_audit(&a.id).unwrap();
+        assert_eq!(
+            audit.get("abandoned").and_then(Value::as_bool),
+            result.abandoned
+        );
+    }
+    let (s, v, _) = app
+        .send("GET", &format!("/campaigns/{id}"), "text/plain", vec![])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["abandonment"]["liveAnswers30d"], 3, "{v}");
+    assert_eq!(v["abandonment"]["abandoned30d"], 1);
+    assert_eq!(v["abandonment"]["maxRate"], 0.02);
+    let rate = v["abandonment"]["rate30d"].as_f64().unwrap();
+    assert!((rate - 1.0 / 3.0).abs() < 1e-9);
+    // The mode override is validated: never above the legal 3 %.
+    let (s, v) = app
+        .json(
+            "POST",
+            "/campaigns",
+            json!({"mode": {"max_abandon_rate": 0.05}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["field"], "mode.max_abandon_rate");
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use crate::campaign::dnc::{self, DncParse, DncReadError};
-use crate::store::DncImported;
+use crate::store::{Attempt, DncImported, PageRequest};
 
 /// Largest DNC upload, in bytes, counted as it streams (10 million numbers are about 120 MB
 /// plain, 45 MB gzip).
@@ -168,4 +168,158 @@ pub async fn list_dnc(State(st): State<AppState>) -> ApiResult {
         })
         .collect();
     Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// `GET /attempts/{id}/audit`: what allowed the attempt when it was dialled.
+pub async fn attempt_audit(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let (a, audit) = st.run(move |s| s.attempt_audit(&id)).await?;
+    Ok(Json(json!({
+        "attempt": super::dto::attempt(&a),
+        "audit": audit,
+    }))
+    .into_response())
+}
+
+/// Columns of the audit CSV, in order.
+pub const AUDIT_CSV_COLUMNS: &[&str] = &[
+    "attemptId",
+    "prospectId",
+    "phone",
+    "attempt",
+    "startedAt",
+    "endedAt",
+    "outcome",
+    "abandoned",
+    "window",
+    "zones",
+    "stateRule",
+    "stateRuleVersion",
+    "dncLists",
+    "suppression",
+    "callerId",
+    "callerIdCallsLastHour",
+    "callerIdCallsLast24h",
+    "callerIdMaxPerHour",
+    "callerIdMaxPerDay",
+    "abandonRate30d",
+    "abandonBudget",
+    "consentSource",
+    "consentTimestamp",
+    "consentTextId",
+];
+
+/// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `-` or
+/// `@` is prefixed with `'` so a spreadsheet never runs it as a formula.
+fn csv_field(out: &mut String, v: &str) {
+    let v: std::borrow::Cow<str> = if v.starts_with(['=', '-', '@']) {
+        format!("'{v}").into()
+    } else {
+        v.into()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&v);
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One attempt's audit as CSV cells, in [`AUDIT_CSV_COLUMNS`] order.
+pub fn audit_row(a: &Attempt, audit: &Value) -> Vec<String> {
+    let dnc = audit["dnc"]
+        .as_array()
+        .map(|lists| {
+            lists
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}@v{} {}",
+                        text(&l["name"]),
+                        text(&l["version"]),
+                        l["importedAtMs"]
+                            .as_i64()
+                            .map(super::dto::rfc3339)
+                            .unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    let zones = audit["window"]["zones"]
+        .as_array()
+        .map(|z| z.iter().map(text).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    vec![
+        a.id.clone(),
+        a.prospect_id.clone(),
+        a.phone.clone(),
+        a.number.to_string(),
+        super::dto::rfc3339(a.started_at_ms),
+        a.ended_at_ms.map(super::dto::rfc3339).unwrap_or_default(),
+        a.result
+            .outcome
+            .map(|o| o.as_str().to_string())
+            .unwrap_or_default(),
+        text(&audit["abandoned"]),
+        text(&audit["window"]["window"]),
+        zones,
+        text(&audit["stateRule"]["state"]),
+        text(&audit["stateRule"]["version"]),
+        dnc,
+        text(&audit["suppression"]),
+        text(&audit["callerId"]["number"]),
+        text(&audit["callerId"]["callsLastHour"]),
+        text(&audit["callerId"]["callsLast24h"]),
+        text(&audit["callerId"]["maxPerHour"]),
+        text(&audit["callerId"]["maxPerDay"]),
+        text(&audit["abandonment"]["rate30d"]),
+        text(&audit["abandonment"]["state"]),
+        text(&audit["consent"]["source"]),
+        text(&audit["consent"]["timestamp"]),
+        text(&audit["consent"]["textId"]),
+    ]
+}
+
+/// `GET /campaigns/{id}/audit.csv`: every attempt of the campaign with its audit, in the
+/// order they started (read page by page).
+pub async fn campaign_audit_csv(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let csv = st
+        .run(move |s| {
+            let mut out = String::new();
+            out.push_str(&AUDIT_CSV_COLUMNS.join(","));
+            out.push_str("\r\n");
+            let mut req = PageRequest {
+                limit: 1000,
+                after: None,
+            };
+            loop {
+                let page = s.campaign_audit(&id, &req)?;
+                for (a, audit) in &page.items {
+                    for (i, cell) in audit_row(a, audit).iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        csv_field(&mut out, cell);
+                    }
+                    out.push_str("\r\n");
+                }
+                match page.next_cursor {
+                    Some(c) => req.after = Some(c),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }

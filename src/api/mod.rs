@@ -91,6 +91,11 @@ pub fn router(state: AppState) -> Router {
         .route("/suppression", post(add_suppression).get(list_suppression))
         .route("/suppression/{phone}", delete(remove_suppression))
         .route("/dnc", get(compliance::list_dnc))
+        .route("/attempts/{id}/audit", get(compliance::attempt_audit))
+        .route(
+            "/campaigns/{id}/audit.csv",
+            get(compliance::campaign_audit_csv),
+        )
         .route(
             "/dnc/{list}",
             post(compliance::import_dnc).layer(DefaultBodyLimit::disable()),

@@ -225,6 +225,7 @@ pub fn attempt_end(report: &DialReport) -> (AttemptEnd, AttemptResult) {
         agent_talk_ms: report.agent_talk_ms.map(|v| v as i64),
         agent_reconnects: report.agent_stats.as_ref().map(|s| i64::from(s.reconnects)),
         agent_end: report.agent_end.clone(),
+        abandoned: super::compliance::abandoned(report, outcome),
     };
     (end, result)
 }
@@ -244,6 +245,8 @@ pub struct DialerStats {
 }
 
 struct Ended {
+    /// A person answered: when, and whether the call was abandoned (the budget's input).
+    live_answer: Option<(i64, bool)>,
     campaign_id: String,
     caller_id: String,
     record: CallRecord,
@@ -572,10 +575,22 @@ pub async fn run(
                 };
                 let s = store.clone();
                 let (cid, pid, cli) = (id.clone(), prospect.id.clone(), caller_id.clone());
-                let begun =
-                    tokio::task::spawn_blocking(move || s.begin_attempt(&cid, &pid, &cli, now))
-                        .await
-                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let audit = super::compliance::audit(
+                    &entry.window,
+                    &prospect.phone,
+                    &caller_id,
+                    books
+                        .get(&caller_id)
+                        .map_or(&[][..], |b| &b.recent_calls_ms),
+                    &settings.caller_id,
+                    pacing.abandonment(&id, now),
+                    now,
+                );
+                let begun = tokio::task::spawn_blocking(move || {
+                    s.begin_attempt_audited(&cid, &pid, &cli, audit, now)
+                })
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let attempt = match begun {
                     Ok(a) => a,
                     Err(e) => {
@@ -700,6 +715,7 @@ async fn refresh_campaigns(
                 e.campaign = c;
             }
             None => {
+                super::compliance::load_budget(store, pacing, &c, now).await;
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
@@ -866,6 +882,9 @@ fn call_ended(
     stats: &mut DialerStats,
 ) {
     pacing.call_ended(&e.campaign_id);
+    if let Some((at, abandoned)) = e.live_answer {
+        pacing.record_live_answer(&e.campaign_id, at, abandoned);
+    }
     stats.calls_ended += 1;
     stats.frames_sent += e.frames_sent;
     stats.frames_late += e.frames_late;
@@ -1018,6 +1037,7 @@ impl CallJob {
             "call ended"
         );
         let record = call_record(self.attempt.started_at_ms, &result);
+        let abandoned = result.abandoned;
         let store = self.store.clone();
         let attempt_id = self.attempt.id.clone();
         let finished = tokio::task::spawn_blocking(move || {
@@ -1030,6 +1050,7 @@ impl CallJob {
             tracing::error!(attempt = %self.attempt.id, error = %e, "cannot record the outcome");
         }
         let _ = self.ended.send(Ended {
+            live_answer: abandoned.map(|a| (self.attempt.started_at_ms, a)),
             campaign_id: self.attempt.campaign_id.clone(),
             caller_id: self.attempt.caller_id.clone(),
             record,

@@ -256,6 +256,7 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
         .collect();
     tracing::info!(rules = ?states, "state calling rules loaded");
     crate::campaign::rules::install(rules);
+    crate::campaign::abandon::install_max_rate(config.max_abandon_rate);
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
     let state = app_state(config, store.clone())?;
     let dialer = dialer_settings(config)?;

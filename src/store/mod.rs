@@ -299,6 +299,9 @@ pub struct AttemptResult {
     pub agent_talk_ms: Option<i64>,
     pub agent_reconnects: Option<i64>,
     pub agent_end: Option<String>,
+    /// A person answered and was not connected to the agent or the message within 2 s of
+    /// the end of their greeting (`campaign::abandon`); `None` when no person answered.
+    pub abandoned: Option<bool>,
 }
 
 /// A change to a caller ID's health figures, computed by the dialer.
@@ -413,6 +416,18 @@ pub trait Store: Send + Sync {
         &self,
         campaign_id: &str,
         phones: &[String],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.add_prospects_consented(campaign_id, phones, &Default::default(), now_ms)
+    }
+    /// [`Store::add_prospects`] with the consent record (validated JSON) of some numbers. In
+    /// a campaign whose `mode.requireConsent` is true a number without one is stored already
+    /// cancelled with reason `no_consent`.
+    fn add_prospects_consented(
+        &self,
+        campaign_id: &str,
+        phones: &[String],
+        consents: &std::collections::BTreeMap<String, Value>,
         now_ms: i64,
     ) -> Result<u64, StoreError>;
     fn list_prospects(
@@ -618,6 +633,13 @@ pub trait Store: Send + Sync {
         audit: serde_json::Map<String, Value>,
         now_ms: i64,
     ) -> Result<Attempt, StoreError>;
+    /// The live answers (start time, abandoned) of a campaign's attempts started since
+    /// `since_ms`, oldest first: its abandonment rate and the pacer's budget after a restart.
+    fn live_answers_since(
+        &self,
+        campaign_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, bool)>, StoreError>;
     /// An attempt and its audit record.
     fn attempt_audit(&self, attempt_id: &str) -> Result<(Attempt, Value), StoreError>;
     /// A campaign's attempts with their audit records, in the order they started.

@@ -21,8 +21,9 @@ use compliance::DncBook;
 use super::ids::new_id;
 use super::{
     ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, DNC_REASON, Did, DidState, DidUpdate,
-    DncImported, DncList, Message, MessageStatus, NewCampaign, Page, PageRequest, Prospect,
-    ReceiptOutcome, SUPPRESSED_REASON, Store, StoreError, Suppressed, Suppression,
+    DncImported, DncList, Message, MessageStatus, NO_CONSENT_REASON, NewCampaign, Page,
+    PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON, Store, StoreError, Suppressed,
+    Suppression,
 };
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
@@ -239,7 +240,8 @@ const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts
 const ATTEMPT_COLUMNS: &str = "a.seq, a.id, c.id, p.id, p.phone, a.number, a.caller_id, \
     a.started_at, a.ended_at, a.outcome, a.cause, a.sip_status, a.sip_call_id, a.answered_ms, \
     a.amd_result, a.amd_cause, a.amd_ms, a.machine_end, a.playback_start_ms, a.played_ms, \
-    a.talk_ms, a.agent_connected_ms, a.agent_talk_ms, a.agent_reconnects, a.agent_end";
+    a.talk_ms, a.agent_connected_ms, a.agent_talk_ms, a.agent_reconnects, a.agent_end, \
+    a.abandoned";
 const ATTEMPT_FROM: &str = "attempts a JOIN prospects p ON p.seq = a.prospect_seq \
     JOIN campaigns c ON c.seq = a.campaign_seq";
 const MESSAGE_COLUMNS: &str = "m.seq, m.id, c.id, p.id, p.phone, m.did, m.parts, \
@@ -397,6 +399,7 @@ fn attempt_row(row: &Row) -> rusqlite::Result<(i64, Attempt)> {
                 agent_talk_ms: row.get(22)?,
                 agent_reconnects: row.get(23)?,
                 agent_end: row.get(24)?,
+                abandoned: row.get(25)?,
             },
         },
     ))
@@ -1105,10 +1108,11 @@ impl Store for SqliteStore {
         Ok(campaign)
     }
 
-    fn add_prospects(
+    fn add_prospects_consented(
         &self,
         campaign_id: &str,
         phones: &[String],
+        consents: &std::collections::BTreeMap<String, Value>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut guard = self.lock();
@@ -1122,24 +1126,36 @@ impl Store for SqliteStore {
                 current,
             });
         }
+        let mode: String = tx
+            .prepare_cached("SELECT mode FROM campaigns WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))?;
+        let require_consent = serde_json::from_str::<Value>(&mode)
+            .ok()
+            .and_then(|m| m.get("requireConsent").and_then(Value::as_bool))
+            .unwrap_or(false);
         // A suppressed number is still added (the client sees it in the campaign, with its
-        // reason) but already cancelled, so it is never contacted and counts as `cancelled`.
+        // reason) but already cancelled, so it is never contacted and counts as `cancelled`;
+        // so is a number on a DNC list, and one without consent in a `requireConsent` campaign.
         let (mut queued, mut cancelled): (i64, i64) = (0, 0);
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO prospects (id, campaign_seq, phone, status, wait_reason, created_at, \
-                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 updated_at, consent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
                  ON CONFLICT (campaign_seq, phone) DO NOTHING",
             )?;
             for phone in phones {
                 let id = new_id(rng, "pro");
+                let consent = consents.get(phone);
                 let blocked = if is_suppressed_in(&tx, phone)? {
                     Some(SUPPRESSED_REASON)
                 } else if dnc.hit(phone).is_some() {
                     Some(DNC_REASON)
+                } else if require_consent && consent.is_none() {
+                    Some(NO_CONSENT_REASON)
                 } else {
                     None
                 };
+                let consent = consent.map(Value::to_string);
                 if let Some(reason) = blocked {
                     cancelled += insert.execute(params![
                         id,
@@ -1147,7 +1163,8 @@ impl Store for SqliteStore {
                         phone,
                         ProspectStatus::Cancelled.as_str(),
                         reason,
-                        now_ms
+                        now_ms,
+                        consent
                     ])? as i64;
                 } else {
                     queued += insert.execute(params![
@@ -1156,7 +1173,8 @@ impl Store for SqliteStore {
                         phone,
                         ProspectStatus::Queued.as_str(),
                         None::<&str>,
-                        now_ms
+                        now_ms,
+                        consent
                     ])? as i64;
                 }
             }
@@ -1334,6 +1352,15 @@ impl Store for SqliteStore {
             serde_json::to_value(dnc.lists()).unwrap_or_default(),
         );
         audit.insert("suppression".into(), Value::from("clear"));
+        let consent: Option<String> = tx
+            .prepare_cached("SELECT consent FROM prospects WHERE seq = ?1")?
+            .query_row([pseq], |r| r.get(0))?;
+        audit.insert(
+            "consent".into(),
+            consent
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or(Value::Null),
+        );
         tx.prepare_cached(
             "INSERT INTO attempts (id, campaign_seq, prospect_seq, number, caller_id, started_at, \
              audit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1388,7 +1415,7 @@ impl Store for SqliteStore {
              sip_call_id = ?6, answered_ms = ?7, amd_result = ?8, amd_cause = ?9, amd_ms = ?10, \
              machine_end = ?11, playback_start_ms = ?12, played_ms = ?13, talk_ms = ?14, \
              agent_connected_ms = ?15, agent_talk_ms = ?16, agent_reconnects = ?17, \
-             agent_end = ?18 WHERE id = ?1",
+             agent_end = ?18, abandoned = ?19 WHERE id = ?1",
         )?
         .execute(params![
             attempt_id,
@@ -1409,6 +1436,7 @@ impl Store for SqliteStore {
             result.agent_talk_ms,
             result.agent_reconnects,
             result.agent_end,
+            result.abandoned,
         ])?;
         let status: String = tx
             .prepare_cached("SELECT status FROM campaigns WHERE seq = ?1")?
@@ -2106,6 +2134,23 @@ impl Store for SqliteStore {
         complete_if_done_in(&tx, seq, now_ms)?;
         tx.commit()?;
         Ok(p)
+    }
+
+    fn live_answers_since(
+        &self,
+        campaign_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, bool)>, StoreError> {
+        let inner = self.read();
+        let cseq = campaign_seq(&inner.conn, campaign_id)?;
+        Ok(inner
+            .conn
+            .prepare_cached(
+                "SELECT started_at, abandoned FROM attempts WHERE campaign_seq = ?1 \
+                 AND started_at >= ?2 AND abandoned IS NOT NULL ORDER BY started_at",
+            )?
+            .query_map(params![cseq, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     fn attempt_audit(&self, attempt_id: &str) -> Result<(Attempt, Value), StoreError> {

@@ -234,11 +234,12 @@ pub(super) fn attempt_audit(
     inner
         .conn
         .prepare_cached(&format!(
-            "SELECT {ATTEMPT_COLUMNS}, a.audit, a.abandoned FROM {ATTEMPT_FROM} WHERE a.id = ?1"
+            "SELECT {ATTEMPT_COLUMNS}, a.audit FROM {ATTEMPT_FROM} WHERE a.id = ?1"
         ))?
         .query_row([attempt_id], |r| {
             let (_, a) = attempt_row(r)?;
-            Ok((a, with_abandoned(audit_of(r.get(25)?), r.get(26)?)))
+            let audit = with_abandoned(audit_of(r.get(26)?), a.result.abandoned);
+            Ok((a, audit))
         })
         .optional()?
         .ok_or_else(|| StoreError::NotFound {
@@ -265,14 +266,15 @@ pub(super) fn campaign_audit(
     campaign_page(
         &inner.conn,
         &format!(
-            "SELECT {ATTEMPT_COLUMNS}, a.audit, a.abandoned FROM {ATTEMPT_FROM} \
+            "SELECT {ATTEMPT_COLUMNS}, a.audit FROM {ATTEMPT_FROM} \
              WHERE a.campaign_seq = ?1 AND a.seq > ?2 ORDER BY a.seq LIMIT ?3"
         ),
         cseq,
         req,
         |r| {
             let (seq, a) = attempt_row(r)?;
-            Ok((seq, (a, with_abandoned(audit_of(r.get(25)?), r.get(26)?))))
+            let audit = with_abandoned(audit_of(r.get(26)?), a.result.abandoned);
+            Ok((seq, (a, audit)))
         },
     )
 }
