@@ -191,6 +191,20 @@ pub const KEYS: &[KeySpec] = &[
         "TOML file of caller-ID figures (any of: `health_window`, weights `weight_*`, `healthy_min`, `pulled_below`, `reduced_rate_factor`, `max_calls_per_hour`, `max_calls_per_day`, `cooling_rest_s`, ...; see `CallerIdConfig`). Unset: the defaults (50 calls, 30/25/20/15/10 %, 0.8/0.5, 30 calls/h, 100/day, 2 h rest).",
     ),
     spec(
+        "rules_dir",
+        "TRUNX_RULES_DIR",
+        None,
+        false,
+        "Directory of state calling rule files (`*.toml`, the format of `data/rules/`) used instead of the rules embedded in the binary. Read once at start; a bad file stops the start with its name and field.",
+    ),
+    spec(
+        "max_abandon_rate",
+        "TRUNX_MAX_ABANDON_RATE",
+        Some("0.03"),
+        false,
+        "Most abandoned calls per live answer a campaign may reach over a rolling 30 days (TSR 16 CFR 310.4(b)(4): 3 %). The pacer slows a campaign nearing it and pauses its dialling at it; `mode.max_abandon_rate` may lower it per campaign.",
+    ),
+    spec(
         "beep_model_path",
         "TRUNX_BEEP_MODEL",
         None,
@@ -464,6 +478,8 @@ pub struct Config {
     pub amd_provider: AmdProviderKind,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
+    pub rules_dir: Option<PathBuf>,
+    pub max_abandon_rate: f64,
     pub caller_id: crate::campaign::callerid::CallerIdConfig,
     pub log_format: LogFormat,
     pub log_phone_numbers: bool,
@@ -618,6 +634,13 @@ impl Config {
             })?,
             ort_dylib_path: get("ort_dylib_path").optional(|v| Ok(PathBuf::from(v)))?,
             beep_model_path: get("beep_model_path").optional(|v| Ok(PathBuf::from(v)))?,
+            rules_dir: get("rules_dir").optional(|v| Ok(PathBuf::from(v)))?,
+            max_abandon_rate: get("max_abandon_rate").required()?.parse_with(|v| {
+                match v.parse::<f64>() {
+                    Ok(r) if (0.0..=0.03).contains(&r) && r > 0.0 => Ok(r),
+                    _ => Err("must be a fraction above 0 and at most 0.03 (3 %)".into()),
+                }
+            })?,
             caller_id: get("caller_id_policy")
                 .optional(|v| {
                     let text = std::fs::read_to_string(v)

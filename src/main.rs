@@ -45,6 +45,9 @@ enum Command {
     /// Manage API keys (stored only as SHA-256 hashes).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Do-not-call lists in the configured store.
+    #[command(subcommand)]
+    Dnc(DncCommand),
     /// Run the main job on embedded defaults: a whole voice campaign against the simulated
     /// carrier, driven through the control API.
     Demo {
@@ -137,7 +140,36 @@ enum BenchProvider {
 }
 
 #[derive(Subcommand, Debug)]
+enum DncCommand {
+    /// Import a DNC file (one E.164 or 10-digit NANP number a line, plain or gzip) as the next
+    /// version of a list; queued prospects on it are cancelled with reason `dnc`.
+    Import {
+        file: PathBuf,
+        /// The list's name, e.g. `national` or `internal`.
+        #[arg(long)]
+        list: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The list versions in force.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
 enum BenchCommand {
+    /// Import a generated DNC file of --lines random numbers into a fresh database and time
+    /// it, the load at open and store lookups.
+    Dnc {
+        /// Directory for the temporary file and database (removed afterwards).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 10_000_000)]
+        lines: u64,
+        /// Write the file gzip-compressed.
+        #[arg(long)]
+        gzip: bool,
+    },
     /// Replay a directory of labelled calls (WAV + labels.csv) through the AMD and score it.
     Amd {
         /// Directory of calls; with --split, where the split is (default corpus/genG-SPLIT).
@@ -394,6 +426,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     seed,
                     no_model,
                 })?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dnc(DncCommand::Import { file, list, json }) => {
+            let store = server::open_store(&config)?;
+            let (imported, parsed) =
+                trunx::runtime::dnc_import::import_file(&store, &file, &list, server::wall_ms())?;
+            let report = trunx::api::compliance::import_report(&imported, &parsed);
+            if json {
+                println!("{report}");
+            } else {
+                println!(
+                    "imported {} version {}: {} numbers from {} lines ({} ignored, {} malformed{}); {} queued prospects cancelled",
+                    imported.list.name,
+                    imported.list.version,
+                    imported.list.count,
+                    parsed.lines,
+                    parsed.ignored,
+                    parsed.malformed,
+                    if parsed.malformed_lines.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", first at lines {:?}", parsed.malformed_lines)
+                    },
+                    imported.prospects_cancelled
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dnc(DncCommand::List) => {
+            let store = server::open_store(&config)?;
+            for l in trunx::store::Store::dnc_lists(&store) {
+                println!(
+                    "{}\tversion {}\t{} numbers\t{}",
+                    l.name, l.version, l.count, l.source
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Dnc { dir, lines, gzip }) => {
+            let report = trunx::runtime::dnc_import::bench(&dir, lines, gzip)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -170,6 +170,11 @@ async fn spec_examples_are_accepted_verbatim_and_echoed() {
             )
             .await;
         assert_eq!(s, StatusCode::OK);
+        // GET adds the campaign's 30-day abandonment (issue 20) to the contract's keys.
+        let mut got = got;
+        let abandonment = got.as_object_mut().unwrap().remove("abandonment").unwrap();
+        assert_eq!(abandonment["liveAnswers30d"], 0);
+        assert_eq!(abandonment["maxRate"], 0.03);
         assert_eq!(got, v);
     }
     // The prospects body of the spec's curl example.

@@ -468,13 +468,13 @@ fn writes_survive_reopening_and_migrations_run_once() {
     let path = dir.path().join("t.db");
     let id = {
         let s = SqliteStore::open(&path, 1).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 5);
+        assert_eq!(s.schema_version().unwrap(), 6);
         let c = s.create_campaign(voice("durable"), 1).unwrap();
         s.add_prospects(&c.id, &phones(2, 0), 2).unwrap();
         c.id
     };
     let s = SqliteStore::open(&path, 2).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), 6);
     assert_eq!(s.get_campaign(&id).unwrap().name, "durable");
     assert_eq!(s.stats(&id).unwrap().total, 2);
     let mode: String = rusqlite_journal_mode(&path);

@@ -87,6 +87,9 @@ impl From<StoreError> for ApiError {
             StoreError::Suppressed { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "suppressed", e.to_string())
             }
+            StoreError::Blocked { reason, .. } => {
+                ApiError::new(StatusCode::CONFLICT, reason, e.to_string())
+            }
             StoreError::WrongChannel { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "wrong_channel", e.to_string())
             }

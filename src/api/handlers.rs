@@ -177,8 +177,26 @@ pub async fn list_campaigns(State(st): State<AppState>, q: ListQuery) -> ApiResu
 }
 
 pub async fn get_campaign(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let c = st.run(move |s| s.get_campaign(&id)).await?;
-    Ok(Json(dto::campaign(&c)).into_response())
+    let since = st.now() - crate::campaign::abandon::PERIOD_MS;
+    let (c, answers) = st
+        .run(move |s| Ok((s.get_campaign(&id)?, s.live_answers_since(&id, since)?)))
+        .await?;
+    // The contract's keys, then the campaign's abandonment over the last 30 days.
+    let mut v = serde_json::to_value(dto::campaign(&c)).map_err(|_| ApiError::internal())?;
+    let answered = answers.len() as u64;
+    let abandoned = answers.iter().filter(|(_, a)| *a).count() as u64;
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "abandonment".into(),
+            json!({
+                "liveAnswers30d": answered,
+                "abandoned30d": abandoned,
+                "rate30d": if answered == 0 { 0.0 } else { abandoned as f64 / answered as f64 },
+                "maxRate": crate::campaign::abandon::max_rate_for(&c.mode),
+            }),
+        );
+    }
+    Ok(Json(v).into_response())
 }
 
 pub async fn add_prospects(
@@ -189,14 +207,45 @@ pub async fn add_prospects(
     let obj = object(&body)?;
     let phones = e164_list(obj, "phones", 1, MAX_PHONES)?;
     let now = st.now();
+    let consents = consents_of(obj, &phones, now)?;
     let n = phones.len();
     let first = phones.first().map(|p| redact(p, st.log_phone_numbers));
     let campaign = id.clone();
     let added = st
-        .run(move |s| s.add_prospects(&campaign, &phones, now))
+        .run(move |s| s.add_prospects_consented(&campaign, &phones, &consents, now))
         .await?;
     tracing::info!(campaign = %id, sent = n, added, first = ?first, "prospects added");
     Ok(Json(json!({ "added": added })).into_response())
+}
+
+/// The optional `consents` object of a prospects request: a consent record per number of
+/// `phones`, keyed by the number.
+fn consents_of(
+    obj: &Map<String, Value>,
+    phones: &[String],
+    now: i64,
+) -> Result<std::collections::BTreeMap<String, Value>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(v) = obj.get("consents") else {
+        return Ok(out);
+    };
+    let map = v.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            "consents",
+            "must be an object of consent records keyed by phone number",
+        )
+    })?;
+    for (phone, c) in map {
+        let shown: String = phone.chars().take(20).collect();
+        let field = format!("consents[\"{shown}\"]");
+        if !phones.iter().any(|p| p == phone) {
+            return Err(ApiError::invalid(field, "is not one of phones"));
+        }
+        let c = crate::campaign::consent::validate(&field, c, now)
+            .map_err(|e| ApiError::invalid(e.field, e.message))?;
+        out.insert(phone.clone(), c);
+    }
+    Ok(out)
 }
 
 pub async fn list_prospects(

@@ -9,6 +9,7 @@
 //! logged whole.
 
 pub mod auth;
+pub mod compliance;
 pub mod dashboard;
 pub mod dto;
 pub mod error;
@@ -125,6 +126,16 @@ pub fn router_live(state: AppState, live: Live) -> Router {
         .route("/dids", post(add_dids).get(list_dids))
         .route("/suppression", post(add_suppression).get(list_suppression))
         .route("/suppression/{phone}", delete(remove_suppression))
+        .route("/dnc", get(compliance::list_dnc))
+        .route("/attempts/{id}/audit", get(compliance::attempt_audit))
+        .route(
+            "/campaigns/{id}/audit.csv",
+            get(compliance::campaign_audit_csv),
+        )
+        .route(
+            "/dnc/{list}",
+            post(compliance::import_dnc).layer(DefaultBodyLimit::disable()),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

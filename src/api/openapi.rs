@@ -256,6 +256,42 @@ pub const ROUTES: &[RouteDoc] = &[
         (200, ""),
         &[401],
     ),
+    op(
+        "get",
+        "/attempts/{id}/audit",
+        "What allowed an attempt when it was dialled: calling window and state rule version, DNC list versions checked, suppression check, caller-ID use against its caps, abandonment budget, consent",
+        None,
+        &[],
+        (200, "AttemptAudit"),
+        &[401, 404],
+    ),
+    op(
+        "get",
+        "/campaigns/{id}/audit.csv",
+        "Every attempt of a campaign with its audit record, as CSV (text/csv, one header row)",
+        None,
+        &[],
+        (200, ""),
+        &[401, 404],
+    ),
+    op(
+        "get",
+        "/dnc",
+        "The do-not-call list versions in force",
+        None,
+        &[],
+        (200, "DncLists"),
+        &[401],
+    ),
+    op(
+        "post",
+        "/dnc/{list}",
+        "Import a do-not-call list as the list's next version: the body (streamed, at most 512 MiB, plain text or gzip) holds one number a line, E.164 or 10-digit NANP; blank and # lines are ignored, malformed lines counted and reported; queued prospects on the list are cancelled with reason dnc",
+        Some(("text/plain", "DncFile")),
+        &[],
+        (201, "DncImported"),
+        &[400, 401, 413, 422],
+    ),
     RouteDoc {
         method: "get",
         path: "/openapi.json",
@@ -450,7 +486,7 @@ fn schemas() -> Value {
     });
     let webhook_url = json!({"type": "string", "format": "uri", "maxLength": 2048, "description": "http(s) URL the campaign's events are POSTed to; absent: the node's webhook_url"});
     let page = |item: &str| json!({"type": "object", "required": ["data", "nextCursor"], "properties": {"data": {"type": "array", "items": reference(item)}, "nextCursor": {"type": ["string", "null"]}}});
-    json!({
+    let mut schemas = json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}, "index": {"type": "integer"}, "value": {}, "status": status}}}},
         "CampaignCreate": {"type": "object", "properties": {"name": {"type": "string", "description": "Defaults to the campaign id"}, "channel": channel, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": "object"}, "webhookUrl": webhook_url}},
         "Campaign": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "channel": channel, "status": status, "mode": mode, "callerIds": {"type": "array", "items": e164}, "callerIdStrategy": strategy, "schedule": {"type": ["object", "null"]}, "webhookUrl": webhook_url, "createdAt": ts, "updatedAt": ts}},
@@ -496,7 +532,7 @@ fn schemas() -> Value {
         }},
         "CampaignPage": page("Campaign"),
         "Lifecycle": {"type": "object", "required": ["id", "name", "status", "channel"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "status": status, "channel": channel}},
-        "ProspectsAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}}},
+        "ProspectsAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}, "consents": {"type": "object", "description": "Optional consent record per number of phones, keyed by the number", "additionalProperties": reference("Consent")}}},
         "ProspectsAdded": {"type": "object", "required": ["added"], "properties": {"added": count}},
         "Prospect": {"type": "object", "properties": {"id": {"type": "string"}, "phone": e164, "status": {"type": "string", "enum": ["queued", "dialing", "sending", "sent", "completed", "cancelled"]}, "attempts": count, "lastOutcome": {"type": ["string", "null"], "enum": ["noAnswer", "busy", "voicemail", "humanConnected", "failed", "delivered", null]}, "amdResult": {"type": ["string", "null"], "enum": ["human", "machine", "machine_end_beep", "unknown", null]}, "nextAttemptAt": {"type": ["string", "null"], "format": "date-time"}, "waitReason": {"type": ["string", "null"]}, "createdAt": ts, "updatedAt": ts}},
         "ProspectPage": page("Prospect"),
@@ -515,5 +551,23 @@ fn schemas() -> Value {
         "SuppressionAdded": {"type": "object", "required": ["added", "prospectsCancelled"], "properties": {"added": count, "prospectsCancelled": count}},
         "Suppression": {"type": "object", "properties": {"phone": e164, "reason": {"type": "string"}, "source": {"type": "string"}, "createdAt": ts}},
         "SuppressionPage": page("Suppression"),
+    });
+    if let (Value::Object(all), Value::Object(more)) =
+        (&mut schemas, compliance_schemas(&ts, &count))
+    {
+        all.extend(more);
+    }
+    schemas
+}
+
+/// The schemas of the compliance routes (issue 20).
+fn compliance_schemas(ts: &Value, count: &Value) -> Value {
+    json!({
+        "Consent": {"type": "object", "required": ["source", "timestamp", "textId"], "properties": {"source": {"type": "string", "maxLength": 200}, "timestamp": ts, "textId": {"type": "string", "maxLength": 200}}, "additionalProperties": false},
+        "AttemptAudit": {"type": "object", "required": ["attempt", "audit"], "properties": {"attempt": reference("Attempt"), "audit": {"type": "object", "properties": {"checkedAtMs": {"type": "integer"}, "window": {"type": "object"}, "stateRule": {"type": ["object", "null"]}, "dnc": {"type": "array", "items": {"type": "object"}}, "suppression": {"type": "string"}, "callerId": {"type": "object"}, "abandonment": {"type": ["object", "null"]}, "consent": {"type": ["object", "null"]}, "abandoned": {"type": "boolean"}}}}},
+        "DncFile": {"type": "string", "description": "One number a line (E.164 or 10-digit NANP), plain or gzip (detected by its magic bytes)"},
+        "DncImported": {"type": "object", "required": ["list", "version", "importedAt", "count", "lines", "malformed"], "properties": {"list": {"type": "string"}, "version": count, "importedAt": ts, "count": count, "lines": count, "ignored": count, "malformed": count, "malformedLines": {"type": "array", "items": count}, "duplicates": count, "prospectsCancelled": count}},
+        "DncList": {"type": "object", "properties": {"list": {"type": "string"}, "version": count, "importedAt": ts, "count": count, "source": {"type": "string"}}},
+        "DncLists": {"type": "object", "properties": {"data": {"type": "array", "items": reference("DncList")}}},
     })
 }

@@ -5,11 +5,15 @@
 //! storage. It must not do I/O: no database, no clock (times are arguments), no tasks. The
 //! store applies these functions inside its transactions; the API maps their errors to HTTP.
 
+pub mod abandon;
 pub mod callerid;
+pub mod consent;
+pub mod dnc;
 pub mod mode;
 pub mod phone;
 pub mod prospect;
 pub mod retry;
+pub mod rules;
 pub mod scheduler;
 pub mod sms_pacing;
 pub mod status;

@@ -43,6 +43,23 @@ pub fn validate_mode(channel: Channel, mode: &Value, max_cps: f64) -> Result<Mod
     let obj = mode
         .as_object()
         .ok_or_else(|| FieldError::new("mode", "must be a JSON object"))?;
+    // Compliance keys of both channels (issue 20).
+    if let Some(v) = obj.get("requireConsent")
+        && !v.is_boolean()
+    {
+        return Err(FieldError::new(
+            "mode.requireConsent",
+            "must be true or false",
+        ));
+    }
+    if let Some(v) = obj.get("max_abandon_rate")
+        && !v.as_f64().is_some_and(|r| r > 0.0 && r <= 0.03)
+    {
+        return Err(FieldError::new(
+            "mode.max_abandon_rate",
+            "must be a fraction above 0 and at most 0.03 (3 %)",
+        ));
+    }
     match channel {
         Channel::Voice => validate_voice(obj, max_cps),
         Channel::Sms => validate_sms(obj).map(|_| ModeRefs::default()),

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use super::abandon::{AbandonBudget, BudgetPace, BudgetState};
+
 /// A token bucket refilled continuously at `rate` tokens per second, holding at most `burst`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenBucket {
@@ -96,7 +98,16 @@ pub enum Hold {
 struct CampaignPace {
     bucket: TokenBucket,
     in_flight: u32,
+    /// `calls_per_second` as asked; the bucket runs at this times the budget's factor.
+    base_rate: f64,
+    factor: f64,
+    /// `None`: no abandonment budget (nothing dials a person, e.g. SMS).
+    max_abandon_rate: Option<f64>,
+    budget: AbandonBudget,
 }
+
+/// How long a campaign paused by its abandonment budget waits before asking again.
+const BUDGET_RECHECK_MS: i64 = 60_000;
 
 /// Per-campaign and per-node pacing with a rotating order, so a big campaign cannot starve a
 /// small one: each round visits every campaign once before any campaign gets a second call.
@@ -126,19 +137,48 @@ impl Pacing {
     /// than its rate.
     pub fn upsert_campaign(&mut self, id: &str, calls_per_second: f64, now_ms: i64) {
         match self.campaigns.get_mut(id) {
-            Some(c) => c
-                .bucket
-                .set_rate(calls_per_second, calls_per_second, now_ms),
+            Some(c) => {
+                c.base_rate = calls_per_second;
+                let rate = calls_per_second * c.factor;
+                c.bucket.set_rate(rate, calls_per_second, now_ms);
+            }
             None => {
                 self.campaigns.insert(
                     id.to_string(),
                     CampaignPace {
                         bucket: TokenBucket::new(calls_per_second, calls_per_second, now_ms),
                         in_flight: 0,
+                        base_rate: calls_per_second,
+                        factor: 1.0,
+                        max_abandon_rate: None,
+                        budget: AbandonBudget::default(),
                     },
                 );
             }
         }
+    }
+
+    /// Sets a campaign's abandonment limit (`max_abandon_rate`, a fraction); `None` removes
+    /// the budget.
+    pub fn set_max_abandon_rate(&mut self, id: &str, max_rate: Option<f64>) {
+        if let Some(c) = self.campaigns.get_mut(id) {
+            c.max_abandon_rate = max_rate;
+        }
+    }
+
+    /// A call of `campaign` a person answered at `at_ms`, abandoned or not (see
+    /// [`super::abandon::is_abandoned`]).
+    pub fn record_live_answer(&mut self, campaign: &str, at_ms: i64, abandoned: bool) {
+        if let Some(c) = self.campaigns.get_mut(campaign) {
+            c.budget.record(at_ms, abandoned);
+        }
+    }
+
+    /// The campaign's abandonment budget now (`None` without one).
+    pub fn abandonment(&mut self, campaign: &str, now_ms: i64) -> Option<BudgetPace> {
+        let c = self.campaigns.get_mut(campaign)?;
+        let max = c.max_abandon_rate?;
+        Some(c.budget.pace(now_ms, max))
     }
 
     /// Forgets a campaign that is no longer dialling (its calls in flight still end through
@@ -187,6 +227,21 @@ impl Pacing {
         let Some(c) = self.campaigns.get_mut(campaign) else {
             return Err(Hold::CampaignRate { until_ms: i64::MAX });
         };
+        // The abandonment budget slows the campaign's bucket, or holds it while one more
+        // abandoned call would pass the limit.
+        if let Some(max) = c.max_abandon_rate {
+            let pace = c.budget.pace(now_ms, max);
+            if pace.state == BudgetState::Paused {
+                return Err(Hold::CampaignRate {
+                    until_ms: now_ms + BUDGET_RECHECK_MS,
+                });
+            }
+            if (pace.factor - c.factor).abs() > 1e-9 {
+                c.factor = pace.factor;
+                c.bucket
+                    .set_rate(c.base_rate * c.factor, c.base_rate.max(1.0), now_ms);
+            }
+        }
         if !c.bucket.take(now_ms) {
             return Err(Hold::CampaignRate {
                 until_ms: c.bucket.next_token_ms(now_ms),

@@ -446,6 +446,13 @@ pub enum ClosedReason {
     UnknownZone { zone: &'static str },
     /// `now_ms` is outside the range of civil time jiff handles.
     TimeOutOfRange,
+    /// The state rule of the number's area code (`data/rules/`) refuses this local time.
+    StateRule {
+        state: String,
+        version: String,
+        zone: &'static str,
+        local: DateTime,
+    },
 }
 
 impl fmt::Display for ClosedReason {
@@ -467,6 +474,18 @@ impl fmt::Display for ClosedReason {
                 write!(f, "time zone {zone} is not in the time zone database")
             }
             ClosedReason::TimeOutOfRange => f.write_str("time out of range"),
+            ClosedReason::StateRule {
+                state,
+                version,
+                zone,
+                local,
+            } => write!(
+                f,
+                "refused by the {state} calling rule {version} in {zone} (local {} {:02}:{:02})",
+                DAY_LABELS[local.weekday().to_monday_zero_offset() as usize],
+                local.hour(),
+                local.minute()
+            ),
         }
     }
 }
@@ -484,6 +503,108 @@ pub fn check(phone_e164: &str, window: &LocalWindow, now_ms: i64) -> WindowCheck
             opens_at_ms: None,
             reason: ClosedReason::NoTimeZone,
         },
+    }
+}
+
+/// [`check`] narrowed by the state rule of the number's area code (`rules`, from
+/// `data/rules/*.toml`): open only when the window is open and the rule allows the local time
+/// in every candidate zone; the opening is the first instant both agree on. A number with no
+/// rule gets [`check`]'s answer unchanged.
+pub fn check_with_rules(
+    phone_e164: &str,
+    window: &LocalWindow,
+    rules: &super::rules::RuleSet,
+    now_ms: i64,
+) -> WindowCheck {
+    let base = check(phone_e164, window, now_ms);
+    let (Some(rule), Some(row)) = (rules.for_phone(phone_e164), lookup(phone_e164)) else {
+        return base;
+    };
+    let zones: Vec<(&'static str, &TimeZone)> = row
+        .zones
+        .iter()
+        .filter_map(|z| z.tz.as_ref().map(|tz| (z.name, tz)))
+        .collect();
+    let Ok(now) = Timestamp::from_millisecond(now_ms) else {
+        return base;
+    };
+    if zones.len() != row.zones.len() || zones.is_empty() {
+        return base;
+    }
+    let minute = |l: DateTime| l.hour() as u16 * 60 + l.minute() as u16;
+    let rule_refuses = |t: Timestamp| {
+        zones.iter().find_map(|(name, tz)| {
+            let l = tz.to_datetime(t);
+            (!rule.allows(l.date(), minute(l))).then_some((*name, l))
+        })
+    };
+    let open_at = |t: Timestamp| open_in_all(&zones, window, t) && rule_refuses(t).is_none();
+    let open_now = open_at(now);
+    // Candidates: each zone's local window and rule edges on each day of the look-ahead.
+    let mut candidates = Vec::new();
+    for (_, tz) in &zones {
+        let today = tz.to_datetime(now).date();
+        let mut day = today.yesterday().unwrap_or(today);
+        for _ in 0..=LOOKAHEAD_DAYS + 1 {
+            let mut edges = vec![window.start_minute, window.end_minute];
+            if let Some((from, to)) = rule.hours_on(day) {
+                edges.extend([from, to]);
+            }
+            edges.push(0);
+            for m in edges {
+                let civil = if m == MINUTES_PER_DAY {
+                    match day.tomorrow() {
+                        Ok(next) => next.at(0, 0, 0, 0),
+                        Err(_) => continue,
+                    }
+                } else {
+                    day.at((m / 60) as i8, (m % 60) as i8, 0, 0)
+                };
+                if let Ok(t) = tz.to_ambiguous_timestamp(civil).compatible()
+                    && t > now
+                {
+                    candidates.push(t);
+                }
+            }
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let flip = candidates
+        .into_iter()
+        .find(|t| open_at(*t) != open_now)
+        .map(Timestamp::as_millisecond);
+    if open_now {
+        let closes = match base {
+            WindowCheck::Open { closes_at_ms } => {
+                flip.map_or(closes_at_ms, |f| f.min(closes_at_ms))
+            }
+            WindowCheck::Closed { .. } => now_ms,
+        };
+        return WindowCheck::Open {
+            closes_at_ms: closes,
+        };
+    }
+    match base {
+        WindowCheck::Closed { reason, .. } => WindowCheck::Closed {
+            opens_at_ms: flip,
+            reason,
+        },
+        WindowCheck::Open { .. } => {
+            let (zone, local) =
+                rule_refuses(now).unwrap_or((zones[0].0, zones[0].1.to_datetime(now)));
+            WindowCheck::Closed {
+                opens_at_ms: flip,
+                reason: ClosedReason::StateRule {
+                    state: rule.state.clone(),
+                    version: rule.version.clone(),
+                    zone,
+                    local,
+                },
+            }
+        }
     }
 }
 

@@ -227,6 +227,7 @@ pub fn attempt_end(report: &DialReport) -> (AttemptEnd, AttemptResult) {
         agent_talk_ms: report.agent_talk_ms.map(|v| v as i64),
         agent_reconnects: report.agent_stats.as_ref().map(|s| i64::from(s.reconnects)),
         agent_end: report.agent_end.clone(),
+        abandoned: super::compliance::abandoned(report, outcome),
     };
     (end, result)
 }
@@ -246,6 +247,8 @@ pub struct DialerStats {
 }
 
 struct Ended {
+    /// A person answered: when, and whether the call was abandoned (the budget's input).
+    live_answer: Option<(i64, bool)>,
     campaign_id: String,
     caller_id: String,
     record: CallRecord,
@@ -495,6 +498,12 @@ pub async fn run(
                             // Claim time: prospects outside their window wait with the reason
                             // while the others are dialled.
                             for p in list {
+                                if let Some(why) =
+                                    super::compliance::refusal(store.as_ref(), &entry.campaign, &p)
+                                {
+                                    super::compliance::cancel(&store, &id, &p, why, now).await;
+                                    continue;
+                                }
                                 match window_wait(&entry.window, &p.phone, now) {
                                     None => entry.buffer.push_back(p),
                                     Some((until, reason)) => {
@@ -568,10 +577,22 @@ pub async fn run(
                 };
                 let s = store.clone();
                 let (cid, pid, cli) = (id.clone(), prospect.id.clone(), caller_id.clone());
-                let begun =
-                    tokio::task::spawn_blocking(move || s.begin_attempt(&cid, &pid, &cli, now))
-                        .await
-                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let audit = super::compliance::audit(
+                    &entry.window,
+                    &prospect.phone,
+                    &caller_id,
+                    books
+                        .get(&caller_id)
+                        .map_or(&[][..], |b| &b.recent_calls_ms),
+                    &settings.caller_id,
+                    pacing.abandonment(&id, now),
+                    now,
+                );
+                let begun = tokio::task::spawn_blocking(move || {
+                    s.begin_attempt_audited(&cid, &pid, &cli, audit, now)
+                })
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let attempt = match begun {
                     Ok(a) => a,
                     Err(e) => {
@@ -696,6 +717,7 @@ async fn refresh_campaigns(
                 e.campaign = c;
             }
             None => {
+                super::compliance::load_budget(store, pacing, &c, now).await;
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
@@ -824,7 +846,7 @@ pub(super) fn window_wait(
 ) -> Option<(i64, String)> {
     match window {
         Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
-        Ok(w) => match window::check(phone, w, now) {
+        Ok(w) => match window::check_with_rules(phone, w, crate::campaign::rules::active(), now) {
             WindowCheck::Open { .. } => None,
             WindowCheck::Closed {
                 opens_at_ms,
@@ -862,6 +884,9 @@ fn call_ended(
     stats: &mut DialerStats,
 ) {
     pacing.call_ended(&e.campaign_id);
+    if let Some((at, abandoned)) = e.live_answer {
+        pacing.record_live_answer(&e.campaign_id, at, abandoned);
+    }
     stats.calls_ended += 1;
     stats.frames_sent += e.frames_sent;
     stats.frames_late += e.frames_late;
@@ -1030,6 +1055,7 @@ impl CallJob {
         });
         let record = call_record(self.attempt.started_at_ms, &result);
         let result_amd_ms = result.amd_ms;
+        let abandoned = result.abandoned;
         let store = self.store.clone();
         let attempt_id = self.attempt.id.clone();
         let finished = tokio::task::spawn_blocking(move || {
@@ -1063,6 +1089,7 @@ impl CallJob {
             }
         }
         let _ = self.ended.send(Ended {
+            live_answer: abandoned.map(|a| (self.attempt.started_at_ms, a)),
             campaign_id: self.attempt.campaign_id.clone(),
             caller_id: self.attempt.caller_id.clone(),
             record,

@@ -39,6 +39,27 @@ pub enum ServerError {
     Setting { key: &'static str, reason: String },
     #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
     KeyName,
+    #[error(transparent)]
+    Rules(#[from] crate::campaign::rules::RuleError),
+}
+
+/// Reads every `*.toml` rule file of a directory (`rules_dir`), in name order.
+pub fn load_rules_dir(
+    dir: &std::path::Path,
+) -> Result<crate::campaign::rules::RuleSet, ServerError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((name, std::fs::read_to_string(&path)?));
+        }
+    }
+    files.sort();
+    Ok(crate::campaign::rules::RuleSet::parse(&files)?)
 }
 
 /// Bytes from the operating system's generator.
@@ -226,6 +247,17 @@ pub fn agent_defaults(
 /// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
 /// Ctrl-C or SIGTERM, then lets calls in flight hang up and record their outcomes.
 pub fn serve(config: &Config) -> Result<(), ServerError> {
+    let rules = match &config.rules_dir {
+        Some(dir) => load_rules_dir(dir)?,
+        None => crate::campaign::rules::RuleSet::embedded(),
+    };
+    let states: Vec<String> = rules
+        .rules()
+        .map(|r| format!("{} {}", r.state, r.version))
+        .collect();
+    tracing::info!(rules = ?states, "state calling rules loaded");
+    crate::campaign::rules::install(rules);
+    crate::campaign::abandon::install_max_rate(config.max_abandon_rate);
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
     let state = app_state(config, store.clone())?;
     let dialer = dialer_settings(config)?;

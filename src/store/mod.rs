@@ -53,6 +53,13 @@ pub enum StoreError {
     /// The number is on the suppression list; the prospect was cancelled instead of claimed.
     #[error("the number is on the suppression list; prospect {prospect_id} cancelled")]
     Suppressed { prospect_id: String },
+    /// A compliance rule refused the prospect (reason `dnc`: on a do-not-call list); it was
+    /// cancelled with that reason instead of claimed.
+    #[error("prospect {prospect_id} cancelled: {reason}")]
+    Blocked {
+        prospect_id: String,
+        reason: &'static str,
+    },
     /// An SMS operation on a voice campaign (or the reverse).
     #[error("campaign {id} is a {channel} campaign")]
     WrongChannel { id: String, channel: Channel },
@@ -67,6 +74,32 @@ pub enum StoreError {
 
 /// Reason stored on a prospect (its `wait_reason`) cancelled because its number is suppressed.
 pub const SUPPRESSED_REASON: &str = "suppressed";
+/// Reason stored on a prospect cancelled because its number is on a do-not-call list.
+pub const DNC_REASON: &str = "dnc";
+/// Reason stored on a prospect of a `requireConsent` campaign that has no consent record.
+pub const NO_CONSENT_REASON: &str = "no_consent";
+
+/// One version of a do-not-call list: what every attempt records it was checked against.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DncList {
+    pub name: String,
+    /// 1 for the first import of the list, one more for each import after.
+    pub version: u32,
+    pub imported_at_ms: i64,
+    /// Distinct numbers in this version.
+    pub count: u64,
+    /// Who imported it (`api`, `cli`).
+    pub source: String,
+}
+
+/// What a DNC import changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DncImported {
+    pub list: DncList,
+    /// Queued prospects cancelled with reason `dnc`, over all campaigns.
+    pub prospects_cancelled: u64,
+}
 
 /// Where an SMS message is. `requeued` is the audit trace of a submit that got no answer
 /// before the connection dropped: the prospect went back to the queue and its resend is a new
@@ -270,6 +303,9 @@ pub struct AttemptResult {
     pub agent_talk_ms: Option<i64>,
     pub agent_reconnects: Option<i64>,
     pub agent_end: Option<String>,
+    /// A person answered and was not connected to the agent or the message within 2 s of
+    /// the end of their greeting (`campaign::abandon`); `None` when no person answered.
+    pub abandoned: Option<bool>,
 }
 
 /// A change to a caller ID's health figures, computed by the dialer.
@@ -408,6 +444,18 @@ pub trait Store: Send + Sync {
         campaign_id: &str,
         phones: &[String],
         now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.add_prospects_consented(campaign_id, phones, &Default::default(), now_ms)
+    }
+    /// [`Store::add_prospects`] with the consent record (validated JSON) of some numbers. In
+    /// a campaign whose `mode.requireConsent` is true a number without one is stored already
+    /// cancelled with reason `no_consent`.
+    fn add_prospects_consented(
+        &self,
+        campaign_id: &str,
+        phones: &[String],
+        consents: &std::collections::BTreeMap<String, Value>,
+        now_ms: i64,
     ) -> Result<u64, StoreError>;
     fn list_prospects(
         &self,
@@ -450,7 +498,15 @@ pub trait Store: Send + Sync {
         prospect_id: &str,
         caller_id: &str,
         now_ms: i64,
-    ) -> Result<Attempt, StoreError>;
+    ) -> Result<Attempt, StoreError> {
+        self.begin_attempt_audited(
+            campaign_id,
+            prospect_id,
+            caller_id,
+            serde_json::Map::new(),
+            now_ms,
+        )
+    }
     /// Ends a live attempt with its result and applies `event` to the prospect (and the
     /// counters) in one transaction; the campaign becomes `completed` when nothing is left
     /// to dial. Ending an attempt twice is refused.
@@ -589,6 +645,56 @@ pub trait Store: Send + Sync {
     fn is_suppressed(&self, phone: &str) -> Result<bool, StoreError>;
     /// The list in the order numbers were added.
     fn list_suppressed(&self, page: &PageRequest) -> Result<Page<Suppression>, StoreError>;
+
+    /// Replaces the do-not-call list `list` by `numbers` (E.164 digits as `u64`, sorted, no
+    /// duplicates) as its next version, then cancels the queued prospects it holds in every
+    /// campaign (reason `dnc`). The new version takes effect at once, in memory too; until
+    /// the last number is written the previous version stays in force.
+    fn import_dnc(
+        &self,
+        list: &str,
+        numbers: &[u64],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<DncImported, StoreError>;
+    /// The versions in force, one per list, by name.
+    fn dnc_lists(&self) -> Vec<DncList>;
+    /// The first list in force holding this number (a memory lookup, no database read).
+    fn dnc_hit(&self, phone: &str) -> Option<DncList>;
+    /// Cancels a `queued` prospect with a compliance `reason` (`dnc`, `no_consent`).
+    fn cancel_prospect(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        reason: &'static str,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError>;
+    /// Starts an attempt like [`Store::begin_attempt`] and stores `audit` (what allowed the
+    /// call) with it, adding the store's own checks: `dnc` (every list version checked) and
+    /// `suppression`.
+    fn begin_attempt_audited(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        caller_id: &str,
+        audit: serde_json::Map<String, Value>,
+        now_ms: i64,
+    ) -> Result<Attempt, StoreError>;
+    /// The live answers (start time, abandoned) of a campaign's attempts started since
+    /// `since_ms`, oldest first: its abandonment rate and the pacer's budget after a restart.
+    fn live_answers_since(
+        &self,
+        campaign_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, bool)>, StoreError>;
+    /// An attempt and its audit record.
+    fn attempt_audit(&self, attempt_id: &str) -> Result<(Attempt, Value), StoreError>;
+    /// A campaign's attempts with their audit records, in the order they started.
+    fn campaign_audit(
+        &self,
+        campaign_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<(Attempt, Value)>, StoreError>;
 }
 
 /// Opens the store a `database_url` names (`sqlite://PATH` or `sqlite:PATH`).

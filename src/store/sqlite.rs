@@ -7,20 +7,24 @@
 //! cached per connection.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+mod compliance;
 mod events;
+
+use compliance::DncBook;
 
 use super::ids::new_id;
 use super::{
-    ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, Did, DidState, DidUpdate, Message,
-    MessageStatus, NewCampaign, Page, PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON,
-    Store, StoreError, StoredEvent, Suppressed, Suppression, WebhookJob,
+    ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, DNC_REASON, Did, DidState, DidUpdate,
+    DncImported, DncList, Message, MessageStatus, NO_CONSENT_REASON, NewCampaign, Page,
+    PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON, Store, StoreError, StoredEvent,
+    Suppressed, Suppression, WebhookJob,
 };
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
@@ -222,6 +226,36 @@ CREATE TABLE webhook_outbox (
 CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
 "#,
     ),
+    (
+        6,
+        r#"
+-- Do-not-call lists (issue 20). Each import is a new version of its list; the numbers of a
+-- version are the u64 of their E.164 digits, in a WITHOUT ROWID table (the key is the row).
+-- A version becomes `active` only once all its numbers are in, so a crash mid-import leaves
+-- the previous version in force (and the orphan is removed at the next open).
+CREATE TABLE dnc_versions (
+    seq INTEGER PRIMARY KEY,
+    list TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    imported_at INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (list, version)
+);
+CREATE UNIQUE INDEX dnc_one_active ON dnc_versions(list) WHERE active = 1;
+CREATE TABLE dnc_numbers (
+    version_seq INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    PRIMARY KEY (version_seq, number)
+) WITHOUT ROWID;
+-- What allowed each attempt when it was dialled (JSON), and whether it was abandoned.
+ALTER TABLE attempts ADD COLUMN audit TEXT;
+ALTER TABLE attempts ADD COLUMN abandoned INTEGER;
+-- A prospect's consent record (JSON: source, timestamp, textId).
+ALTER TABLE prospects ADD COLUMN consent TEXT;
+"#,
+    ),
 ];
 
 const CAMPAIGN_COLUMNS: &str = "seq, id, name, channel, status, mode, caller_ids, \
@@ -233,7 +267,8 @@ const PROSPECT_COLUMNS: &str = "p.seq, p.id, c.id, p.phone, p.status, p.attempts
 const ATTEMPT_COLUMNS: &str = "a.seq, a.id, c.id, p.id, p.phone, a.number, a.caller_id, \
     a.started_at, a.ended_at, a.outcome, a.cause, a.sip_status, a.sip_call_id, a.answered_ms, \
     a.amd_result, a.amd_cause, a.amd_ms, a.machine_end, a.playback_start_ms, a.played_ms, \
-    a.talk_ms, a.agent_connected_ms, a.agent_talk_ms, a.agent_reconnects, a.agent_end";
+    a.talk_ms, a.agent_connected_ms, a.agent_talk_ms, a.agent_reconnects, a.agent_end, \
+    a.abandoned";
 const ATTEMPT_FROM: &str = "attempts a JOIN prospects p ON p.seq = a.prospect_seq \
     JOIN campaigns c ON c.seq = a.campaign_seq";
 const MESSAGE_COLUMNS: &str = "m.seq, m.id, c.id, p.id, p.phone, m.did, m.parts, \
@@ -259,6 +294,8 @@ struct Reader {
 pub struct SqliteStore {
     inner: Mutex<Inner>,
     reader: Mutex<Reader>,
+    /// The DNC list versions in force, in memory (swapped whole by an import).
+    dnc: RwLock<Arc<DncBook>>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -390,6 +427,7 @@ fn attempt_row(row: &Row) -> rusqlite::Result<(i64, Attempt)> {
                 agent_talk_ms: row.get(22)?,
                 agent_reconnects: row.get(23)?,
                 agent_end: row.get(24)?,
+                abandoned: row.get(25)?,
             },
         },
     ))
@@ -499,6 +537,25 @@ fn cancel_suppressed_in(
     before: Prospect,
     now_ms: i64,
 ) -> Result<Prospect, StoreError> {
+    cancel_with_reason_in(
+        tx,
+        campaign_seq,
+        prospect_seq,
+        before,
+        SUPPRESSED_REASON,
+        now_ms,
+    )
+}
+
+/// Cancels a queued prospect with `reason` (its `wait_reason`), counted in `cancelled`.
+fn cancel_with_reason_in(
+    tx: &Transaction,
+    campaign_seq: i64,
+    prospect_seq: i64,
+    before: Prospect,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Prospect, StoreError> {
     let old = ProspectState {
         status: before.status,
         last_outcome: before.last_outcome,
@@ -508,17 +565,12 @@ fn cancel_suppressed_in(
         "UPDATE prospects SET status = ?2, next_attempt_at = NULL, wait_reason = ?3, \
          updated_at = ?4 WHERE seq = ?1",
     )?
-    .execute(params![
-        prospect_seq,
-        new.status.as_str(),
-        SUPPRESSED_REASON,
-        now_ms
-    ])?;
+    .execute(params![prospect_seq, new.status.as_str(), reason, now_ms])?;
     bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
     Ok(Prospect {
         status: new.status,
         next_attempt_at_ms: None,
-        wait_reason: Some(SUPPRESSED_REASON.to_string()),
+        wait_reason: Some(reason.to_string()),
         updated_at_ms: now_ms,
         ..before
     })
@@ -529,12 +581,15 @@ enum Claim {
     Claimed(i64, Prospect),
     /// Its number is suppressed: it was cancelled instead (commit, then report).
     Suppressed(Prospect),
+    /// Its number is on a do-not-call list: cancelled with reason `dnc` instead.
+    Blocked(Prospect, &'static str),
 }
 
 /// Claims a prospect with `event` (`Dialing` or `Sending`), the last check before contact:
-/// a suppressed number is cancelled, never claimed.
+/// a suppressed number (or one on a do-not-call list) is cancelled, never claimed.
 fn claim_in(
     tx: &Transaction,
+    dnc: &DncBook,
     campaign_seq: i64,
     prospect_id: &str,
     event: &ProspectEvent,
@@ -545,6 +600,11 @@ fn claim_in(
         let p = cancel_suppressed_in(tx, campaign_seq, pseq, p, now_ms)?;
         complete_if_done_in(tx, campaign_seq, now_ms)?;
         return Ok(Claim::Suppressed(p));
+    }
+    if p.status == ProspectStatus::Queued && dnc.hit(&p.phone).is_some() {
+        let p = cancel_with_reason_in(tx, campaign_seq, pseq, p, DNC_REASON, now_ms)?;
+        complete_if_done_in(tx, campaign_seq, now_ms)?;
+        return Ok(Claim::Blocked(p, DNC_REASON));
     }
     let (pseq, p) = apply_event_in(tx, campaign_seq, prospect_id, event, now_ms)?;
     Ok(Claim::Claimed(pseq, p))
@@ -832,6 +892,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
+        let dnc = compliance::load_dnc(&mut conn)?;
         let reader = Connection::open(path)?;
         reader.busy_timeout(std::time::Duration::from_secs(5))?;
         reader.pragma_update(None, "query_only", "ON")?;
@@ -842,6 +903,7 @@ impl SqliteStore {
                 rng: StdRng::seed_from_u64(seed),
             }),
             reader: Mutex::new(Reader { conn: reader }),
+            dnc: RwLock::new(Arc::new(dnc)),
         })
     }
 
@@ -863,6 +925,10 @@ impl SqliteStore {
 
     fn read(&self) -> std::sync::MutexGuard<'_, Reader> {
         self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dnc_book(&self) -> Arc<DncBook> {
+        self.dnc.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -1083,13 +1149,15 @@ impl Store for SqliteStore {
         Ok(campaign)
     }
 
-    fn add_prospects(
+    fn add_prospects_consented(
         &self,
         campaign_id: &str,
         phones: &[String],
+        consents: &std::collections::BTreeMap<String, Value>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut guard = self.lock();
+        let dnc = self.dnc_book();
         let Inner { conn, rng } = &mut *guard;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (seq, current) = campaign_seq_status(&tx, campaign_id)?;
@@ -1099,25 +1167,45 @@ impl Store for SqliteStore {
                 current,
             });
         }
+        let mode: String = tx
+            .prepare_cached("SELECT mode FROM campaigns WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))?;
+        let require_consent = serde_json::from_str::<Value>(&mode)
+            .ok()
+            .and_then(|m| m.get("requireConsent").and_then(Value::as_bool))
+            .unwrap_or(false);
         // A suppressed number is still added (the client sees it in the campaign, with its
-        // reason) but already cancelled, so it is never contacted and counts as `cancelled`.
+        // reason) but already cancelled, so it is never contacted and counts as `cancelled`;
+        // so is a number on a DNC list, and one without consent in a `requireConsent` campaign.
         let (mut queued, mut cancelled): (i64, i64) = (0, 0);
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO prospects (id, campaign_seq, phone, status, wait_reason, created_at, \
-                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 updated_at, consent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
                  ON CONFLICT (campaign_seq, phone) DO NOTHING",
             )?;
             for phone in phones {
                 let id = new_id(rng, "pro");
-                if is_suppressed_in(&tx, phone)? {
+                let consent = consents.get(phone);
+                let blocked = if is_suppressed_in(&tx, phone)? {
+                    Some(SUPPRESSED_REASON)
+                } else if dnc.hit(phone).is_some() {
+                    Some(DNC_REASON)
+                } else if require_consent && consent.is_none() {
+                    Some(NO_CONSENT_REASON)
+                } else {
+                    None
+                };
+                let consent = consent.map(Value::to_string);
+                if let Some(reason) = blocked {
                     cancelled += insert.execute(params![
                         id,
                         seq,
                         phone,
                         ProspectStatus::Cancelled.as_str(),
-                        SUPPRESSED_REASON,
-                        now_ms
+                        reason,
+                        now_ms,
+                        consent
                     ])? as i64;
                 } else {
                     queued += insert.execute(params![
@@ -1126,7 +1214,8 @@ impl Store for SqliteStore {
                         phone,
                         ProspectStatus::Queued.as_str(),
                         None::<&str>,
-                        now_ms
+                        now_ms,
+                        consent
                     ])? as i64;
                 }
             }
@@ -1172,6 +1261,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<Prospect, StoreError> {
         let mut inner = self.lock();
+        let dnc = self.dnc_book();
         let tx = inner
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1185,11 +1275,18 @@ impl Store for SqliteStore {
             });
         }
         let after = if matches!(event, ProspectEvent::Dialing | ProspectEvent::Sending) {
-            match claim_in(&tx, seq, prospect_id, event, now_ms)? {
+            match claim_in(&tx, &dnc, seq, prospect_id, event, now_ms)? {
                 Claim::Claimed(_, p) => p,
                 Claim::Suppressed(p) => {
                     tx.commit()?;
                     return Err(StoreError::Suppressed { prospect_id: p.id });
+                }
+                Claim::Blocked(p, reason) => {
+                    tx.commit()?;
+                    return Err(StoreError::Blocked {
+                        prospect_id: p.id,
+                        reason,
+                    });
                 }
             }
         } else {
@@ -1253,14 +1350,16 @@ impl Store for SqliteStore {
         Ok(p)
     }
 
-    fn begin_attempt(
+    fn begin_attempt_audited(
         &self,
         campaign_id: &str,
         prospect_id: &str,
         caller_id: &str,
+        mut audit: serde_json::Map<String, Value>,
         now_ms: i64,
     ) -> Result<Attempt, StoreError> {
         let mut inner = self.lock();
+        let dnc = self.dnc_book();
         let id = new_id(&mut inner.rng, "att");
         let tx = inner
             .conn
@@ -1272,18 +1371,50 @@ impl Store for SqliteStore {
                 current,
             });
         }
-        let (pseq, p) = match claim_in(&tx, seq, prospect_id, &ProspectEvent::Dialing, now_ms)? {
+        let claim = claim_in(&tx, &dnc, seq, prospect_id, &ProspectEvent::Dialing, now_ms)?;
+        let (pseq, p) = match claim {
             Claim::Claimed(pseq, p) => (pseq, p),
             Claim::Suppressed(p) => {
                 tx.commit()?;
                 return Err(StoreError::Suppressed { prospect_id: p.id });
             }
+            Claim::Blocked(p, reason) => {
+                tx.commit()?;
+                return Err(StoreError::Blocked {
+                    prospect_id: p.id,
+                    reason,
+                });
+            }
         };
+        // The store's own checks, made in this transaction: every DNC list version in force
+        // (none held the number) and the suppression list (it did not hold it).
+        audit.insert(
+            "dnc".into(),
+            serde_json::to_value(dnc.lists()).unwrap_or_default(),
+        );
+        audit.insert("suppression".into(), Value::from("clear"));
+        let consent: Option<String> = tx
+            .prepare_cached("SELECT consent FROM prospects WHERE seq = ?1")?
+            .query_row([pseq], |r| r.get(0))?;
+        audit.insert(
+            "consent".into(),
+            consent
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or(Value::Null),
+        );
         tx.prepare_cached(
-            "INSERT INTO attempts (id, campaign_seq, prospect_seq, number, caller_id, started_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO attempts (id, campaign_seq, prospect_seq, number, caller_id, started_at, \
+             audit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![id, seq, pseq, p.attempts, caller_id, now_ms])?;
+        .execute(params![
+            id,
+            seq,
+            pseq,
+            p.attempts,
+            caller_id,
+            now_ms,
+            Value::Object(audit).to_string()
+        ])?;
         events::attempt_started(&tx, seq, &id, &p, caller_id, now_ms)?;
         tx.commit()?;
         Ok(Attempt {
@@ -1326,7 +1457,7 @@ impl Store for SqliteStore {
              sip_call_id = ?6, answered_ms = ?7, amd_result = ?8, amd_cause = ?9, amd_ms = ?10, \
              machine_end = ?11, playback_start_ms = ?12, played_ms = ?13, talk_ms = ?14, \
              agent_connected_ms = ?15, agent_talk_ms = ?16, agent_reconnects = ?17, \
-             agent_end = ?18 WHERE id = ?1",
+             agent_end = ?18, abandoned = ?19 WHERE id = ?1",
         )?
         .execute(params![
             attempt_id,
@@ -1347,6 +1478,7 @@ impl Store for SqliteStore {
             result.agent_talk_ms,
             result.agent_reconnects,
             result.agent_end,
+            result.abandoned,
         ])?;
         let status: String = tx
             .prepare_cached("SELECT status FROM campaigns WHERE seq = ?1")?
@@ -1623,6 +1755,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<Message, StoreError> {
         let mut inner = self.lock();
+        let dnc = self.dnc_book();
         let id = new_id(&mut inner.rng, "msg");
         let tx = inner
             .conn
@@ -1652,11 +1785,26 @@ impl Store for SqliteStore {
                 what: "prospect with number",
                 id: crate::campaign::redact(phone, false),
             })?;
-        let (pseq, p) = match claim_in(&tx, seq, &prospect_id, &ProspectEvent::Sending, now_ms)? {
+        let claim = claim_in(
+            &tx,
+            &dnc,
+            seq,
+            &prospect_id,
+            &ProspectEvent::Sending,
+            now_ms,
+        )?;
+        let (pseq, p) = match claim {
             Claim::Claimed(pseq, p) => (pseq, p),
             Claim::Suppressed(p) => {
                 tx.commit()?;
                 return Err(StoreError::Suppressed { prospect_id: p.id });
+            }
+            Claim::Blocked(p, reason) => {
+                tx.commit()?;
+                return Err(StoreError::Blocked {
+                    prospect_id: p.id,
+                    reason,
+                });
             }
         };
         tx.prepare_cached(
@@ -2017,5 +2165,72 @@ impl Store for SqliteStore {
             )?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(page(rows, req.limit))
+    }
+
+    fn import_dnc(
+        &self,
+        list: &str,
+        numbers: &[u64],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<DncImported, StoreError> {
+        compliance::import_dnc(self, list, numbers, source, now_ms)
+    }
+
+    fn dnc_lists(&self) -> Vec<DncList> {
+        self.dnc_book().lists()
+    }
+
+    fn dnc_hit(&self, phone: &str) -> Option<DncList> {
+        self.dnc_book().hit(phone).cloned()
+    }
+
+    fn cancel_prospect(
+        &self,
+        campaign_id: &str,
+        prospect_id: &str,
+        reason: &'static str,
+        now_ms: i64,
+    ) -> Result<Prospect, StoreError> {
+        let mut inner = self.lock();
+        let tx = inner
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq = campaign_seq(&tx, campaign_id)?;
+        let (pseq, p) = prospect_in(&tx, seq, prospect_id)?;
+        // Only a queued prospect may be cancelled (the transition refuses the rest).
+        let p = cancel_with_reason_in(&tx, seq, pseq, p, reason, now_ms)?;
+        complete_if_done_in(&tx, seq, now_ms)?;
+        tx.commit()?;
+        Ok(p)
+    }
+
+    fn live_answers_since(
+        &self,
+        campaign_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, bool)>, StoreError> {
+        let inner = self.read();
+        let cseq = campaign_seq(&inner.conn, campaign_id)?;
+        Ok(inner
+            .conn
+            .prepare_cached(
+                "SELECT started_at, abandoned FROM attempts WHERE campaign_seq = ?1 \
+                 AND started_at >= ?2 AND abandoned IS NOT NULL ORDER BY started_at",
+            )?
+            .query_map(params![cseq, since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn attempt_audit(&self, attempt_id: &str) -> Result<(Attempt, Value), StoreError> {
+        compliance::attempt_audit(self, attempt_id)
+    }
+
+    fn campaign_audit(
+        &self,
+        campaign_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<(Attempt, Value)>, StoreError> {
+        compliance::campaign_audit(self, campaign_id, req)
     }
 }
