@@ -31,8 +31,11 @@ const START_BUDGET_MS: u64 = 150;
 /// the longest gap between tones, `beep_gap_ms`) plus the rest of the deciding 20 ms frame.
 const BEEP_WIRE_P95_MS: i64 = 100;
 
-/// How far the estimate of the far end's packet clock may be off on loopback, in ms.
-const WIRE_CLOCK_TOLERANCE_MS: f64 = 1.0;
+/// How far the estimate of the far end's packet clock (the median of its packets' send times
+/// less their audio times) may be off for one packet: baresip's packets leave within a few ms
+/// of their slots (measured -0.1 and -1.6 ms for a message started the moment the deciding
+/// frame arrived).
+const WIRE_CLOCK_TOLERANCE_MS: f64 = 5.0;
 
 /// The real-peer tests run one after another: concurrent calls on a loaded 2-core machine
 /// would measure the machine, not the dialer.
@@ -442,9 +445,9 @@ fn assert_complete_drop(
     );
     let missing = missing.len();
     let delay_ms = (sent[0].time - heard.wire.their_time_of(reference_ms)) * 1000.0;
-    // The far end's clock is the median send time of its packets, good to about half a
-    // millisecond on loopback: a message started the moment the deciding frame arrived (the
-    // human decision at a frame's end) may read as -0.1 ms.
+    // The far end's clock is an estimate (see WIRE_CLOCK_TOLERANCE_MS): a message started the
+    // moment the deciding frame arrived (the human decision at a frame's end) may read as a
+    // little before it.
     assert!(
         delay_ms > -WIRE_CLOCK_TOLERANCE_MS && budget_ms.is_none_or(|b| delay_ms <= b as f64),
         "{what}: the message left {delay_ms:.1} ms after the far end's {reference_ms} ms, budget {budget_ms:?} ms; {report:?}"

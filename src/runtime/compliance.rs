@@ -138,6 +138,15 @@ pub(super) async fn load_budget(
     now: i64,
 ) {
     use crate::campaign::abandon::{PERIOD_MS, max_rate_for};
+    // A person on a campaign without an agent hears its prepared message at once (well within
+    // the 2 s), so only a campaign that bridges people to an agent, or has no message, can
+    // abandon a call: the others dial at their full speed with no budget (audit: null).
+    let can_abandon = c.mode.get("ai").and_then(serde_json::Value::as_bool) == Some(true)
+        || c.mode.get("voicemailAudioUrl").is_none();
+    if !can_abandon {
+        pacing.set_max_abandon_rate(&c.id, None);
+        return;
+    }
     pacing.set_max_abandon_rate(&c.id, Some(max_rate_for(&c.mode)));
     if pacing
         .abandonment(&c.id, now)
