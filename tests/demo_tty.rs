@@ -7,13 +7,30 @@ use std::time::Duration;
 
 use trunx::runtime::clock;
 
-fn child_of(pid: u32) -> Option<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The process under `pid` (at any depth) that runs `exe`: `script` starts `$SHELL -c`, and
+/// a shell such as dash (Debian's `/bin/sh`, used when `SHELL` is unset) forks the command
+/// instead of replacing itself with it.
+fn descendant_running(pid: u32, exe: &str) -> Option<i32> {
+    let exe = std::fs::canonicalize(exe).ok()?;
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        let children =
+            std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
+        for child in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            if std::fs::read_link(format!("/proc/{child}/exe"))
+                .ok()
+                .as_ref()
+                == Some(&exe)
+            {
+                return i32::try_from(child).ok();
+            }
+            frontier.push(child);
+        }
+    }
+    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +90,8 @@ async fn on_a_terminal_the_demo_prints_the_dashboard_and_serves_until_ctrl_c() {
     assert_eq!(campaigns["data"][0]["status"], "completed", "{campaigns}");
 
     // Ctrl-C: the demo exits 0 and the API is gone.
-    let trunx = child_of(script.id()).expect("the demo runs under script");
+    let trunx = descendant_running(script.id(), env!("CARGO_BIN_EXE_trunx"))
+        .expect("the demo runs under script");
     // SAFETY: kill(2) on our own grandchild's pid.
     unsafe {
         libc::kill(trunx, libc::SIGINT);

@@ -416,9 +416,10 @@ async fn run_async(json_only: bool) -> Result<DemoReport, DemoError> {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     }
     if interactive {
+        let ctrl_c = server::shutdown_signal();
         println!("\ndashboard (each call's AMD timeline): {dashboard}");
         println!("serving until Ctrl-C");
-        server::shutdown_signal().await;
+        ctrl_c.await;
     }
     api_stop.cancel();
     let _ = api.await;
