@@ -189,6 +189,7 @@ fn app() -> App {
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
+        max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
     };
     App {
         router: api::router(state),
@@ -340,6 +341,7 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
+        compliance: Default::default(),
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Prepared `voicemailAudioUrl` prompts: filled at campaign start and resume, read by the
     /// dialer with `get(url)`.
     pub voicemail: Arc<VoicemailLibrary>,
+    /// `max_abandon_rate` of the configuration (`GET /campaigns/:id` shows each campaign's).
+    pub max_abandon_rate: f64,
 }
 
 impl AppState {

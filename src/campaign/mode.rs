@@ -29,6 +29,8 @@ pub struct ModeRefs {
     /// The audio asset id of a `voicemailAudioUrl` written as this server's relative path
     /// `/audio/<id>/file`.
     pub audio_asset: Option<String>,
+    /// The same for `identificationAudioUrl`.
+    pub identification_asset: Option<String>,
 }
 
 /// Most characters of an SMS `message`.
@@ -109,6 +111,20 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
             check_audio_url(s).map_err(|m| FieldError::new("mode.voicemailAudioUrl", m))?;
     }
     let ai = obj.get("ai").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(v) = obj.get("identificationAudioUrl") {
+        let field = "mode.identificationAudioUrl";
+        let s = v
+            .as_str()
+            .ok_or_else(|| FieldError::new(field, "must be a URL string"))?;
+        refs.identification_asset = check_audio_url(s).map_err(|m| FieldError::new(field, m))?;
+        if !ai {
+            return Err(FieldError::new(
+                field,
+                "only means something with \"ai\": true (a person the agent does not take \
+                 within 2 s hears it)",
+            ));
+        }
+    }
     for (key, schemes) in [
         ("agentUrl", &["ws://", "wss://"][..]),
         ("agentSipUri", &["sip:", "sips:"][..]),
@@ -270,6 +286,29 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(5_400));
         for bad in ["", "4", "h", "4x", "0s", "31d", "-4h", "4 h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identification_audio_url() {
+        let ok = json!({"ai": true, "identificationAudioUrl": "/audio/aud_id/file"});
+        assert_eq!(
+            validate_mode(Channel::Voice, &ok, 10.0).unwrap(),
+            ModeRefs {
+                audio_asset: None,
+                identification_asset: Some("aud_id".into()),
+            }
+        );
+        let remote = json!({"ai": true, "identificationAudioUrl": "https://x.io/id.wav"});
+        assert!(validate_mode(Channel::Voice, &remote, 10.0).is_ok());
+        for (mode, why) in [
+            (json!({"ai": true, "identificationAudioUrl": 3}), "URL string"),
+            (json!({"ai": true, "identificationAudioUrl": "ftp://x"}), "http(s)"),
+            (json!({"identificationAudioUrl": "https://x.io/id.wav"}), "\"ai\": true"),
+        ] {
+            let e = validate_mode(Channel::Voice, &mode, 10.0).unwrap_err();
+            assert_eq!(e.field, "mode.identificationAudioUrl", "{mode}");
+            assert!(e.message.contains(why), "{e}");
         }
     }
 

@@ -74,11 +74,14 @@ pub struct DialerSettings {
     pub caller_id: CallerIdConfig,
     /// `amd_record`: where answered calls' AMD records are kept (`None`: not kept).
     pub amd_record: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
+    /// State rules, abandonment limit and built-in identification message.
+    pub compliance: super::compliance::ComplianceSettings,
 }
 
-/// Where prepared voicemail prompts come from (prepared once per campaign at start).
+/// Where prepared voicemail and identification prompts come from (prepared once per campaign
+/// at start).
 pub trait Messages: Send + Sync + 'static {
-    /// The prepared prompt of a `voicemailAudioUrl`, if it is ready.
+    /// The prepared prompt of a `voicemailAudioUrl` or `identificationAudioUrl`, if it is ready.
     fn get(&self, url: &str) -> Option<Arc<Prompt>>;
     /// Prepares a URL that is not ready (a campaign found `dialing` after a restart).
     fn prepare<'a>(
@@ -119,6 +122,9 @@ pub struct VoicePlan {
     pub agent_url: Option<String>,
     /// `mode.agentSipUri`: hand humans to a SIP agent (a second call) instead.
     pub agent_sip_uri: Option<String>,
+    /// `mode.identificationAudioUrl`: what a person the agent did not take within 2 s hears
+    /// (the built-in clip without it).
+    pub identification_url: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -151,6 +157,10 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .map(str::to_string),
         agent_sip_uri: mode
             .get("agentSipUri")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        identification_url: mode
+            .get("identificationAudioUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
     }
@@ -443,6 +453,7 @@ pub async fn run(
         let seed = super::server::os_random::<8>().map_err(dial::DialError::from)?;
         rand::rngs::StdRng::seed_from_u64(u64::from_le_bytes(seed))
     };
+    let rules: &crate::campaign::rules::RuleSet = &settings.compliance.rules;
 
     loop {
         let now = super::server::wall_ms();
@@ -464,6 +475,7 @@ pub async fn run(
             refresh_campaigns(
                 &messages,
                 &settings.caller_id,
+                settings.compliance.max_abandon_rate,
                 &store,
                 &mut campaigns,
                 &mut pacing,
@@ -504,7 +516,7 @@ pub async fn run(
                                     super::compliance::cancel(&store, &id, &p, why, now).await;
                                     continue;
                                 }
-                                match window_wait(&entry.window, &p.phone, now) {
+                                match window_wait(&entry.window, &p.phone, rules, now) {
                                     None => entry.buffer.push_back(p),
                                     Some((until, reason)) => {
                                         defer(&store, &id, &p, until, &reason, now, &mut stats)
@@ -538,7 +550,9 @@ pub async fn run(
                 let prospect = entry.buffer.pop_front().expect("checked non-empty");
                 // Again just before the INVITE: the buffer may have waited past a window's end.
                 let now = super::server::wall_ms();
-                if let Some((until, reason)) = window_wait(&entry.window, &prospect.phone, now) {
+                if let Some((until, reason)) =
+                    window_wait(&entry.window, &prospect.phone, rules, now)
+                {
                     pacing.cancel_start(&id);
                     defer(&store, &id, &prospect, until, &reason, now, &mut stats).await;
                     continue;
@@ -586,6 +600,7 @@ pub async fn run(
                         .map_or(&[][..], |b| &b.recent_calls_ms),
                     &settings.caller_id,
                     pacing.abandonment(&id, now),
+                    rules,
                     now,
                 );
                 let begun = tokio::task::spawn_blocking(move || {
@@ -613,10 +628,19 @@ pub async fn run(
                     .voicemail_url
                     .as_deref()
                     .and_then(|u| messages.get(u));
+                let identification = entry.plan.ai.then(|| {
+                    entry
+                        .plan
+                        .identification_url
+                        .as_deref()
+                        .and_then(|u| messages.get(u))
+                        .unwrap_or_else(|| settings.compliance.identification.clone())
+                });
                 let job = CallJob {
                     settings: settings.clone(),
                     plan: entry.plan.clone(),
                     prompt,
+                    identification,
                     attempt,
                     store: store.clone(),
                     endpoint: endpoint.clone(),
@@ -666,9 +690,11 @@ pub async fn run(
 
 /// Reloads the `dialing` campaigns: new ones join the pacing, paused or ended ones leave it
 /// (their calls in flight finish and count), and a campaign with nothing left completes.
+#[allow(clippy::too_many_arguments)]
 async fn refresh_campaigns(
     messages: &Arc<dyn Messages>,
     caller_id: &CallerIdConfig,
+    max_abandon_rate: f64,
     store: &Arc<dyn Store>,
     campaigns: &mut BTreeMap<String, CampaignEntry>,
     pacing: &mut Pacing,
@@ -717,7 +743,7 @@ async fn refresh_campaigns(
                 e.campaign = c;
             }
             None => {
-                super::compliance::load_budget(store, pacing, &c, now).await;
+                super::compliance::load_budget(store, pacing, &c, max_abandon_rate, now).await;
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
@@ -734,19 +760,28 @@ async fn refresh_campaigns(
         }
     }
     // A message not ready (a restart): prepare it before the campaign dials again; a failure
-    // holds the campaign (it never drops a machine silently without its message) and retries.
+    // holds the campaign (it never drops a machine silently without its message, nor gives a
+    // person another identification than its own) and retries.
     for (id, e) in campaigns.iter_mut() {
-        let Some(url) = e.plan.voicemail_url.clone() else {
-            continue;
-        };
-        if messages.get(&url).is_some() || e.blocked_until_ms.is_some_and(|t| t > now) {
+        if e.blocked_until_ms.is_some_and(|t| t > now) {
             continue;
         }
-        match messages.prepare(&url).await {
-            Ok(()) => e.blocked_until_ms = None,
-            Err(reason) => {
+        let urls = [&e.plan.voicemail_url, &e.plan.identification_url];
+        let mut failed = None;
+        for url in urls.into_iter().flatten() {
+            if messages.get(url).is_some() {
+                continue;
+            }
+            if let Err(reason) = messages.prepare(url).await {
+                failed = Some(reason);
+                break;
+            }
+        }
+        match failed {
+            None => e.blocked_until_ms = None,
+            Some(reason) => {
                 stats.store_errors += 1;
-                tracing::error!(campaign = %id, %reason, "voicemail audio cannot be prepared; campaign held");
+                tracing::error!(campaign = %id, %reason, "campaign audio cannot be prepared; campaign held");
                 e.blocked_until_ms = Some(now + 60_000);
             }
         }
@@ -837,16 +872,18 @@ pub(super) fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
     window::effective_window(c.channel, schedule.as_ref()).map_err(|e| e.to_string())
 }
 
-/// Whether `phone` may be called (or texted) at `now`; if not, until when it waits and why. A
-/// number whose window never opens within the look-ahead is checked again a day later.
+/// Whether `phone` may be called (or texted) at `now` under `rules`; if not, until when it
+/// waits and why. A number whose window never opens within the look-ahead is checked again a
+/// day later.
 pub(super) fn window_wait(
     window: &Result<LocalWindow, String>,
     phone: &str,
+    rules: &crate::campaign::rules::RuleSet,
     now: i64,
 ) -> Option<(i64, String)> {
     match window {
         Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
-        Ok(w) => match window::check_with_rules(phone, w, crate::campaign::rules::active(), now) {
+        Ok(w) => match window::check_with_rules(phone, w, rules, now) {
             WindowCheck::Open { .. } => None,
             WindowCheck::Closed {
                 opens_at_ms,
@@ -934,6 +971,8 @@ struct CallJob {
     settings: DialerSettings,
     plan: VoicePlan,
     prompt: Option<Arc<Prompt>>,
+    /// `ai` campaigns: the identification message (the campaign's or the built-in one).
+    identification: Option<Arc<Prompt>>,
     attempt: Attempt,
     store: Arc<dyn Store>,
     endpoint: Arc<SipEndpoint>,
@@ -964,7 +1003,7 @@ impl CallJob {
             send_pai: s.send_pai,
             voicemail: self.prompt.clone(),
             agent: if self.plan.ai {
-                match (&s.agent, &self.plan.agent_url) {
+                (match (&s.agent, &self.plan.agent_url) {
                     _ if self.plan.agent_sip_uri.is_some() => Some(super::agent_ws::AgentTarget {
                         sip_uri: self.plan.agent_sip_uri.clone(),
                         ..s.agent_defaults.clone()
@@ -979,7 +1018,11 @@ impl CallJob {
                         ..s.agent_defaults.clone()
                     }),
                     (None, None) => None,
-                }
+                })
+                .map(|t| super::agent_ws::AgentTarget {
+                    identification: self.identification.clone(),
+                    ..t
+                })
             } else {
                 None
             },

@@ -93,6 +93,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> Result<AppState, Ser
         max_cps: config.trunk_max_cps,
         log_phone_numbers: config.log_phone_numbers,
         voicemail: Arc::new(voicemail),
+        max_abandon_rate: config.max_abandon_rate,
     })
 }
 
@@ -156,7 +157,28 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
         amd_record: amd_record_store(config)?,
+        compliance: compliance_settings(config)?,
     }))
+}
+
+/// The state rules in force: every `*.toml` of `rules_dir`, else the files in the binary.
+pub fn rule_set(config: &Config) -> Result<Arc<crate::campaign::rules::RuleSet>, ServerError> {
+    Ok(Arc::new(match &config.rules_dir {
+        Some(dir) => load_rules_dir(dir)?,
+        None => crate::campaign::rules::RuleSet::embedded(),
+    }))
+}
+
+/// The dialer's compliance settings from the configuration: the state rules, the
+/// abandonment limit and the built-in identification message.
+pub fn compliance_settings(
+    config: &Config,
+) -> Result<crate::runtime::compliance::ComplianceSettings, ServerError> {
+    Ok(crate::runtime::compliance::ComplianceSettings {
+        rules: rule_set(config)?,
+        max_abandon_rate: config.max_abandon_rate,
+        ..crate::runtime::compliance::ComplianceSettings::default()
+    })
 }
 
 /// The SMS sender's settings from the configuration (`None` without an `smpp_addr`: SMS
@@ -195,6 +217,7 @@ pub fn sms_settings(
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
         receipt_timeout: std::time::Duration::from_secs(u64::from(config.sms_receipt_timeout_s)),
+        rules: rule_set(config)?,
     }))
 }
 
@@ -247,17 +270,11 @@ pub fn agent_defaults(
 /// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
 /// Ctrl-C or SIGTERM, then lets calls in flight hang up and record their outcomes.
 pub fn serve(config: &Config) -> Result<(), ServerError> {
-    let rules = match &config.rules_dir {
-        Some(dir) => load_rules_dir(dir)?,
-        None => crate::campaign::rules::RuleSet::embedded(),
-    };
-    let states: Vec<String> = rules
+    let states: Vec<String> = rule_set(config)?
         .rules()
         .map(|r| format!("{} {}", r.state, r.version))
         .collect();
     tracing::info!(rules = ?states, "state calling rules loaded");
-    crate::campaign::rules::install(rules);
-    crate::campaign::abandon::install_max_rate(config.max_abandon_rate);
     let store: Arc<dyn Store> = Arc::new(open_store(config)?);
     let state = app_state(config, store.clone())?;
     let dialer = dialer_settings(config)?;
