@@ -302,9 +302,18 @@ mod tests {
         let remote = json!({"ai": true, "identificationAudioUrl": "https://x.io/id.wav"});
         assert!(validate_mode(Channel::Voice, &remote, 10.0).is_ok());
         for (mode, why) in [
-            (json!({"ai": true, "identificationAudioUrl": 3}), "URL string"),
-            (json!({"ai": true, "identificationAudioUrl": "ftp://x"}), "http(s)"),
-            (json!({"identificationAudioUrl": "https://x.io/id.wav"}), "\"ai\": true"),
+            (
+                json!({"ai": true, "identificationAudioUrl": 3}),
+                "URL string",
+            ),
+            (
+                json!({"ai": true, "identificationAudioUrl": "ftp://x"}),
+                "http(s)",
+            ),
+            (
+                json!({"identificationAudioUrl": "https://x.io/id.wav"}),
+                "\"ai\": true",
+            ),
         ] {
             let e = validate_mode(Channel::Voice, &mode, 10.0).unwrap_err();
             assert_eq!(e.field, "mode.identificationAudioUrl", "{mode}");

@@ -150,7 +150,11 @@ pub(super) fn abandoned(
     if report.answered_ms.is_none() || outcome != crate::campaign::Outcome::HumanConnected {
         return None;
     }
-    if report.agent_stats.as_ref().is_some_and(|s| s.identification) {
+    if report
+        .agent_stats
+        .as_ref()
+        .is_some_and(|s| s.identification)
+    {
         return Some(true);
     }
     let greeting_end = report.amd_ms.map(|v| v as i64);

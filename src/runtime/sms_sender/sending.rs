@@ -112,8 +112,7 @@ impl Sender {
             &prospect.phone,
             &self.settings.rules,
             now,
-        )
-        {
+        ) {
             self.defer(id, &prospect, until, &reason, now).await;
             return Step::Progress;
         }
