@@ -74,6 +74,7 @@ pub(super) async fn cancel(
 /// `consent` in the transaction that begins the attempt): the window and state rule that
 /// allowed the call at `now`, the caller ID's use against its caps, and the campaign's
 /// abandonment budget.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn audit(
     window: &Result<crate::campaign::window::LocalWindow, String>,
     phone: &str,
