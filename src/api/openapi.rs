@@ -44,7 +44,8 @@ const fn op(
 
 const JSON: &str = "application/json";
 const LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409];
-/// Start and resume also prepare `voicemailAudioUrl` and answer 422 when it cannot be.
+/// Start and resume also prepare `voicemailAudioUrl` and `identificationAudioUrl` and answer
+/// 422 when one cannot be.
 const PREPARING_LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409, 422];
 
 /// Every route of the API.
@@ -106,7 +107,7 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/start",
-        "Start (from created); mode.voicemailAudioUrl is fetched and prepared first, 422 if it cannot be",
+        "Start (from created); mode.voicemailAudioUrl and mode.identificationAudioUrl are fetched and prepared first, 422 if one cannot be",
         None,
         &[],
         (200, "Lifecycle"),
@@ -124,7 +125,7 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/resume",
-        "Resume (from paused); mode.voicemailAudioUrl is revalidated first, 422 if it cannot be prepared",
+        "Resume (from paused); mode.voicemailAudioUrl and mode.identificationAudioUrl are revalidated first, 422 if one cannot be prepared",
         None,
         &[],
         (200, "Lifecycle"),
@@ -469,6 +470,7 @@ fn schemas() -> Value {
         "properties": {
             "ai": {"type": "boolean"},
             "voicemailAudioUrl": {"type": "string"},
+            "identificationAudioUrl": {"type": "string", "description": "ai campaigns only: http(s) URL or /audio/<id>/file of the identification message (seller's name and a callback number) played to a person the agent has not taken within 2 s of their greeting, before hanging up (TSR 16 CFR 310.4(b)(4)(iii)); absent: the built-in clip. Prepared at start and resume, 422 if it cannot be"},
             "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "retry_delay": {"type": "string", "examples": ["4h", "30m", "90s"]},
