@@ -537,3 +537,87 @@ async fn a_person_bridged_in_time_never_hears_the_identification() {
         "the identification message was heard ({corr:.3})"
     );
 }
+
+/// The API side of `mode.identificationAudioUrl`: validated at create (ai only, an existing
+/// asset), prepared at start (a URL that cannot be fetched is refused with the field named and
+/// the campaign left as it was), and shown by `GET /campaigns/:id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_validates_and_prepares_the_identification_url() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+    use trunx::api::{self, AppState, auth};
+    use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
+    const KEY: &str = "trunx_test_key";
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("api.db"), 7).unwrap());
+    store
+        .create_api_key("test", &auth::hash_key(KEY), 0)
+        .unwrap();
+    let router = api::router(AppState {
+        store: store.clone(),
+        now_ms: Arc::new(trunx::runtime::server::wall_ms),
+        max_cps: 10.0,
+        log_phone_numbers: false,
+        voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
+        max_abandon_rate: 0.02,
+    });
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {KEY}"));
+        if body.is_some() {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = b
+            .body(body.map_or_else(Body::empty, |v| Body::from(v.to_string())))
+            .unwrap();
+        let router = router.clone();
+        async move {
+            let resp = router.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let field = |v: &Value| v["error"]["message"].as_str().unwrap_or("").to_string();
+    let (s, v) = call(
+        "POST",
+        "/campaigns",
+        Some(json!({"mode": {"ai": true, "identificationAudioUrl": "/audio/aud_nope/file"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(field(&v).starts_with("mode.identificationAudioUrl"), "{v}");
+    let (s, v) = call(
+        "POST",
+        "/campaigns",
+        Some(json!({"mode": {"identificationAudioUrl": "https://x.example/id.wav"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(field(&v).starts_with("mode.identificationAudioUrl"), "{v}");
+    // Loopback is outside the egress policy: the start is refused before any dial.
+    let (s, v) = call(
+        "POST",
+        "/campaigns",
+        Some(json!({"mode": {"ai": true, "identificationAudioUrl": "http://127.0.0.1:9/id.wav"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (s, v) = call("POST", &format!("/campaigns/{id}/start"), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(field(&v).starts_with("mode.identificationAudioUrl"), "{v}");
+    let (s, v) = call("GET", &format!("/campaigns/{id}"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "created", "{v}");
+    // The configured limit, passed in the API's state (no process-wide setting).
+    assert_eq!(v["abandonment"]["maxRate"], 0.02, "{v}");
+}
