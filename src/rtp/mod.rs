@@ -28,7 +28,13 @@ pub struct DropStats {
     pub unknown_payload_type: u64,
     pub stale: u64,
     pub bad_dtmf: u64,
+    /// Another source address or SSRC than the established stream (the one-stream rule).
+    pub foreign: u64,
 }
+
+/// How long the established stream must be silent before another source or SSRC may take
+/// its place (an SBC or carrier switching media); until then such packets are dropped.
+pub const STREAM_SWITCH_AFTER: Duration = Duration::from_millis(500);
 
 /// The receive half of a call's media: datagrams in, frames and DTMF out.
 pub struct RtpReceiver {
@@ -42,6 +48,8 @@ pub struct RtpReceiver {
     drops: DropStats,
     /// Where media comes from: symmetric RTP sends back to this address.
     remote: Option<SocketAddr>,
+    /// The established stream: source, SSRC and when it last sent valid media.
+    stream: Option<(SocketAddr, u32, Instant)>,
 }
 
 impl RtpReceiver {
@@ -55,6 +63,7 @@ impl RtpReceiver {
             dtmf_events: None,
             drops: DropStats::default(),
             remote: None,
+            stream: None,
         }
     }
 
@@ -74,6 +83,15 @@ impl RtpReceiver {
                 return;
             }
         };
+        // One stream per call: while the established stream is alive, packets from another
+        // address or SSRC are injected or stray media and never reach the detector.
+        if let Some((source, ssrc, last)) = self.stream
+            && (source != from || ssrc != packet.ssrc)
+            && now.saturating_duration_since(last) < STREAM_SWITCH_AFTER
+        {
+            self.drops.foreign += 1;
+            return;
+        }
         if Some(packet.payload_type) == self.dtmf_payload_type {
             match self.dtmf.handle(packet.timestamp, &packet.payload, 8000) {
                 Ok(Some(event)) => self.dtmf_events = Some(event),
@@ -90,8 +108,10 @@ impl RtpReceiver {
             self.drops.stale += 1;
             return;
         };
-        // Symmetric RTP: follow the source of valid media (NAT rebinding, SBC changes).
+        // Symmetric RTP: follow the source of valid media (NAT rebinding, SBC changes, once
+        // the old stream fell silent).
         self.remote = Some(from);
+        self.stream = Some((from, packet.ssrc, now));
         self.jitter
             .push(now, placed.ext_ts, self.law, &packet.payload);
     }

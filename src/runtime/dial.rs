@@ -674,7 +674,13 @@ pub async fn run_call(
             tokio::select! {
                 m = inbound.recv() => {
                     match m {
-                        Some(m) => call.handle_datagram(clock::now(), m.from, &m.bytes),
+                        Some(m) => {
+                            let before = call.malformed();
+                            call.handle_datagram(clock::now(), m.from, &m.bytes);
+                            if call.malformed() > before {
+                                super::metrics::global().sip_dropped.with_label_values(&["malformed"]).inc();
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -686,15 +692,22 @@ pub async fn run_call(
                 }
                 r = rtcp.recv_from(&mut rtcp_buf) => {
                     let (n, _) = r?;
-                    if let Some(rep) = reporter.as_mut() {
-                        // Malformed RTCP is dropped; the report only feeds statistics.
-                        let _ = rep.handle(clock::now(), &rtcp_buf[..n]);
+                    // Malformed RTCP is counted and dropped; the report only feeds statistics.
+                    if let Some(rep) = reporter.as_mut()
+                        && rep.handle(clock::now(), &rtcp_buf[..n]).is_err()
+                    {
+                        super::metrics::global().rtp_dropped.with_label_values(&["rtcp_malformed"]).inc();
                     }
                 }
                 r = rtp.recv_from(&mut rtp_buf) => {
                     let (n, from) = r?;
-                    if let Some(rx) = receiver.as_mut() {
-                        rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                    match receiver.as_mut() {
+                        Some(rx) => {
+                            let before = rx.drops();
+                            rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                            super::metrics::global().rtp_drops(before, rx.drops());
+                        }
+                        None => super::metrics::global().rtp_dropped.with_label_values(&["before_answer"]).inc(),
                     }
                 }
                 a = recv_agent(&mut agent) => {
