@@ -50,6 +50,12 @@ pub struct RtpReceiver {
     remote: Option<SocketAddr>,
     /// The established stream: source, SSRC and when it last sent valid media.
     stream: Option<(SocketAddr, u32, Instant)>,
+    /// The address the far end's SDP named: its media takes the stream over at once.
+    expected: Option<SocketAddr>,
+    /// Media came from `expected` at least once.
+    expected_seen: bool,
+    /// When the current stream's source took over.
+    stream_since: Option<Instant>,
 }
 
 impl RtpReceiver {
@@ -64,7 +70,17 @@ impl RtpReceiver {
             drops: DropStats::default(),
             remote: None,
             stream: None,
+            expected: None,
+            expected_seen: false,
+            stream_since: None,
         }
+    }
+
+    /// The media address of the far end's SDP. A stream from it wins over one latched from
+    /// elsewhere at once; any other source only gets in while it is silent.
+    pub fn with_expected_source(mut self, source: SocketAddr) -> Self {
+        self.expected = Some(source);
+        self
     }
 
     /// Hands frames to the caller as soon as they arrive in order (see
@@ -88,6 +104,7 @@ impl RtpReceiver {
         if let Some((source, ssrc, last)) = self.stream
             && (source != from || ssrc != packet.ssrc)
             && now.saturating_duration_since(last) < STREAM_SWITCH_AFTER
+            && !(self.expected == Some(from) && source != from)
         {
             self.drops.foreign += 1;
             return;
@@ -109,8 +126,18 @@ impl RtpReceiver {
             return;
         };
         // Symmetric RTP: follow the source of valid media (NAT rebinding, SBC changes, once
-        // the old stream fell silent).
-        self.remote = Some(from);
+        // the old stream fell silent). A source other than the SDP's gets our media only once
+        // it has been the stream for a second and the SDP's address never sent any.
+        if self.stream.is_none_or(|(source, _, _)| source != from) {
+            self.stream_since = Some(now);
+        }
+        self.expected_seen |= self.expected == Some(from);
+        let settled = self
+            .stream_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+        if self.expected.is_none_or(|e| e == from) || (settled && !self.expected_seen) {
+            self.remote = Some(from);
+        }
         self.stream = Some((from, packet.ssrc, now));
         self.jitter
             .push(now, placed.ext_ts, self.law, &packet.payload);

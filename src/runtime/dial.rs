@@ -442,8 +442,11 @@ pub async fn run_call(
                             .unwrap_or((Law::Ulaw, None));
                         // The AMD takes audio the moment it is complete: the playout delay
                         // only bounds the wait for a lost or late packet.
-                        receiver =
-                            Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release());
+                        let mut rx = RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release();
+                        if let Some(m) = media.as_ref() {
+                            rx = rx.with_expected_source(m.remote_rtp);
+                        }
+                        receiver = Some(rx);
                         if let Some(a) = agent.as_mut() {
                             a.on_answer(now);
                         }
