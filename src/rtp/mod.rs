@@ -104,7 +104,7 @@ impl RtpReceiver {
         if let Some((source, ssrc, last)) = self.stream
             && (source != from || ssrc != packet.ssrc)
             && now.saturating_duration_since(last) < STREAM_SWITCH_AFTER
-            && !(self.expected == Some(from) && source != from)
+            && (self.expected != Some(from) || source == from)
         {
             self.drops.foreign += 1;
             return;
