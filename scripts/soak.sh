@@ -105,7 +105,7 @@ curl -sf "${H[@]}" "$API/campaigns/$CID/stats" >"$DIR/stats.json"
 while :; do
     page=$(curl -sf "${H[@]}" "$API/campaigns/$CID/prospects?limit=1000${cursor:+&cursor=$cursor}")
     echo "$page" >>"$DIR/prospects.jsonl"
-    cursor=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("nextCursor") or "")' "$page")
+    cursor=$(printf '%s' "$page" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("nextCursor") or "")')
     [ -z "$cursor" ] && break
 done
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
