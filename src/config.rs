@@ -522,25 +522,46 @@ impl Config {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Self::from_toml_str(&text, &path.display().to_string(), env)
+            }
+            None => Self::from_entries(Vec::new(), "", env),
+        }
+    }
+
+    /// Same as [`Config::load`] for TOML text already in memory; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Self::from_entries(parse_toml(text, origin)?, origin, env)
+    }
+
+    fn from_entries(
+        entries: Vec<(String, String)>,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut raw: BTreeMap<&'static str, (Option<String>, Source)> = KEYS
             .iter()
             .map(|k| (k.key, (k.default.map(str::to_string), Source::Default)))
             .collect();
-        if let Some(path) = file {
-            for (key, value) in read_toml(path)? {
-                let spec =
-                    KEYS.iter()
-                        .find(|k| k.key == key)
-                        .ok_or_else(|| ConfigError::UnknownKey {
-                            key: key.clone(),
-                            path: path.display().to_string(),
-                            known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
-                        })?;
-                raw.insert(
-                    spec.key,
-                    (Some(value), Source::File(path.display().to_string())),
-                );
-            }
+        for (key, value) in entries {
+            let spec =
+                KEYS.iter()
+                    .find(|k| k.key == key)
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        key: key.clone(),
+                        path: origin.to_string(),
+                        known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
+                    })?;
+            raw.insert(spec.key, (Some(value), Source::File(origin.to_string())));
         }
         for spec in KEYS {
             if let Some(value) = env(spec.env) {
@@ -964,12 +985,11 @@ fn parse_seconds_to_ms(v: &str) -> Result<i64, String> {
 }
 
 /// Reads a flat TOML table into strings, so file and environment share one parser.
-fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_toml(text: &str, origin: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
-        path: path.display().to_string(),
+        path: origin.to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| file_error(e.to_string()))?;

@@ -148,6 +148,10 @@ pub struct SimCounters {
     pub rtp_packets_received: u64,
     pub rtcp_packets_received: u64,
     pub media_slots_skipped: u64,
+    /// Dialled numbers that reached the carrier in more than one new INVITE.
+    pub numbers_invited_twice: u64,
+    /// New INVITEs by dialled number.
+    pub invites_by_number: BTreeMap<String, u64>,
 }
 
 impl SimCounters {
@@ -191,6 +195,8 @@ impl SimCounters {
             rtp_packets_received: load(&m.rtp_received),
             rtcp_packets_received: load(&m.rtcp_received),
             media_slots_skipped: load(&m.ticks_skipped),
+            numbers_invited_twice: u.invites_by_number.values().filter(|n| **n > 1).count() as u64,
+            invites_by_number: u.invites_by_number.clone(),
         }
     }
 }

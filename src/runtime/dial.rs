@@ -442,8 +442,11 @@ pub async fn run_call(
                             .unwrap_or((Law::Ulaw, None));
                         // The AMD takes audio the moment it is complete: the playout delay
                         // only bounds the wait for a lost or late packet.
-                        receiver =
-                            Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release());
+                        let mut rx = RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release();
+                        if let Some(m) = media.as_ref() {
+                            rx = rx.with_expected_source(m.remote_rtp);
+                        }
+                        receiver = Some(rx);
                         if let Some(a) = agent.as_mut() {
                             a.on_answer(now);
                         }
@@ -674,7 +677,13 @@ pub async fn run_call(
             tokio::select! {
                 m = inbound.recv() => {
                     match m {
-                        Some(m) => call.handle_datagram(clock::now(), m.from, &m.bytes),
+                        Some(m) => {
+                            let before = call.malformed();
+                            call.handle_datagram(clock::now(), m.from, &m.bytes);
+                            if call.malformed() > before {
+                                super::metrics::global().sip_dropped.with_label_values(&["malformed"]).inc();
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -686,15 +695,22 @@ pub async fn run_call(
                 }
                 r = rtcp.recv_from(&mut rtcp_buf) => {
                     let (n, _) = r?;
-                    if let Some(rep) = reporter.as_mut() {
-                        // Malformed RTCP is dropped; the report only feeds statistics.
-                        let _ = rep.handle(clock::now(), &rtcp_buf[..n]);
+                    // Malformed RTCP is counted and dropped; the report only feeds statistics.
+                    if let Some(rep) = reporter.as_mut()
+                        && rep.handle(clock::now(), &rtcp_buf[..n]).is_err()
+                    {
+                        super::metrics::global().rtp_dropped.with_label_values(&["rtcp_malformed"]).inc();
                     }
                 }
                 r = rtp.recv_from(&mut rtp_buf) => {
                     let (n, from) = r?;
-                    if let Some(rx) = receiver.as_mut() {
-                        rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                    match receiver.as_mut() {
+                        Some(rx) => {
+                            let before = rx.drops();
+                            rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                            super::metrics::global().rtp_drops(before, rx.drops());
+                        }
+                        None => super::metrics::global().rtp_dropped.with_label_values(&["before_answer"]).inc(),
                     }
                 }
                 a = recv_agent(&mut agent) => {
