@@ -534,6 +534,7 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
         claim_batch: 10,
         caller_id: Default::default(),
         amd_record: None,
+        amd_engines: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(trunx::runtime::dialer::run(

@@ -340,6 +340,7 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
+        amd_engines: Default::default(),
     }
 }
 

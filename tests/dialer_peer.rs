@@ -50,6 +50,7 @@ fn settings(trunk_port: u16, sip_port: u16, rtp: u16, credentials: bool) -> Dial
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
+        amd_engines: Default::default(),
     }
 }
 

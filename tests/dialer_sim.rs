@@ -233,6 +233,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
             claim_batch: 100,
             caller_id: Default::default(),
             amd_record: None,
+            amd_engines: Default::default(),
         },
         store.clone(),
         messages,

@@ -74,6 +74,9 @@ pub struct DialerSettings {
     pub caller_id: CallerIdConfig,
     /// `amd_record`: where answered calls' AMD records are kept (`None`: not kept).
     pub amd_record: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
+    /// The node's AMD engine (`ACTIVE_AMD_PROVIDER`) and the external engine's settings;
+    /// `mode.amdProvider` / `mode.amdExternalUrl` override them per campaign.
+    pub amd_engines: super::amd_external::AmdEngines,
 }
 
 /// Where prepared voicemail prompts come from (prepared once per campaign at start).
@@ -119,6 +122,10 @@ pub struct VoicePlan {
     pub agent_url: Option<String>,
     /// `mode.agentSipUri`: hand humans to a SIP agent (a second call) instead.
     pub agent_sip_uri: Option<String>,
+    /// `mode.amdProvider`: this campaign's AMD engine instead of the node's.
+    pub amd_provider: Option<crate::config::AmdProviderKind>,
+    /// `mode.amdExternalUrl`: this campaign's external AMD engine.
+    pub amd_external_url: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -151,6 +158,15 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .map(str::to_string),
         agent_sip_uri: mode
             .get("agentSipUri")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        amd_provider: match mode.get("amdProvider").and_then(Value::as_str) {
+            Some("external") => Some(crate::config::AmdProviderKind::External),
+            Some("builtin") => Some(crate::config::AmdProviderKind::Builtin),
+            _ => None,
+        },
+        amd_external_url: mode
+            .get("amdExternalUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
     }
@@ -998,12 +1014,17 @@ impl CallJob {
                 ai: self.plan.ai,
             },
         };
-        let mut report = dial::run_call(
+        let external = s.amd_engines.for_campaign(
+            self.plan.amd_provider,
+            self.plan.amd_external_url.as_deref(),
+        );
+        let mut report = dial::run_call_with(
             &shared,
             &opts,
             Some(plan),
             &s.amd,
             s.model.clone(),
+            external,
             self.stop.clone(),
         )
         .await;
@@ -1138,6 +1159,7 @@ mod tests {
             agent_talk_ms: None,
             agent_end: None,
             agent_stats: None,
+            amd_engine: None,
             talk_ms: Some(9_000),
             flow,
             amd_record: None,

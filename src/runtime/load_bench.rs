@@ -222,6 +222,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
             ..CallerIdConfig::default()
         },
         amd_record: None,
+        amd_engines: Default::default(),
     };
     let stop = CancellationToken::new();
     let started = clock::now();

@@ -156,6 +156,7 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
         amd_record: amd_record_store(config)?,
+        amd_engines: crate::runtime::amd_external::AmdEngines::from_config(config),
     }))
 }
 
