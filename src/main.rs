@@ -713,7 +713,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         on_signal.cancel();
                     }
                 });
-                trunx::runtime::dial::dial_until(&options, &AmdConfig::default(), model, stop).await
+                // ACTIVE_AMD_PROVIDER=external: the call's audio also goes to the external
+                // engine, whose decision stands unless it is late or fails.
+                let external = trunx::runtime::amd_external::AmdEngines::from_config(&config)
+                    .for_campaign(None, None);
+                trunx::runtime::amd_external::dial_with_engine(
+                    &options,
+                    &AmdConfig::default(),
+                    model,
+                    external,
+                    stop,
+                )
+                .await
             })?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);

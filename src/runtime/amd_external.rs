@@ -209,17 +209,25 @@ impl CallAmd {
             return self.builtin.process(frame);
         };
         let now = clock::now();
-        if link.to_engine.is_none() && !link.stopped {
+        if link.from_engine.is_none() {
             link.open(now);
         }
-        if let Some(tx) = &link.to_engine
-            && tx.try_send(ToEngine::Frame(frame.samples)).is_err()
-        {
-            // A full queue: the engine stopped reading; what it would decide is now on
-            // audio with a hole in it.
-            link.to_engine = None;
-            link.lost = Some("the engine does not take the audio (queue full)".into());
-            link.arbiter.on_external_lost(now);
+        // Decisions already in come first: an engine that closes after its final decision
+        // has decided, not failed.
+        link.drain(now);
+        if let Some(tx) = &link.to_engine {
+            match tx.try_send(ToEngine::Frame(frame.samples)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // The engine stopped reading: what it would decide is now on audio with
+                    // a hole in it.
+                    link.to_engine = None;
+                    link.lost = Some("the engine does not take the audio (queue full)".into());
+                    link.arbiter.on_external_lost(now);
+                }
+                // The socket task ended; it reports why itself.
+                Err(mpsc::error::TrySendError::Closed(_)) => link.to_engine = None,
+            }
         }
         if !self.builtin.is_done()
             && let Some(e) = self.builtin.process(frame)
@@ -373,6 +381,7 @@ async fn run_link(
                 Some(Ok(Message::Text(t))) => match parse_server_text(&t) {
                     Ok(ServerMessage::Decision(d)) => {
                         let e = d.to_event().map_err(|e| e.to_string())?;
+                        tracing::debug!(call_id, kind = %d.kind, cause = %d.cause, at_ms = d.at_ms, "external AMD decision");
                         decisions
                             .send(FromEngine::Decision(e))
                             .await
@@ -392,4 +401,41 @@ async fn run_link(
             },
         }
     }
+}
+
+/// `trunx dial` with an external engine: [`super::dial::dial_until`] whose AMD is `external`
+/// (the built-in detector alongside as its fallback).
+pub async fn dial_with_engine(
+    opts: &super::dial::DialOptions,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+    external: Option<ExternalTarget>,
+    stop: CancellationToken,
+) -> Result<super::dial::DialReport, super::dial::DialError> {
+    use super::dial::{CallPlan, DialError, SharedEndpoint};
+    let (trunk, host, port) = super::dial::resolve_trunk(&opts.trunk).await?;
+    let endpoint = super::endpoint::SipEndpoint::bind(opts.sip_addr)
+        .await
+        .map_err(|e| DialError::Bind {
+            what: "the SIP socket",
+            reason: e.to_string(),
+        })?;
+    let local_ip = super::dial::local_ip_towards(opts.sip_addr.ip(), trunk).await?;
+    let shared = SharedEndpoint {
+        endpoint: &endpoint,
+        local_ip,
+        trunk,
+        trunk_host: &host,
+        trunk_port: port,
+    };
+    let plan = (opts.voicemail.is_some() || opts.agent.is_some()).then_some(CallPlan {
+        mode: crate::call::VoiceMode {
+            has_message: opts.voicemail.is_some(),
+            ai: opts.agent.is_some(),
+        },
+    });
+    let report =
+        super::dial::run_call_with(&shared, opts, plan, amd_config, model, external, stop).await;
+    endpoint.shutdown().await;
+    report
 }
