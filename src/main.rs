@@ -280,6 +280,18 @@ enum BenchCommand {
         #[arg(long)]
         local: Option<std::net::SocketAddr>,
     },
+    /// Decision latency of the detector in-process and through `trunx amd serve` (WebSocket,
+    /// AudioSocket, FreeSWITCH path), every recording of DIR streamed at its real pace.
+    AmdServe {
+        #[arg(default_value = "audio-fixtures/calls")]
+        dir: PathBuf,
+        /// Recordings used at most (all at once).
+        #[arg(long, default_value_t = 40)]
+        calls: usize,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
         dir: PathBuf,
@@ -576,6 +588,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let report = runtime.block_on(trunx::runtime::sip_bench::run(&options))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::AmdServe {
+            dir,
+            calls,
+            no_model,
+        }) => {
+            let model = model_unless(no_model, &config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(trunx::runtime::amd_serve_bench::run(
+                &dir,
+                calls,
+                AmdConfig::default(),
+                model,
+            ))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
