@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -272,7 +272,7 @@ async fn an_engine_that_dies_or_is_not_there_falls_back_at_once() {
     let mut served = serve();
     let url = format!("ws://{}/amd/v1/stream", served.ws);
     let before = fallbacks("lost");
-    let started = Instant::now();
+    let started = trunx::runtime::clock::now();
     let call = tokio::spawn({
         let sim = sim.sip_addr();
         let number = number.clone();

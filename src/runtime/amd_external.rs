@@ -119,6 +119,8 @@ const QUEUE: usize = 500;
 /// Longest wait for the close handshake when the call is done with the engine.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
+// Frames travel inline (no allocation per frame); `Stop` is sent once.
+#[allow(clippy::large_enum_variant)]
 enum ToEngine {
     Frame([i16; FRAME_SAMPLES]),
     Stop,

@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_engines_decisions_stand_when_on_time() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(T);
         a.on_start(t0);
         a.on_builtin(
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_silent_engine_falls_back_at_the_deadline_once() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(T);
         a.on_start(t0);
         a.on_builtin(
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn after_a_fallback_later_builtin_events_pass_straight_through() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(Duration::from_secs(1));
         a.on_start(t0);
         assert_eq!(drain(&mut a, t0 + Duration::from_secs(1)), vec![]);
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn an_engine_lost_after_machine_hands_over_the_greetings_end() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(T);
         a.on_start(t0);
         a.on_builtin(t0, ev(AmdEventKind::Machine, 2000, "BM"));
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_stall_after_machine_falls_back_a_timeout_after_the_builtin_end() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(T);
         a.on_start(t0);
         a.on_external(t0, ev(AmdEventKind::Machine, 2000, "XM"));
@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_call_ending_early_takes_the_builtin_result_without_a_fallback() {
-        let t0 = Instant::now();
+        let t0 = crate::runtime::clock::now();
         let mut a = Arbiter::new(T);
         a.on_start(t0);
         a.on_call_end(t0 + Duration::from_secs(1));
