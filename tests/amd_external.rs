@@ -7,6 +7,8 @@
 //! - AudioSocket and the FreeSWITCH path, driven by clients written here, decide each recorded
 //!   call exactly as `trunx amd FILE --json` does, and the result endpoint serves it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -163,16 +165,24 @@ fn fallbacks(reason: &str) -> u64 {
         .get()
 }
 
-/// What must be equal between two engines deciding the same call.
-fn decision(
-    r: &DialReport,
-) -> (
-    Option<&'static str>,
-    Option<String>,
-    Option<u64>,
-    Option<&'static str>,
-) {
-    (r.amd, r.amd_cause.clone(), r.beep_end_ms, r.machine_end)
+/// Two calls of the same recorded call decided alike: the same outcome and verdict; with every
+/// packet on time (both detectors fed the same recording) the same cause, and times within
+/// the one frame a call's first packet can land on either side of the answer. A late or lost
+/// packet (concealed) makes the audio differ: then only the verdict is compared.
+fn assert_same_decision(x: &DialReport, b: &DialReport, what: &str) {
+    assert_eq!(x.outcome, b.outcome, "{what}");
+    assert_eq!((x.amd, x.machine_end), (b.amd, b.machine_end), "{what}");
+    if x.rx_late + x.rx_lost + b.rx_late + b.rx_lost > 0 {
+        return;
+    }
+    assert_eq!(x.amd_cause, b.amd_cause, "{what}");
+    for (x, b) in [(x.amd_ms, b.amd_ms), (x.beep_end_ms, b.beep_end_ms)] {
+        assert_eq!(x.is_some(), b.is_some(), "{what}");
+        assert!(
+            x.unwrap_or(0).abs_diff(b.unwrap_or(0)) <= 20,
+            "{what}: {x:?} {b:?}"
+        );
+    }
 }
 
 /// People, machines with and without a beep, from the simulator's recordings.
@@ -208,8 +218,18 @@ async fn an_external_trunx_decides_every_call_like_the_builtin_engine() {
         assert!(builtin.amd.is_some(), "{file}");
         assert_eq!(builtin.amd_engine, Some("builtin"));
         assert_eq!(external.amd_engine, Some("external"), "{file}");
-        assert_eq!(decision(&external), decision(&builtin), "{file}");
-        assert_eq!(external.outcome, builtin.outcome, "{file}");
+        assert_same_decision(&external, &builtin, file);
+        // What the call acted on is what the engine decided for it (by its SIP Call-ID).
+        let (status, body) =
+            http_get(served.ws, &format!("/amd/v1/result/{}", external.call_id)).await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["events"][0]["cause"].as_str(),
+            external.amd_cause.as_deref(),
+            "{body}"
+        );
+        assert_eq!(v["beep_end_ms"].as_u64(), external.beep_end_ms, "{body}");
     }
     sim.shutdown().await;
 }
@@ -247,7 +267,7 @@ async fn a_stalling_engine_falls_back_at_its_deadline_and_the_call_is_decided() 
     )
     .await;
     assert_eq!(report.amd_engine, Some("builtin_fallback"));
-    assert_eq!(decision(&report), decision(&builtin));
+    assert_same_decision(&report, &builtin, "fallback");
     // The call hangs up as soon as its decision stands: at the deadline, not much after.
     let talk = report.talk_ms.unwrap();
     assert!(
@@ -282,7 +302,7 @@ async fn an_engine_that_dies_or_is_not_there_falls_back_at_once() {
     served.child.kill().unwrap();
     let report = call.await.unwrap();
     assert_eq!(report.amd_engine, Some("builtin_fallback"));
-    assert_eq!(decision(&report), decision(&builtin));
+    assert_same_decision(&report, &builtin, "fallback");
     assert!(fallbacks("lost") > before);
     // Nothing waited for the 30 s deadline.
     assert!(
@@ -303,7 +323,7 @@ async fn an_engine_that_dies_or_is_not_there_falls_back_at_once() {
     drop(closed);
     let report = place(sim.sip_addr(), &number, 36_400, Some(target(url, long))).await;
     assert_eq!(report.amd_engine, Some("builtin_fallback"));
-    assert_eq!(decision(&report), decision(&builtin));
+    assert_same_decision(&report, &builtin, "fallback");
     sim.shutdown().await;
 }
 
@@ -441,4 +461,176 @@ async fn the_freeswitch_path_decides_like_trunx_amd_file() {
             "{file}"
         );
     }
+}
+
+/// The campaign path: two campaigns on the same numbers, one with the node's built-in engine,
+/// one with `mode.amdProvider = external` at `trunx amd serve`; every number ends the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+    use trunx::audio::prompt::{Prompt, PromptOptions};
+    use trunx::campaign::scheduler::NodeLimits;
+    use trunx::campaign::{Action, CampaignStatus, Channel};
+    use trunx::runtime::dialer::{self, DialerSettings, Messages};
+    use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store};
+
+    struct Prepared(HashMap<String, Arc<Prompt>>);
+    impl Messages for Prepared {
+        fn get(&self, url: &str) -> Option<Arc<Prompt>> {
+            self.0.get(url).cloned()
+        }
+    }
+
+    const PROSPECTS: usize = 12;
+    let served = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let phones = common::numbers_open_now(PROSPECTS, 30 * 60_000);
+    let sim = CarrierSim::start(CarrierSimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rtp_ports: 37_000..=37_099,
+        seed: SEED,
+        ..CarrierSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db"), 5).unwrap());
+    let url = "https://media.example/vm.mp3";
+    let prompt = Prompt::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("audio-fixtures/prompts/voicemail-10s.mp3"),
+        &PromptOptions::default(),
+    )
+    .unwrap();
+    let messages = Arc::new(Prepared(HashMap::from([(
+        url.to_string(),
+        Arc::new(prompt),
+    )])));
+    let now = trunx::runtime::server::wall_ms();
+    let dids = vec!["+12125550100".to_string(), "+13125550100".to_string()];
+    store.add_dids(&dids, now).unwrap();
+    let engine = format!("ws://{}/amd/v1/stream", served.ws);
+    let mut campaigns = Vec::new();
+    for mode in [
+        serde_json::json!({"voicemailAudioUrl": url, "calls_per_second": 10}),
+        serde_json::json!({"voicemailAudioUrl": url, "calls_per_second": 10,
+                           "amdProvider": "external", "amdExternalUrl": engine}),
+    ] {
+        let c = store
+            .create_campaign(
+                NewCampaign {
+                    name: None,
+                    channel: Channel::Voice,
+                    mode,
+                    caller_ids: dids.clone(),
+                    caller_id_strategy: serde_json::json!({}),
+                    schedule: None,
+                    webhook_url: None,
+                },
+                now,
+            )
+            .unwrap();
+        store.add_prospects(&c.id, &phones, now).unwrap();
+        store
+            .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+            .unwrap();
+        campaigns.push(c.id);
+    }
+    let stop = CancellationToken::new();
+    let mut engines = trunx::runtime::amd_external::AmdEngines::default();
+    // Long greetings decide after 4 s: the engine gets longer than any of them takes.
+    engines.external.timeout = Duration::from_secs(15);
+    let run = tokio::spawn(dialer::run(
+        DialerSettings {
+            trunk_uri: format!("sip:{}", sim.sip_addr()),
+            sip_addr: "127.0.0.1:0".parse().unwrap(),
+            rtp_ports: 37_200..=37_999,
+            username: None,
+            password: None,
+            send_pai: false,
+            ring_timeout: Duration::from_secs(15),
+            limits: NodeLimits {
+                max_concurrent: 100,
+                max_cps: 20.0,
+            },
+            amd: AmdConfig::default(),
+            model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
+            log_phone_numbers: false,
+            agent: None,
+            agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
+            claim_batch: 100,
+            caller_id: Default::default(),
+            amd_record: None,
+            amd_engines: engines,
+        },
+        store.clone(),
+        messages,
+        stop.clone(),
+    ));
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if campaigns
+            .iter()
+            .all(|c| store.get_campaign(c).unwrap().status == CampaignStatus::Completed)
+        {
+            break;
+        }
+    }
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    sim.shutdown().await;
+    let attempts: Vec<Vec<trunx::store::Attempt>> = campaigns
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                store.get_campaign(c).unwrap().status,
+                CampaignStatus::Completed
+            );
+            let page = PageRequest {
+                limit: 500,
+                after: None,
+            };
+            store.list_attempts(c, &page).unwrap().items
+        })
+        .collect();
+    // Two calls of one number are two calls (the answer lands anywhere in the carrier's media
+    // clock), so a borderline greeting may measure a frame apart: the verdicts must agree.
+    let ends: Vec<BTreeMap<String, _>> = attempts
+        .iter()
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let r = &a.result;
+                    (
+                        a.phone.clone(),
+                        (r.outcome, r.amd_result, r.machine_end.clone()),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(ends[0].len(), PROSPECTS);
+    assert_eq!(ends[1], ends[0]);
+    // And what the external campaign recorded is exactly what the engine decided for that
+    // call (its SIP Call-ID is the engine's call id).
+    let mut answered = 0;
+    for a in &attempts[1] {
+        let (Some(call_id), Some(cause)) = (&a.result.sip_call_id, &a.result.amd_cause) else {
+            continue;
+        };
+        answered += 1;
+        let (status, body) = http_get(served.ws, &format!("/amd/v1/result/{call_id}")).await;
+        assert_eq!(status, 200, "{call_id}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["events"][0]["cause"].as_str(),
+            Some(cause.as_str()),
+            "{body}"
+        );
+    }
+    assert!(
+        answered >= 3,
+        "too few answered calls to compare: {:?}",
+        ends[1]
+    );
 }
