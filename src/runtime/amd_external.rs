@@ -441,3 +441,58 @@ pub async fn dial_with_engine(
     endpoint.shutdown().await;
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::frames_of;
+
+    #[test]
+    fn a_campaign_picks_its_engine_and_url() {
+        let node = AmdEngines::default();
+        assert!(node.for_campaign(None, None).is_none());
+        let t = node
+            .for_campaign(Some(AmdProviderKind::External), Some("ws://c/amd"))
+            .unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.timeout),
+            ("ws://c/amd", Duration::from_secs(4))
+        );
+        let node = AmdEngines::external_at("ws://node/amd", Duration::from_secs(2));
+        assert_eq!(node.for_campaign(None, None).unwrap().url, "ws://node/amd");
+        assert!(
+            node.for_campaign(Some(AmdProviderKind::Builtin), None)
+                .is_none()
+        );
+        let plan = crate::runtime::dialer::voice_plan(&serde_json::json!({
+            "amdProvider": "external", "amdExternalUrl": "ws://c/amd"
+        }));
+        assert_eq!(plan.amd_provider, Some(AmdProviderKind::External));
+        assert_eq!(plan.amd_external_url.as_deref(), Some("ws://c/amd"));
+    }
+
+    #[test]
+    fn without_an_engine_the_call_amd_is_the_builtin_detector() {
+        let pcm: Vec<i16> = (0..48_000)
+            .map(|i| {
+                if i < 8000 {
+                    ((i % 40) as i16 - 20) * 400
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let (want, _) = crate::amd::analyse_recording(&pcm, &AmdConfig::default(), None);
+        let mut amd = CallAmd::new(AmdConfig::default(), None, None, "c");
+        let mut got = Vec::new();
+        for frame in frames_of(&pcm) {
+            if amd.is_done() {
+                break;
+            }
+            got.extend(amd.process(&frame));
+        }
+        got.extend(std::iter::from_fn(|| amd.finish()));
+        assert_eq!(got, want);
+        assert_eq!(amd.engine(), "builtin");
+    }
+}
