@@ -597,4 +597,49 @@ mod tests {
         assert_eq!(book.text("c1").as_deref(), Some("pending"));
         assert_eq!(book.by_id.len(), RESULTS_KEPT);
     }
+
+    #[tokio::test]
+    async fn sessions_over_the_limit_and_bad_frames_are_refused() {
+        let server = AmdServer::start(ServeOptions {
+            ws: "127.0.0.1:0".parse().unwrap(),
+            audiosocket: "127.0.0.1:0".parse().unwrap(),
+            max_sessions: 1,
+            amd: AmdConfig::default(),
+            model: None,
+        })
+        .await
+        .unwrap();
+        let url = format!("ws://{}/amd/v1/stream", server.ws_addr());
+        let (first, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+            other => panic!("a second session was not refused: {:?}", other.map(|_| ())),
+        }
+        let mut aus = TcpStream::connect(server.audiosocket_addr()).await.unwrap();
+        let mut got = Vec::new();
+        aus.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got[0], audiosocket::KIND_ERROR, "{got:?}");
+        drop(first);
+        // Audio before the start message is a protocol error, answered before the close.
+        let mut ws = None;
+        for _ in 0..100 {
+            // The first session's permit returns once the server has seen it close.
+            if let Ok((s, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+                ws = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut ws = ws.expect("a session once the first one closed");
+        ws.send(Message::Binary(vec![0u8; 320].into()))
+            .await
+            .unwrap();
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => assert!(t.contains("\"error\""), "{t}"),
+            other => panic!("{other:?}"),
+        }
+        server.shutdown().await;
+    }
 }
