@@ -334,13 +334,13 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         },
         amd: AmdConfig::default(),
         model: None,
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
-        amd_engines: Default::default(),
     }
 }
 

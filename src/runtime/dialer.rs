@@ -62,6 +62,9 @@ pub struct DialerSettings {
     pub limits: NodeLimits,
     pub amd: AmdConfig,
     pub model: Option<BeepModel>,
+    /// The node's AMD engine (`ACTIVE_AMD_PROVIDER`) and the external engine's settings;
+    /// `mode.amdProvider` / `mode.amdExternalUrl` override them per campaign.
+    pub amd_engines: super::amd_external::AmdEngines,
     pub log_phone_numbers: bool,
     /// The AI agent humans of `ai` campaigns are bridged to (`agent_url`; `mode.agentUrl`
     /// overrides the URL per campaign).
@@ -74,9 +77,6 @@ pub struct DialerSettings {
     pub caller_id: CallerIdConfig,
     /// `amd_record`: where answered calls' AMD records are kept (`None`: not kept).
     pub amd_record: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
-    /// The node's AMD engine (`ACTIVE_AMD_PROVIDER`) and the external engine's settings;
-    /// `mode.amdProvider` / `mode.amdExternalUrl` override them per campaign.
-    pub amd_engines: super::amd_external::AmdEngines,
 }
 
 /// Where prepared voicemail prompts come from (prepared once per campaign at start).
@@ -117,15 +117,15 @@ pub struct VoicePlan {
     pub max_retries: u32,
     pub retry_delay_ms: i64,
     pub voicemail_url: Option<String>,
+    /// `mode.amdProvider`: this campaign's AMD engine instead of the node's.
+    pub amd_provider: Option<crate::config::AmdProviderKind>,
+    /// `mode.amdExternalUrl`: this campaign's external AMD engine.
+    pub amd_external_url: Option<String>,
     pub ai: bool,
     /// `mode.agentUrl`: this campaign's agent instead of the configured one.
     pub agent_url: Option<String>,
     /// `mode.agentSipUri`: hand humans to a SIP agent (a second call) instead.
     pub agent_sip_uri: Option<String>,
-    /// `mode.amdProvider`: this campaign's AMD engine instead of the node's.
-    pub amd_provider: Option<crate::config::AmdProviderKind>,
-    /// `mode.amdExternalUrl`: this campaign's external AMD engine.
-    pub amd_external_url: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -151,15 +151,6 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .get("voicemailAudioUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
-        ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
-        agent_url: mode
-            .get("agentUrl")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        agent_sip_uri: mode
-            .get("agentSipUri")
-            .and_then(Value::as_str)
-            .map(str::to_string),
         amd_provider: match mode.get("amdProvider").and_then(Value::as_str) {
             Some("external") => Some(crate::config::AmdProviderKind::External),
             Some("builtin") => Some(crate::config::AmdProviderKind::Builtin),
@@ -167,6 +158,15 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
         },
         amd_external_url: mode
             .get("amdExternalUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
+        agent_url: mode
+            .get("agentUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        agent_sip_uri: mode
+            .get("agentSipUri")
             .and_then(Value::as_str)
             .map(str::to_string),
     }
