@@ -21,6 +21,9 @@ pub struct Metrics {
     pub amd_results: IntCounterVec,
     /// `trunx_amd_decision_seconds{result}`: audio time from the answer to the decision.
     pub amd_decision: HistogramVec,
+    /// `trunx_amd_external_fallbacks_total{reason}`: calls whose external AMD engine was late
+    /// (`timeout`) or failed (`lost`), so the built-in detector's result was used.
+    pub amd_external_fallbacks: IntCounterVec,
     /// `trunx_active_calls`: campaign calls in progress on this node.
     pub active_calls: IntGauge,
     /// `trunx_rtp_frames_total{direction,kind}`: received frames that arrived after their
@@ -37,9 +40,6 @@ pub struct Metrics {
     /// `trunx_webhook_deliveries_total{result}`: delivery attempts by result
     /// (`delivered`, `failed`, `refused`).
     pub webhook_deliveries: IntCounterVec,
-    /// `trunx_amd_external_fallbacks_total{reason}`: calls whose external AMD engine was late
-    /// (`timeout`) or failed (`lost`), so the built-in detector's result was used.
-    pub amd_external_fallbacks: IntCounterVec,
 }
 
 /// Buckets of the AMD decision time, seconds: the human path should sit under 2 s, machine
@@ -99,6 +99,15 @@ impl Metrics {
         registry
             .register(Box::new(amd_decision.clone()))
             .expect("metric registered once");
+        let amd_external_fallbacks = counter(
+            &registry,
+            "trunx_amd_external_fallbacks_total",
+            "Calls whose external AMD engine was late or failed, decided by the built-in engine instead, by reason.",
+            &["reason"],
+        );
+        for reason in ["timeout", "lost"] {
+            amd_external_fallbacks.with_label_values(&[reason]);
+        }
         let active_calls = gauge(
             &registry,
             "trunx_active_calls",
@@ -138,15 +147,6 @@ impl Metrics {
             "Webhook delivery attempts, by result.",
             &["result"],
         );
-        let amd_external_fallbacks = counter(
-            &registry,
-            "trunx_amd_external_fallbacks_total",
-            "Calls whose external AMD engine was late or failed, decided by the built-in engine instead, by reason.",
-            &["reason"],
-        );
-        for reason in ["timeout", "lost"] {
-            amd_external_fallbacks.with_label_values(&[reason]);
-        }
         // Series that exist from the start, so a scrape before the first call shows them.
         for dir_kind in [("rx", "late"), ("rx", "lost"), ("tx", "late")] {
             rtp_frames.with_label_values(&[dir_kind.0, dir_kind.1]);
@@ -157,6 +157,7 @@ impl Metrics {
             calls,
             amd_results,
             amd_decision,
+            amd_external_fallbacks,
             active_calls,
             rtp_frames,
             sip_responses,
@@ -164,7 +165,6 @@ impl Metrics {
             sms,
             webhook_queue,
             webhook_deliveries,
-            amd_external_fallbacks,
         }
     }
 
