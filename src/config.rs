@@ -174,7 +174,28 @@ pub const KEYS: &[KeySpec] = &[
         "ACTIVE_AMD_PROVIDER",
         Some("builtin"),
         false,
-        "Answering-machine detector: `builtin` (in-process engine). `external` is reserved for a streamed engine.",
+        "Answering-machine detector: `builtin` (in-process engine) or `external` (each call's audio streamed to `amd_external_url`, the built-in engine running alongside as the fallback). A campaign's `mode.amdProvider` overrides it.",
+    ),
+    spec(
+        "amd_external_url",
+        "TRUNX_AMD_EXTERNAL_URL",
+        None,
+        false,
+        "WebSocket URL (`ws://` or `wss://`) of the external AMD engine, speaking the trunx AMD stream protocol (README, \"AMD as a service\"), e.g. another node's `trunx amd serve` at `ws://amd.example:9310/amd/v1/stream`. Required when `amd_provider` is `external`; `mode.amdExternalUrl` overrides it per campaign.",
+    ),
+    spec(
+        "amd_external_headers",
+        "TRUNX_AMD_EXTERNAL_HEADERS",
+        None,
+        true,
+        "Extra headers sent when connecting to the external AMD engine, `Name: value` pairs separated by `;` (e.g. `Authorization: Bearer ...`). Never logged or printed.",
+    ),
+    spec(
+        "amd_external_timeout",
+        "TRUNX_AMD_EXTERNAL_TIMEOUT",
+        Some("4"),
+        false,
+        "Seconds (0.1 to 60, decimals allowed) the external AMD engine has for its decision, counted from the first answered frame; past it, or at once if the engine fails, the built-in engine's result is used and `trunx_amd_external_fallbacks_total` counts it.",
     ),
     spec(
         "ort_dylib_path",
@@ -476,6 +497,12 @@ pub struct Config {
     pub agent_reconnect_budget_s: u32,
     pub agent_fallback_audio: Option<PathBuf>,
     pub amd_provider: AmdProviderKind,
+    /// `amd_external_url`: where the external AMD engine listens.
+    pub amd_external_url: Option<String>,
+    /// Parsed `amd_external_headers` (values are secrets: never logged).
+    pub amd_external_headers: Vec<(String, Secret)>,
+    /// `amd_external_timeout` in milliseconds.
+    pub amd_external_timeout_ms: u32,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
     pub rules_dir: Option<PathBuf>,
@@ -653,6 +680,16 @@ impl Config {
                 "external" => Ok(AmdProviderKind::External),
                 _ => Err("must be `builtin` or `external`".into()),
             })?,
+            amd_external_url: get("amd_external_url").optional(parse_ws_url)?,
+            amd_external_headers: get("amd_external_headers")
+                .optional(parse_headers)?
+                .unwrap_or_default(),
+            amd_external_timeout_ms: get("amd_external_timeout").required()?.parse_with(
+                |v| match v.parse::<f64>() {
+                    Ok(s) if (0.1..=60.0).contains(&s) => Ok((s * 1000.0).round() as u32),
+                    _ => Err("must be a number of seconds from 0.1 to 60".into()),
+                },
+            )?,
             ort_dylib_path: get("ort_dylib_path").optional(|v| Ok(PathBuf::from(v)))?,
             beep_model_path: get("beep_model_path").optional(|v| Ok(PathBuf::from(v)))?,
             rules_dir: get("rules_dir").optional(|v| Ok(PathBuf::from(v)))?,
@@ -762,6 +799,15 @@ impl Config {
             })?,
             effective: BTreeMap::new(),
         };
+        if config.amd_provider == AmdProviderKind::External && config.amd_external_url.is_none() {
+            let (_, source) = &raw["amd_provider"];
+            return Err(ConfigError::Invalid {
+                key: "amd_external_url",
+                source_name: source.to_string(),
+                value: String::new(),
+                reason: "is required when amd_provider is `external`".into(),
+            });
+        }
         // What `trunx config` shows: secrets are masked here, so no Debug or log of the
         // config can carry them either.
         let effective = raw
@@ -873,6 +919,15 @@ fn parse_headers(v: &str) -> Result<Vec<(String, Secret)>, String> {
         out.push((name.to_string(), Secret(value.to_string())));
     }
     Ok(out)
+}
+
+/// A `ws://` or `wss://` URL with a host.
+pub fn parse_ws_url(v: &str) -> Result<String, String> {
+    let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
+        return Err("must be a ws:// or wss:// URL with a host".into());
+    }
+    Ok(v.to_string())
 }
 
 fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
@@ -1379,6 +1434,60 @@ mod tests {
                         ..
                     }
                 ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_external_amd_engine_needs_a_url_and_keeps_its_headers_secret() {
+        let err = Config::load(None, env_of(&[("ACTIVE_AMD_PROVIDER", "external")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "amd_external_url",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("ACTIVE_AMD_PROVIDER", "external"),
+                (
+                    "TRUNX_AMD_EXTERNAL_URL",
+                    "ws://127.0.0.1:9310/amd/v1/stream",
+                ),
+                (
+                    "TRUNX_AMD_EXTERNAL_HEADERS",
+                    "Authorization: Bearer amd-s3cr3t",
+                ),
+                ("TRUNX_AMD_EXTERNAL_TIMEOUT", "1.5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.amd_provider, AmdProviderKind::External);
+        assert_eq!(c.amd_external_timeout_ms, 1500);
+        assert_eq!(c.amd_external_headers[0].1.expose(), "Bearer amd-s3cr3t");
+        assert!(!format!("{c:?}").contains("amd-s3cr3t"));
+        assert!(!c.render().contains("amd-s3cr3t"));
+        assert!(c.render().contains("amd_external_headers = \"****\""));
+        assert_eq!(
+            Config::load(None, env_of(&[]))
+                .unwrap()
+                .amd_external_timeout_ms,
+            4000
+        );
+        for (key, env, bad) in [
+            ("amd_external_url", "TRUNX_AMD_EXTERNAL_URL", "http://x"),
+            ("amd_external_timeout", "TRUNX_AMD_EXTERNAL_TIMEOUT", "0"),
+            ("amd_external_timeout", "TRUNX_AMD_EXTERNAL_TIMEOUT", "61"),
+        ] {
+            let err = Config::load(None, env_of(&[(env, bad)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
                 "{bad}: {err}"
             );
         }

@@ -335,6 +335,7 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         },
         amd: AmdConfig::default(),
         model: None,
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),

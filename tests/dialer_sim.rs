@@ -227,6 +227,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
             },
             amd: AmdConfig::default(),
             model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
+            amd_engines: Default::default(),
             log_phone_numbers: false,
             agent: None,
             agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),

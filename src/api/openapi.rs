@@ -474,7 +474,9 @@ fn schemas() -> Value {
             "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "retry_delay": {"type": "string", "examples": ["4h", "30m", "90s"]},
-            "message": {"type": "string", "minLength": 1, "maxLength": 1600, "description": "Required for sms"}
+            "message": {"type": "string", "minLength": 1, "maxLength": 1600, "description": "Required for sms"},
+            "amdProvider": {"type": "string", "enum": ["builtin", "external"], "description": "Voice: this campaign's AMD engine instead of the node's ACTIVE_AMD_PROVIDER. external streams each answered call to the external engine (trunx AMD stream protocol); the built-in engine decides when it is late (amd_external_timeout) or fails."},
+            "amdExternalUrl": {"type": "string", "format": "uri", "maxLength": 2048, "description": "Voice, with amdProvider external: ws:// or wss:// URL of this campaign's external AMD engine (e.g. ws://amd.example:9310/amd/v1/stream) instead of amd_external_url."}
         },
         "additionalProperties": true
     });

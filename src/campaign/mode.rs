@@ -150,6 +150,32 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
             ));
         }
     }
+    if let Some(v) = obj.get("amdProvider")
+        && !matches!(v.as_str(), Some("builtin" | "external"))
+    {
+        return Err(FieldError::new(
+            "mode.amdProvider",
+            "must be \"builtin\" or \"external\"",
+        ));
+    }
+    if let Some(v) = obj.get("amdExternalUrl") {
+        let s = v
+            .as_str()
+            .ok_or_else(|| FieldError::new("mode.amdExternalUrl", "must be a string"))?;
+        if s.len() > MAX_AGENT_ADDRESS {
+            return Err(FieldError::new(
+                "mode.amdExternalUrl",
+                format!("must be at most {MAX_AGENT_ADDRESS} characters"),
+            ));
+        }
+        crate::config::parse_ws_url(s).map_err(|m| FieldError::new("mode.amdExternalUrl", m))?;
+        if obj.get("amdProvider").and_then(Value::as_str) != Some("external") {
+            return Err(FieldError::new(
+                "mode.amdExternalUrl",
+                "only means something with \"amdProvider\": \"external\"",
+            ));
+        }
+    }
     if obj.contains_key("agentUrl") && obj.contains_key("agentSipUri") {
         return Err(FieldError::new(
             "mode.agentSipUri",
@@ -330,6 +356,12 @@ mod tests {
             validate_mode(Channel::Voice, &ok, 10.0),
             Ok(ModeRefs::default())
         );
+        let amd =
+            json!({"amdProvider": "external", "amdExternalUrl": "ws://amd:9310/amd/v1/stream"});
+        assert_eq!(
+            validate_mode(Channel::Voice, &amd, 10.0),
+            Ok(ModeRefs::default())
+        );
         let sip = json!({"ai": true, "agentSipUri": "sip:agent@sip.example:5060"});
         assert_eq!(
             validate_mode(Channel::Voice, &sip, 10.0),
@@ -346,6 +378,16 @@ mod tests {
             (json!({"ai": "yes"}), "mode.ai"),
             (json!({"ai": true, "agentUrl": "http://x"}), "mode.agentUrl"),
             (json!({"agentUrl": "ws://x"}), "mode.agentUrl"),
+            (json!({"amdProvider": "magic"}), "mode.amdProvider"),
+            (json!({"amdProvider": 1}), "mode.amdProvider"),
+            (
+                json!({"amdProvider": "external", "amdExternalUrl": "http://amd"}),
+                "mode.amdExternalUrl",
+            ),
+            (
+                json!({"amdExternalUrl": "ws://amd:9310/amd/v1/stream"}),
+                "mode.amdExternalUrl",
+            ),
             (
                 json!({"ai": true, "agentSipUri": "tel:+1"}),
                 "mode.agentSipUri",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::UdpSocket;
 
-use crate::amd::{Amd, AmdConfig, AmdEvent, AmdEventKind, BeepModel};
+use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, BeepModel};
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::audio::player::Player;
@@ -116,6 +116,9 @@ pub struct DialReport {
     pub agent_end: Option<String>,
     /// With an agent: the handoff and audio latencies, reconnects, fallback and counters.
     pub agent_stats: Option<AgentStats>,
+    /// Answered calls: whose AMD result stood, `builtin`, `external` or `builtin_fallback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amd_engine: Option<&'static str>,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -312,6 +315,20 @@ pub async fn run_call(
     model: Option<BeepModel>,
     stop: CancellationToken,
 ) -> Result<DialReport, DialError> {
+    run_call_with(shared, opts, plan, amd_config, model, None, stop).await
+}
+
+/// [`run_call`] with an external AMD engine (`runtime::amd_external`) deciding the call, the
+/// built-in detector running alongside as its fallback.
+pub async fn run_call_with(
+    shared: &SharedEndpoint<'_>,
+    opts: &DialOptions,
+    plan: Option<CallPlan>,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+    external: Option<super::amd_external::ExternalTarget>,
+    stop: CancellationToken,
+) -> Result<DialReport, DialError> {
     let endpoint = shared.endpoint;
     let local_ip = shared.local_ip;
     let trunk = shared.trunk;
@@ -396,7 +413,8 @@ pub async fn run_call(
         let mut sent_stats = SendStats::default();
         let mut rtcp_buf = vec![0u8; 1500];
         let mut rtp_out = [0u8; 256];
-        let mut amd = Amd::new(amd_config, model);
+        let mut amd =
+            super::amd_external::CallAmd::new(amd_config, model, external.as_ref(), &call_id);
         let mut answered_at: Option<Instant> = None;
         let mut recorder: Option<crate::call::amd_record::AmdRecorder> = None;
         let mut first_decision: Option<AmdEvent> = None;
@@ -805,6 +823,7 @@ pub async fn run_call(
             agent_talk_ms: agent.as_ref().and_then(|a| a.talk_ms(ended)),
             agent_end: agent.as_ref().and_then(|a| a.end_reason()),
             agent_stats: agent.as_ref().map(|a| a.stats()),
+            amd_engine: answered_at.map(|_| amd.engine()),
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             amd_record: recorder.map(|r| Box::new(r.finish())),

@@ -62,6 +62,9 @@ pub struct DialerSettings {
     pub limits: NodeLimits,
     pub amd: AmdConfig,
     pub model: Option<BeepModel>,
+    /// The node's AMD engine (`ACTIVE_AMD_PROVIDER`) and the external engine's settings;
+    /// `mode.amdProvider` / `mode.amdExternalUrl` override them per campaign.
+    pub amd_engines: super::amd_external::AmdEngines,
     pub log_phone_numbers: bool,
     /// The AI agent humans of `ai` campaigns are bridged to (`agent_url`; `mode.agentUrl`
     /// overrides the URL per campaign).
@@ -117,6 +120,10 @@ pub struct VoicePlan {
     pub max_retries: u32,
     pub retry_delay_ms: i64,
     pub voicemail_url: Option<String>,
+    /// `mode.amdProvider`: this campaign's AMD engine instead of the node's.
+    pub amd_provider: Option<crate::config::AmdProviderKind>,
+    /// `mode.amdExternalUrl`: this campaign's external AMD engine.
+    pub amd_external_url: Option<String>,
     pub ai: bool,
     /// `mode.agentUrl`: this campaign's agent instead of the configured one.
     pub agent_url: Option<String>,
@@ -148,6 +155,15 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
         retry_delay_ms: retry_delay_s as i64 * 1000,
         voicemail_url: mode
             .get("voicemailAudioUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        amd_provider: match mode.get("amdProvider").and_then(Value::as_str) {
+            Some("external") => Some(crate::config::AmdProviderKind::External),
+            Some("builtin") => Some(crate::config::AmdProviderKind::Builtin),
+            _ => None,
+        },
+        amd_external_url: mode
+            .get("amdExternalUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
         ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
@@ -1041,12 +1057,17 @@ impl CallJob {
                 ai: self.plan.ai,
             },
         };
-        let mut report = dial::run_call(
+        let external = s.amd_engines.for_campaign(
+            self.plan.amd_provider,
+            self.plan.amd_external_url.as_deref(),
+        );
+        let mut report = dial::run_call_with(
             &shared,
             &opts,
             Some(plan),
             &s.amd,
             s.model.clone(),
+            external,
             self.stop.clone(),
         )
         .await;
@@ -1181,6 +1202,7 @@ mod tests {
             agent_talk_ms: None,
             agent_end: None,
             agent_stats: None,
+            amd_engine: None,
             talk_ms: Some(9_000),
             flow,
             amd_record: None,

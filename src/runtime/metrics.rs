@@ -21,6 +21,9 @@ pub struct Metrics {
     pub amd_results: IntCounterVec,
     /// `trunx_amd_decision_seconds{result}`: audio time from the answer to the decision.
     pub amd_decision: HistogramVec,
+    /// `trunx_amd_external_fallbacks_total{reason}`: calls whose external AMD engine was late
+    /// (`timeout`) or failed (`lost`), so the built-in detector's result was used.
+    pub amd_external_fallbacks: IntCounterVec,
     /// `trunx_active_calls`: campaign calls in progress on this node.
     pub active_calls: IntGauge,
     /// `trunx_rtp_frames_total{direction,kind}`: received frames that arrived after their
@@ -103,6 +106,15 @@ impl Metrics {
         registry
             .register(Box::new(amd_decision.clone()))
             .expect("metric registered once");
+        let amd_external_fallbacks = counter(
+            &registry,
+            "trunx_amd_external_fallbacks_total",
+            "Calls whose external AMD engine was late or failed, decided by the built-in engine instead, by reason.",
+            &["reason"],
+        );
+        for reason in ["timeout", "lost"] {
+            amd_external_fallbacks.with_label_values(&[reason]);
+        }
         let active_calls = gauge(
             &registry,
             "trunx_active_calls",
@@ -178,6 +190,7 @@ impl Metrics {
             calls,
             amd_results,
             amd_decision,
+            amd_external_fallbacks,
             active_calls,
             rtp_frames,
             sip_responses,

@@ -6,8 +6,12 @@
 
 pub mod agent_bridge;
 pub mod agent_ws;
+pub mod amd_batch;
+pub mod amd_external;
 pub mod amd_files;
 pub mod amd_records;
+pub mod amd_serve;
+pub mod amd_serve_bench;
 pub mod api_bench;
 pub mod carrier_sim;
 pub mod clock;

@@ -151,6 +151,7 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         },
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
+        amd_engines: crate::runtime::amd_external::AmdEngines::from_config(config),
         log_phone_numbers: config.log_phone_numbers,
         agent: agent_target(config, None)?,
         agent_defaults: agent_defaults(config)?,
