@@ -195,7 +195,12 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         log_phone_numbers: config.log_phone_numbers,
         agent: agent_target(config, None)?,
         agent_defaults: agent_defaults(config)?,
-        claim_batch: 200,
+        // Several nodes: a small lease each, so a dead node leaves little to take over.
+        claim_batch: if config.database_url.expose().starts_with("postgres") {
+            25
+        } else {
+            200
+        },
         caller_id: config.caller_id.clone(),
         amd_record: amd_record_store(config)?,
     }))
