@@ -161,7 +161,9 @@ fn wall_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
-    let Some(db) = pg_server::database_or_skip("two_nodes_one_killed") else {
+    let Some(db) =
+        tokio::task::block_in_place(|| pg_server::database_or_skip("two_nodes_one_killed"))
+    else {
         return;
     };
     let started = clock::now();
@@ -281,17 +283,26 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
     api.post(&format!("/campaigns/{id}/start"), None).await;
 
     // Both nodes dial; kill a once both have placed calls and a has calls live.
-    let store = PgStore::open(&db, 3, ClusterSettings::single("test")).unwrap();
-    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-    let count =
-        |pg: &mut postgres::Client, sql: &str| -> i64 { pg.query_one(sql, &[]).unwrap().get(0) };
+    let store = tokio::task::block_in_place(|| {
+        PgStore::open(&db, 3, ClusterSettings::single("test")).unwrap()
+    });
+    // The sync client, on this thread only inside `block_in_place` (it owns a runtime).
+    let sql = |f: &mut dyn FnMut(&mut postgres::Client)| {
+        tokio::task::block_in_place(|| {
+            let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+            f(&mut c);
+        })
+    };
+    let count = |q: &str| -> i64 {
+        let mut n = 0;
+        sql(&mut |c| n = c.query_one(q, &[]).unwrap().get(0));
+        n
+    };
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let a_live = count(
-            &mut pg,
-            "SELECT COUNT(*) FROM attempts WHERE node_id = 'a' AND ended_at IS NULL",
-        );
-        let b_any = count(&mut pg, "SELECT COUNT(*) FROM attempts WHERE node_id = 'b'");
+        let a_live =
+            count("SELECT COUNT(*) FROM attempts WHERE node_id = 'a' AND ended_at IS NULL");
+        let b_any = count("SELECT COUNT(*) FROM attempts WHERE node_id = 'b'");
         let done = store.stats(&id).unwrap().completed;
         if a_live > 0 && b_any > 50 && done > 300 {
             break;
@@ -307,51 +318,59 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
     assert!(!node_a.wait_exit(Duration::from_secs(10)).await.success());
     let killed_ms = wall_ms();
     // What the dead node left: live calls and prospects leased to it.
-    let orphan_calls: Vec<String> = pg
-        .query(
-            "SELECT id FROM attempts WHERE node_id = 'a' AND ended_at IS NULL",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let orphan_prospects: Vec<String> = pg
-        .query(
-            "SELECT id FROM prospects WHERE lease_node = 'a' AND status = 'queued' \
-             AND lease_until > $1",
-            &[&killed_ms],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let lease_expiry_ms: i64 = pg
-        .query_one(
-            "SELECT GREATEST(COALESCE((SELECT MAX(lease_until) FROM attempts WHERE node_id = 'a' \
-             AND ended_at IS NULL), 0), COALESCE((SELECT MAX(lease_until) FROM prospects \
-             WHERE lease_node = 'a' AND status = 'queued'), 0))::BIGINT",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let (mut orphan_calls, mut orphan_prospects, mut lease_expiry_ms) =
+        (Vec::<String>::new(), Vec::<String>::new(), 0i64);
+    sql(&mut |pg| {
+        orphan_calls = pg
+            .query(
+                "SELECT id FROM attempts WHERE node_id = 'a' AND ended_at IS NULL",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        orphan_prospects = pg
+            .query(
+                "SELECT id FROM prospects WHERE lease_node = 'a' AND status = 'queued' \
+                 AND lease_until > $1",
+                &[&killed_ms],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        lease_expiry_ms = pg
+            .query_one(
+                "SELECT GREATEST(COALESCE((SELECT MAX(lease_until) FROM attempts \
+                 WHERE node_id = 'a' AND ended_at IS NULL), 0), COALESCE((SELECT \
+                 MAX(lease_until) FROM prospects WHERE lease_node = 'a' AND status = 'queued'), \
+                 0))::BIGINT",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+    });
     assert!(!orphan_calls.is_empty(), "node a had no call live");
     // The survivor takes over: a's calls ended (node_lost), a's prospects dialled by b.
     let taken_over_ms = loop {
-        let calls_left: i64 = pg
-            .query_one(
-                "SELECT COUNT(*) FROM attempts WHERE id = ANY($1) AND ended_at IS NULL",
-                &[&orphan_calls],
-            )
-            .unwrap()
-            .get(0);
-        let prospects_left: i64 = pg
-            .query_one(
-                "SELECT COUNT(*) FROM prospects WHERE id = ANY($1) AND status = 'queued'",
-                &[&orphan_prospects],
-            )
-            .unwrap()
-            .get(0);
+        let (mut calls_left, mut prospects_left) = (0i64, 0i64);
+        sql(&mut |pg| {
+            calls_left = pg
+                .query_one(
+                    "SELECT COUNT(*) FROM attempts WHERE id = ANY($1) AND ended_at IS NULL",
+                    &[&orphan_calls],
+                )
+                .unwrap()
+                .get(0);
+            prospects_left = pg
+                .query_one(
+                    "SELECT COUNT(*) FROM prospects WHERE id = ANY($1) AND status = 'queued'",
+                    &[&orphan_prospects],
+                )
+                .unwrap()
+                .get(0);
+        });
         if calls_left == 0 && prospects_left == 0 {
             break wall_ms();
         }
@@ -395,30 +414,34 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
     let sim_counters: Value = serde_json::from_str(&last).expect("JSON counters on exit");
 
     // Every prospect ended exactly once: one attempt each, ended, completed.
-    let per_prospect: Vec<(String, i64, String)> = pg
-        .query(
-            "SELECT p.id, p.attempts, p.status FROM prospects p JOIN campaigns c \
-             ON c.seq = p.campaign_seq WHERE c.id = $1",
-            &[&id],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let mut per_prospect: Vec<(String, i64, String)> = Vec::new();
+    let mut attempts: Vec<(String, Option<String>, Option<String>, Option<String>)> = Vec::new();
+    sql(&mut |pg| {
+        per_prospect = pg
+            .query(
+                "SELECT p.id, p.attempts, p.status FROM prospects p JOIN campaigns c \
+                 ON c.seq = p.campaign_seq WHERE c.id = $1",
+                &[&id],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        attempts = pg
+            .query(
+                "SELECT a.prospect_seq::TEXT, a.outcome, a.cause, a.node_id FROM attempts a \
+                 JOIN campaigns c ON c.seq = a.campaign_seq WHERE c.id = $1",
+                &[&id],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+    });
     assert_eq!(per_prospect.len(), PROSPECTS);
     for (pid, attempts, st) in &per_prospect {
         assert_eq!((*attempts, st.as_str()), (1, "completed"), "{pid}");
     }
-    let attempts: Vec<(String, Option<String>, Option<String>, Option<String>)> = pg
-        .query(
-            "SELECT a.prospect_seq::TEXT, a.outcome, a.cause, a.node_id FROM attempts a \
-             JOIN campaigns c ON c.seq = a.campaign_seq WHERE c.id = $1",
-            &[&id],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
     assert_eq!(attempts.len(), PROSPECTS, "one attempt per prospect");
     assert_eq!(
         attempts.iter().map(|a| &a.0).collect::<HashSet<_>>().len(),

@@ -132,6 +132,17 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+impl Drop for PgStore {
+    /// The pooled clients each own a small runtime, which must not be dropped on a thread that
+    /// drives async tasks: they are dropped on a thread of their own.
+    fn drop(&mut self) {
+        let conns = std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !conns.is_empty() {
+            let _ = std::thread::spawn(move || drop(conns)).join();
+        }
+    }
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://user:pw@host:port/db`, or with `?host=/run/dir` for a
     /// Unix socket), applies pending migrations (one node at a time, under an advisory lock)
