@@ -225,6 +225,12 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
             ("TRUNX_RING_TIMEOUT", "15".to_string()),
             ("TRUNX_CALLER_ID_POLICY", policy.display().to_string()),
             ("TRUNX_LEASE_MS", LEASE_MS.to_string()),
+            // One public address for the cluster: every node serves (and reads from the
+            // shared store) the assets under it, whichever node stored them.
+            (
+                "TRUNX_PUBLIC_BASE_URL",
+                "http://trunx.cluster.test".to_string(),
+            ),
         ]
     };
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
@@ -268,7 +274,8 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
             Some(json!({
                 "name": "cluster",
                 "channel": "voice",
-                "mode": {"voicemailAudioUrl": audio["url"], "calls_per_second": CPS,
+                "mode": {"voicemailAudioUrl": format!("/audio/{}/file", audio["id"].as_str().unwrap()),
+                         "calls_per_second": CPS,
                          "max_retries": 0},
                 "callerIds": CALLER_IDS,
             })),
