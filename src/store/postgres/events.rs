@@ -1,7 +1,8 @@
 //! The event log and the webhook outbox on PostgreSQL: each state change writes its event (and
 //! the event's outbox row) in the transaction that makes the change, exactly as on SQLite. The
-//! outbox is shared by every node: any node's webhook task may deliver a due event (receivers
-//! deduplicate by the event id, as they must after any retry).
+//! outbox is shared by every node: any node's webhook task may deliver a due event, so with
+//! several nodes an event can be posted twice (receivers deduplicate by the event id, as they
+//! must after any retry; the slower node's `webhook_tried` finds it done and logs a warning).
 
 use postgres::Row;
 use serde_json::{Value, json};
