@@ -889,9 +889,8 @@ fn parse_port_range(v: &str) -> Result<RangeInclusive<u16>, String> {
 }
 
 fn parse_database_url(v: &str) -> Result<String, String> {
-    if v.starts_with("sqlite://") || v.starts_with("sqlite:") {
-        Ok(v.to_string())
-    } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+    let sqlite = v.starts_with("sqlite://") || v.starts_with("sqlite:");
+    if sqlite || v.starts_with("postgres://") || v.starts_with("postgresql://") {
         Ok(v.to_string())
     } else {
         Err("expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB".into())

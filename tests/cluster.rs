@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use trunx::runtime::clock;
 use trunx::store::{ClusterSettings, PgStore, Store};
 
+/// An attempt as read back: prospect position, outcome, cause, node.
+type AttemptRow = (String, Option<String>, Option<String>, Option<String>);
+
 const PROSPECTS: usize = 2_000;
 const CPS: f64 = 25.0;
 const LEASE_MS: i64 = 5_000;
@@ -422,7 +425,7 @@ async fn two_nodes_one_killed_nobody_dialled_twice_nothing_lost() {
 
     // Every prospect ended exactly once: one attempt each, ended, completed.
     let mut per_prospect: Vec<(String, i64, String)> = Vec::new();
-    let mut attempts: Vec<(String, Option<String>, Option<String>, Option<String>)> = Vec::new();
+    let mut attempts: Vec<AttemptRow> = Vec::new();
     sql(&mut |pg| {
         per_prospect = pg
             .query(
