@@ -55,7 +55,7 @@ pub const KEYS: &[KeySpec] = &[
         "TRUNX_DATABASE_URL",
         Some("sqlite://trunx.db"),
         true,
-        "Store: `sqlite://PATH` (file created if missing, relative to the working directory); `postgres://` is reserved for multi-node.",
+        "Store: `sqlite://PATH` (file created if missing, relative to the working directory); or `postgres://USER:PASSWORD@HOST:PORT/DB` for several nodes sharing one database.",
     ),
     spec(
         "sip_addr",
@@ -840,7 +840,7 @@ impl Config {
 }
 
 /// Masks a secret; for URLs only the password part is hidden so the target stays visible.
-fn mask_secret(key: &str, value: &str) -> String {
+pub fn mask_secret(key: &str, value: &str) -> String {
     if key == "database_url"
         && let Some((scheme, rest)) = value.split_once("://")
     {
@@ -965,12 +965,11 @@ fn parse_port_range(v: &str) -> Result<RangeInclusive<u16>, String> {
 }
 
 fn parse_database_url(v: &str) -> Result<String, String> {
-    if v.starts_with("sqlite://") || v.starts_with("sqlite:") {
+    let sqlite = v.starts_with("sqlite://") || v.starts_with("sqlite:");
+    if sqlite || v.starts_with("postgres://") || v.starts_with("postgresql://") {
         Ok(v.to_string())
-    } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-        Err("PostgreSQL is not supported yet; use sqlite://PATH".into())
     } else {
-        Err("expected sqlite://PATH".into())
+        Err("expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB".into())
     }
 }
 

@@ -40,8 +40,12 @@ enum Command {
     /// Print the effective configuration (secrets masked) and where each value came from.
     Config,
     /// Run the HTTP control API (address TRUNX_API_ADDR, store TRUNX_DATABASE_URL) until
-    /// Ctrl-C or SIGTERM.
-    Serve,
+    /// Ctrl-C or SIGTERM. Several nodes share one PostgreSQL store (`postgres://...`).
+    Serve {
+        /// This node's id among the nodes sharing the store (default: the host name).
+        #[arg(long, env = "TRUNX_NODE_ID")]
+        node_id: Option<String>,
+    },
     /// Manage API keys (stored only as SHA-256 hashes).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -518,8 +522,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dnc(DncCommand::Import { file, list, json }) => {
             let store = server::open_store(&config)?;
-            let (imported, parsed) =
-                trunx::runtime::dnc_import::import_file(&store, &file, &list, server::wall_ms())?;
+            let (imported, parsed) = trunx::runtime::dnc_import::import_file(
+                store.as_ref(),
+                &file,
+                &list,
+                server::wall_ms(),
+            )?;
             let report = trunx::api::compliance::import_report(&imported, &parsed);
             if json {
                 println!("{report}");
@@ -544,7 +552,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dnc(DncCommand::List) => {
             let store = server::open_store(&config)?;
-            for l in trunx::store::Store::dnc_lists(&store) {
+            for l in store.dnc_lists() {
                 println!(
                     "{}\tversion {}\t{} numbers\t{}",
                     l.name, l.version, l.count, l.source
@@ -630,8 +638,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", trunx::runtime::ingredients::run(command)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
-            server::serve(&config)?;
+        Command::Serve { node_id } => {
+            server::serve(&config, node_id.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::Create { name }) => {
@@ -710,7 +718,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             || url.starts_with("/audio/") =>
                     {
                         let store: std::sync::Arc<dyn trunx::store::Store> =
-                            std::sync::Arc::new(trunx::runtime::server::open_store(&config)?);
+                            std::sync::Arc::from(trunx::runtime::server::open_store(&config)?);
                         let library = trunx::runtime::fetch::VoicemailLibrary::new(
                             trunx::runtime::fetch::FetchConfig::from_config(&config),
                             store,

@@ -497,6 +497,27 @@ pub async fn list_dids(State(st): State<AppState>, q: ListQuery) -> ApiResult {
     Ok(Json(dto::page(&p, dto::did)).into_response())
 }
 
+/// `GET /nodes`: every node sharing the store, as its last heartbeat described it.
+pub async fn list_nodes(State(st): State<AppState>) -> ApiResult {
+    let now = (st.now_ms)();
+    let nodes = st.run(|s| s.list_nodes()).await?;
+    let data: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.id,
+                "calls": n.calls,
+                "callsPlaced": n.calls_placed,
+                "cps": (n.cps * 100.0).round() / 100.0,
+                "startedAt": dto::rfc3339(n.started_at_ms),
+                "lastHeartbeat": dto::rfc3339(n.heartbeat_at_ms),
+                "alive": now - n.heartbeat_at_ms <= 5_000,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "data": data })).into_response())
+}
+
 pub async fn list_messages(
     State(st): State<AppState>,
     Path(id): Path<String>,

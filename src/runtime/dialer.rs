@@ -386,6 +386,8 @@ struct CampaignEntry {
     window: Result<LocalWindow, String>,
     /// The campaign's message could not be prepared: no dials until this time.
     blocked_until_ms: Option<i64>,
+    /// The campaign's rate shared by every node (the store's bucket) is spent until then.
+    paced_until_ms: Option<i64>,
     selector: CallerIdSelector,
     buffer: VecDeque<Prospect>,
     /// No due prospect was found at this time; look again a little later.
@@ -508,7 +510,8 @@ pub async fn run(
                 let Some(entry) = campaigns.get_mut(&id) else {
                     continue;
                 };
-                if entry.blocked_until_ms.is_some() {
+                if entry.blocked_until_ms.is_some() || entry.paced_until_ms.is_some_and(|t| t > now)
+                {
                     continue;
                 }
                 if entry.buffer.is_empty() && entry.empty_since_ms.is_none_or(|t| now - t >= 1000) {
@@ -626,6 +629,14 @@ pub async fn run(
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let attempt = match begun {
                     Ok(a) => a,
+                    // The campaign's rate, shared with other nodes, is spent: this prospect
+                    // goes back to the front and the campaign waits for its next token.
+                    Err(StoreError::Paced { until_ms }) => {
+                        pacing.cancel_start(&id);
+                        entry.buffer.push_front(prospect);
+                        entry.paced_until_ms = Some(until_ms);
+                        continue;
+                    }
                     Err(e) => {
                         // Paused, cancelled or taken meanwhile: not an error of the call.
                         pacing.cancel_start(&id);
@@ -638,6 +649,7 @@ pub async fn run(
                 }
                 started_any = true;
                 stats.calls_placed += 1;
+                super::nodes::call_placed();
                 stats.peak_concurrent = stats.peak_concurrent.max(pacing.in_flight());
                 let prompt = entry
                     .plan
@@ -764,6 +776,7 @@ async fn refresh_campaigns(
                     c.id.clone(),
                     CampaignEntry {
                         blocked_until_ms: None,
+                        paced_until_ms: None,
                         window: campaign_window(&c),
                         campaign: c,
                         plan,

@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod ingredients;
 pub mod load_bench;
 pub mod metrics;
+pub mod nodes;
 pub mod onnx;
 pub mod server;
 pub mod sip_bench;
