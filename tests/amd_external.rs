@@ -562,6 +562,7 @@ async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
             caller_id: Default::default(),
             amd_record: None,
             amd_engines: engines,
+            compliance: Default::default(),
         },
         store.clone(),
         messages,

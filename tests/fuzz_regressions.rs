@@ -1,8 +1,6 @@
 //! Inputs the fuzz targets (fuzz/) crashed on, kept as regressions: each must be rejected or
 //! accepted without a panic, exactly as the fuzz target feeds it.
 
-use std::time::Instant;
-
 fn input(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/tests/fuzz-regressions/{name}",
@@ -28,7 +26,7 @@ fn rtp_extension_past_the_end() {
 /// fuzz/rtcp: a compound RTCP datagram with a short report made webrtc-rs' unmarshal panic.
 #[test]
 fn rtcp_short_report() {
-    let t0 = Instant::now();
+    let t0 = trunx::runtime::clock::now();
     let mut r = trunx::rtp::rtcp::RtcpReporter::new(t0, 1, "trunx@test");
     assert!(r.handle(t0, &input("rtcp-crash-10174c22")).is_err());
 }

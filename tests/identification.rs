@@ -284,6 +284,7 @@ async fn run_campaign(
         claim_batch: 10,
         caller_id: Default::default(),
         amd_record: None,
+        amd_engines: Default::default(),
         compliance: Default::default(),
     };
     let stop = CancellationToken::new();

@@ -10,7 +10,7 @@
 //! AMD result.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use trunx::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Timers};
 use trunx::sip::message::{Incoming, param, parse};
@@ -254,7 +254,7 @@ fn splice_call_id(data: &[u8], call_id: &str) -> Vec<u8> {
 /// plus its status line; an ACK gets none; then the real 200 answers the call.
 #[test]
 fn torture_inside_a_ringing_call_leaves_it_intact() {
-    let t0 = Instant::now();
+    let t0 = trunx::runtime::clock::now();
     let ids = Ids {
         call_id: "torture-1".into(),
         from_tag: "ft1".into(),
