@@ -16,7 +16,7 @@ demo: $(ORT_LIB)
 
 ## make test: install what the tests need when missing, then run every test.
 test: deps $(ORT_LIB) $(AGENT_PY)
-	cargo test --release --all-targets
+	cargo test --release --all-targets --no-fail-fast
 
 ## The ONNX Runtime shared library, taken from the onnxruntime wheel on PyPI.
 ort: $(ORT_LIB)

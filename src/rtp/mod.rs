@@ -100,16 +100,19 @@ impl RtpReceiver {
             }
         };
         // One stream per call: while the established stream is alive, packets from another
-        // address or SSRC are injected or stray media and never reach the detector.
+        // address or SSRC are injected or stray media and never reach the detector. Events
+        // (RFC 4733) from the stream's own address may carry their own SSRC: gateways that
+        // generate DTMF apart from the audio do (sipp's pcap DTMF does too).
+        let event = Some(packet.payload_type) == self.dtmf_payload_type;
         if let Some((source, ssrc, last)) = self.stream
-            && (source != from || ssrc != packet.ssrc)
+            && (source != from || (ssrc != packet.ssrc && !event))
             && now.saturating_duration_since(last) < STREAM_SWITCH_AFTER
             && (self.expected != Some(from) || source == from)
         {
             self.drops.foreign += 1;
             return;
         }
-        if Some(packet.payload_type) == self.dtmf_payload_type {
+        if event {
             match self.dtmf.handle(packet.timestamp, &packet.payload, 8000) {
                 Ok(Some(event)) => self.dtmf_events = Some(event),
                 Ok(None) => {}
@@ -171,5 +174,52 @@ impl RtpReceiver {
 
     pub fn drops(&self) -> DropStats {
         self.drops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(payload_type: u8, sequence: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = [0u8; 256];
+        let n = packet::write(
+            payload_type,
+            false,
+            sequence,
+            160 * sequence as u32,
+            ssrc,
+            payload,
+            &mut out,
+        )
+        .unwrap();
+        out[..n].to_vec()
+    }
+
+    /// A digit "1" ended after 100 ms (RFC 4733: event, E bit + volume, duration).
+    const DIGIT_ONE_END: [u8; 4] = [1, 0x80 | 10, 0x03, 0x20];
+
+    #[test]
+    fn events_from_the_streams_address_may_carry_their_own_ssrc() {
+        let now = crate::runtime::clock::now();
+        let far: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let mut rx = RtpReceiver::new(Law::Ulaw, Some(101), Duration::from_millis(60));
+        rx.handle_datagram(now, far, &datagram(0, 1, 7, &[0xff; 160]));
+        rx.handle_datagram(now, far, &datagram(101, 2, 99, &DIGIT_ONE_END));
+        assert_eq!(rx.poll_dtmf().map(|e| e.digit), Some('1'));
+        assert_eq!(rx.drops().foreign, 0);
+    }
+
+    #[test]
+    fn audio_with_another_ssrc_or_events_from_another_address_are_dropped() {
+        let now = crate::runtime::clock::now();
+        let far: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.9:4000".parse().unwrap();
+        let mut rx = RtpReceiver::new(Law::Ulaw, Some(101), Duration::from_millis(60));
+        rx.handle_datagram(now, far, &datagram(0, 1, 7, &[0xff; 160]));
+        rx.handle_datagram(now, far, &datagram(0, 2, 99, &[0xff; 160]));
+        rx.handle_datagram(now, stranger, &datagram(101, 3, 7, &DIGIT_ONE_END));
+        assert_eq!(rx.poll_dtmf(), None);
+        assert_eq!(rx.drops().foreign, 2);
     }
 }
