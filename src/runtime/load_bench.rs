@@ -316,7 +316,12 @@ async fn run_async(
         log_phone_numbers: false,
         agent: None,
         agent_defaults: super::agent_ws::AgentTarget::new(String::new()),
-        claim_batch: 500,
+        // As `trunx serve` does: on PostgreSQL a small lease per node.
+        claim_batch: if backend == Backend::Postgres {
+            25
+        } else {
+            500
+        },
         // One test DID carries the whole load: the per-DID caps are a compliance policy,
         // not what this bench measures.
         caller_id: CallerIdConfig {
