@@ -650,6 +650,16 @@ pub async fn run(
                         entry.paced_until_ms = Some(until_ms);
                         continue;
                     }
+                    // The caller ID's cap is spent over every node (PostgreSQL): the book
+                    // takes the shared count and the prospect goes back for another choice.
+                    Err(StoreError::DidLimit { recent_ms, .. }) => {
+                        pacing.cancel_start(&id);
+                        if let Some(b) = books.get_mut(&caller_id) {
+                            b.recent_calls_ms = recent_ms;
+                        }
+                        entry.buffer.push_front(prospect);
+                        continue;
+                    }
                     Err(e) => {
                         // Paused, cancelled or taken meanwhile: not an error of the call.
                         pacing.cancel_start(&id);
