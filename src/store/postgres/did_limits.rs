@@ -74,6 +74,16 @@ pub(super) fn check_calls(
     }
     lock_did(tx, caller_id)?;
     let since = now_ms - DAY_MS;
+    // The common case, under both caps: two counts off the index, no rows read back.
+    let counts = tx.one(
+        "SELECT COUNT(*) FILTER (WHERE started_at > $3), COUNT(*) FROM attempts \
+         WHERE caller_id = $1 AND started_at > $2",
+        &[&caller_id, &since, &(now_ms - HOUR_MS)],
+    )?;
+    let under = |n: i64, cap: Option<u32>| cap.is_none_or(|c| n < i64::from(c));
+    if under(counts.get(0), limits.calls_per_hour) && under(counts.get(1), limits.calls_per_day) {
+        return Ok(());
+    }
     let times: Vec<i64> = tx
         .query(
             "SELECT started_at FROM attempts WHERE caller_id = $1 AND started_at > $2 \
@@ -108,6 +118,17 @@ pub(super) fn check_texts(
     }
     lock_did(tx, did)?;
     let since = now_ms - HOUR_MS;
+    let counts = tx.one(
+        "SELECT COUNT(*), COALESCE(MAX(created_at), 0)::BIGINT FROM messages \
+         WHERE did = $1 AND created_at > $2",
+        &[&did, &since],
+    )?;
+    let (n, last): (i64, i64) = (counts.get(0), counts.get(1));
+    let under_cap = limits.sms_per_hour.is_none_or(|c| n < i64::from(c));
+    let gap_kept = n == 0 || limits.sms_min_gap_ms.is_none_or(|g| now_ms - last >= g);
+    if under_cap && gap_kept {
+        return Ok(());
+    }
     let times: Vec<i64> = tx
         .query(
             "SELECT created_at FROM messages WHERE did = $1 AND created_at > $2 \
