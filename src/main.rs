@@ -268,6 +268,14 @@ enum BenchCommand {
         /// Confirm beeps with the fixed rules instead of the ONNX model.
         #[arg(long)]
         no_model: bool,
+        /// With N > 1: the same load on SQLite x 1, PostgreSQL x 1 and PostgreSQL x N nodes
+        /// (a throwaway PostgreSQL from the Debian package), side by side; --concurrent is
+        /// per node.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+        nodes: u8,
+        /// With --nodes: JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Call setups per second against a real UAS (no media): each call is hung up on answer.
     Sip {
@@ -507,17 +515,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             message,
             seed,
             no_model,
+            nodes,
+            json,
         }) => {
-            let report =
-                trunx::runtime::load_bench::run(&trunx::runtime::load_bench::LoadOptions {
-                    calls,
-                    concurrent,
-                    cps,
-                    message,
-                    seed,
-                    no_model,
-                })?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            use trunx::runtime::load_bench;
+            let opts = load_bench::LoadOptions {
+                calls,
+                concurrent,
+                cps,
+                message,
+                seed,
+                no_model,
+                nodes: usize::from(nodes),
+            };
+            if nodes > 1 {
+                let runs = load_bench::run_compared(&opts)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&runs)?);
+                } else {
+                    print!("{}", load_bench::render_table(&runs));
+                }
+            } else {
+                let report = load_bench::run(&opts)?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Dnc(DncCommand::Import { file, list, json }) => {

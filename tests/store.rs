@@ -1387,8 +1387,8 @@ fn postgres_migrations_run_once_for_two_nodes() {
         let b = sc.spawn(|| node("b", &url, false));
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert_eq!(a.schema_version().unwrap(), 8);
-    assert_eq!(b.schema_version().unwrap(), 8);
+    assert_eq!(a.schema_version().unwrap(), 9);
+    assert_eq!(b.schema_version().unwrap(), 9);
     let c = a.create_campaign(voice("shared"), 1).unwrap();
     assert_eq!(b.get_campaign(&c.id).unwrap().name, "shared");
 }

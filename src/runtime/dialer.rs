@@ -270,6 +270,11 @@ pub struct DialerStats {
     /// RTP frames the calls sent, and how many were late (see `DialReport::frames_late`).
     pub frames_sent: u64,
     pub frames_late: u64,
+    /// How long the store's claims took: reading and leasing due prospects
+    /// (`due_prospects`), and claiming one for a call (`begin_attempt`, which also takes the
+    /// shared pacing tokens on PostgreSQL).
+    pub lease_latency: super::latency::LatencyHistogram,
+    pub claim_latency: super::latency::LatencyHistogram,
 }
 
 struct Ended {
@@ -518,10 +523,14 @@ pub async fn run(
                     let s = store.clone();
                     let cid = id.clone();
                     let batch = settings.claim_batch;
+                    let asked = super::clock::now();
                     let due =
                         tokio::task::spawn_blocking(move || s.due_prospects(&cid, now, batch))
                             .await
                             .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    stats
+                        .lease_latency
+                        .record(super::clock::now().saturating_duration_since(asked));
                     match due {
                         Ok(list) if list.is_empty() => entry.empty_since_ms = Some(now),
                         Ok(list) => {
@@ -622,11 +631,15 @@ pub async fn run(
                     rules,
                     now,
                 );
+                let asked = super::clock::now();
                 let begun = tokio::task::spawn_blocking(move || {
                     s.begin_attempt_audited(&cid, &pid, &cli, audit, now)
                 })
                 .await
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
+                stats
+                    .claim_latency
+                    .record(super::clock::now().saturating_duration_since(asked));
                 let attempt = match begun {
                     Ok(a) => a,
                     // The campaign's rate, shared with other nodes, is spent: this prospect
@@ -635,6 +648,16 @@ pub async fn run(
                         pacing.cancel_start(&id);
                         entry.buffer.push_front(prospect);
                         entry.paced_until_ms = Some(until_ms);
+                        continue;
+                    }
+                    // The caller ID's cap is spent over every node (PostgreSQL): the book
+                    // takes the shared count and the prospect goes back for another choice.
+                    Err(StoreError::DidLimit { recent_ms, .. }) => {
+                        pacing.cancel_start(&id);
+                        if let Some(b) = books.get_mut(&caller_id) {
+                            b.recent_calls_ms = recent_ms;
+                        }
+                        entry.buffer.push_front(prospect);
                         continue;
                     }
                     Err(e) => {

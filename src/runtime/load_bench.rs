@@ -3,6 +3,13 @@
 //! (`trunx carrier-sim`), every call answered with a recorded human or voicemail greeting.
 //! Reports calls completed, concurrent calls held, CPU per call, late RTP frames sent and the
 //! AMD accuracy under load against the carrier's truth.
+//!
+//! With `--nodes N` (N > 1) the same load runs three times, side by side: one node on SQLite,
+//! one node on PostgreSQL, and N nodes sharing that PostgreSQL (a throwaway server started from
+//! the Debian package, [`super::pg_local`]). The nodes run in this process, each with its own
+//! store handle (connection pool, node id, leases), SIP socket, RTP ports and heartbeat, as
+//! `trunx serve --node-id` would. Each run adds calls completed per second and the latency of
+//! the store's claims (`due_prospects`, `begin_attempt`).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -22,7 +29,7 @@ use crate::campaign::scheduler::NodeLimits;
 use crate::campaign::{Action, Channel};
 use crate::runtime::carrier_sim::{PopulationMix, ScenarioKind, scenario_for};
 use crate::runtime::dialer::{self, DialerSettings, Messages};
-use crate::store::{NewCampaign, PageRequest, SqliteStore, Store};
+use crate::store::{ClusterSettings, NewCampaign, PageRequest, PgStore, SqliteStore, Store};
 
 use super::clock;
 use super::server::{os_random, wall_ms};
@@ -46,12 +53,34 @@ pub struct LoadOptions {
     pub seed: u64,
     /// Without the ONNX beep model (rules only).
     pub no_model: bool,
+    /// Nodes of the cluster run (1: one SQLite node only; N > 1: SQLite x 1, PostgreSQL x 1
+    /// and PostgreSQL x N). `concurrent` is per node.
+    pub nodes: usize,
+}
+
+/// Which store a run used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LoadReport {
+    pub backend: Backend,
+    pub nodes: usize,
     pub calls_requested: usize,
     pub calls_completed: u64,
+    /// Calls completed per second of the run (start to the campaign's completion).
+    pub calls_per_second_completed: f64,
+    /// Calls placed by each node.
+    pub calls_by_node: Vec<u64>,
+    /// `begin_attempt` (claim one prospect for a call, take the shared tokens), all nodes.
+    pub claim_latency: crate::runtime::latency::LatencyHistogram,
+    /// `due_prospects` (read and lease a batch of due prospects), all nodes.
+    pub lease_latency: crate::runtime::latency::LatencyHistogram,
+    /// The most calls held at once (with several nodes: the sum of each node's peak).
     pub peak_concurrent: u32,
     pub cps: f64,
     pub wall_seconds: f64,
@@ -109,15 +138,73 @@ fn child_cpu_seconds(pid: u32) -> f64 {
     (field(11) + field(12)) / ticks
 }
 
+/// One SQLite node.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("trunx-load")
         .build()?;
-    rt.block_on(run_async(opts))
+    rt.block_on(run_async(opts, Backend::Sqlite, 1, None))
 }
 
-async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
+/// SQLite x 1, PostgreSQL x 1, PostgreSQL x `opts.nodes`, one after the other (each with its
+/// own carrier simulator and a fresh database).
+pub fn run_compared(opts: &LoadOptions) -> Result<Vec<LoadReport>, LoadBenchError> {
+    let setup = |e: &dyn std::fmt::Display| LoadBenchError::Setup(e.to_string());
+    let pg = super::pg_local::LocalPg::start().map_err(|e| setup(&e))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("trunx-load")
+        .build()?;
+    let mut out = vec![rt.block_on(run_async(opts, Backend::Sqlite, 1, None))?];
+    for (i, nodes) in [1, opts.nodes.max(2)].into_iter().enumerate() {
+        let url = pg
+            .create_database(&format!("load{i}"))
+            .map_err(|e| setup(&e))?;
+        out.push(rt.block_on(run_async(opts, Backend::Postgres, nodes, Some(&url)))?);
+    }
+    drop(rt);
+    drop(pg);
+    Ok(out)
+}
+
+/// The runs side by side, as a Markdown table.
+pub fn render_table(runs: &[LoadReport]) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let mut t = String::from(
+        "| store | nodes | calls completed | wall s | calls completed/s | peak concurrent | \
+         claim p50 ms | claim p99 ms | lease batch p50 ms | lease batch p99 ms | calls by node |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        t.push_str(&format!(
+            "| {:?} | {} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+            r.backend,
+            r.nodes,
+            r.calls_completed,
+            r.wall_seconds,
+            r.calls_per_second_completed,
+            r.peak_concurrent,
+            ms(r.claim_latency.percentile_ms(50.0)),
+            ms(r.claim_latency.percentile_ms(99.0)),
+            ms(r.lease_latency.percentile_ms(50.0)),
+            ms(r.lease_latency.percentile_ms(99.0)),
+            r.calls_by_node
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" / "),
+        ));
+    }
+    t
+}
+
+async fn run_async(
+    opts: &LoadOptions,
+    backend: Backend,
+    nodes: usize,
+    pg_url: Option<&str>,
+) -> Result<LoadReport, LoadBenchError> {
     let setup = |e: &dyn std::fmt::Display| LoadBenchError::Setup(e.to_string());
     let mix: PopulationMix = "human=50,machine_beep=50".parse().map_err(|e| setup(&e))?;
     // The simulator in its own process, on a port the OS picked for a probe socket.
@@ -152,19 +239,34 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         u64::from_le_bytes(os_random::<8>()?)
     ));
     std::fs::create_dir_all(&dir)?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("load.db"), u64::from_le_bytes(os_random::<8>()?))
-            .map_err(|e| setup(&e))?,
-    );
+    let seed = u64::from_le_bytes(os_random::<8>()?);
+    let stores: Vec<Arc<dyn Store>> = match (backend, pg_url) {
+        (Backend::Postgres, Some(url)) => (0..nodes)
+            .map(|i| {
+                let cluster = ClusterSettings {
+                    shared_pacing: true,
+                    ..ClusterSettings::single(&format!("bench-{i}"))
+                };
+                PgStore::open(url, seed, cluster)
+                    .map(|s| Arc::new(s) as Arc<dyn Store>)
+                    .map_err(|e| setup(&e))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => vec![Arc::new(
+            SqliteStore::open(&dir.join("load.db"), seed).map_err(|e| setup(&e))?,
+        )],
+    };
+    let store = stores[0].clone();
     let prompt =
         Arc::new(Prompt::load(&opts.message, &PromptOptions::default()).map_err(|e| setup(&e))?);
     let url = "bench://message".to_string();
     let messages = Arc::new(Prepared(HashMap::from([(url.clone(), prompt.clone())])));
     // Calls last about ring (1-4 s) + greeting or hello + the message.
     let call_s = 3.0 + 4.0 + prompt.duration_ms() as f64 / 1000.0;
+    // The campaign's rate fills every node of the largest run (the same load for each run).
     let cps = opts
         .cps
-        .unwrap_or((opts.concurrent as f64 / call_s).clamp(1.0, 500.0));
+        .unwrap_or((opts.concurrent as f64 * opts.nodes.max(1) as f64 / call_s).clamp(1.0, 500.0));
     let phones = super::demo::numbers_open_now(opts.calls, wall_ms());
     if phones.len() < opts.calls {
         return Err(setup(
@@ -214,7 +316,12 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         log_phone_numbers: false,
         agent: None,
         agent_defaults: super::agent_ws::AgentTarget::new(String::new()),
-        claim_batch: 500,
+        // As `trunx serve` does: on PostgreSQL a small lease per node.
+        claim_batch: if backend == Backend::Postgres {
+            25
+        } else {
+            500
+        },
         // One test DID carries the whole load: the per-DID caps are a compliance policy,
         // not what this bench measures.
         caller_id: CallerIdConfig {
@@ -228,8 +335,32 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
     let stop = CancellationToken::new();
     let started = clock::now();
     let cpu_start = process_cpu_seconds();
-    let dialing = tokio::spawn(dialer::run(settings, store.clone(), messages, stop.clone()));
-    let limit = opts.calls as f64 / cps + call_s * 3.0 + 60.0;
+    // Each node: its own RTP ports (a share of 40000-59999), SIP socket and heartbeat.
+    let share = (20_000 / stores.len()) as u16;
+    let mut dialers = Vec::new();
+    let mut beats = Vec::new();
+    for (i, s) in stores.iter().enumerate() {
+        let first = 40_000 + share * i as u16;
+        let node = DialerSettings {
+            rtp_ports: first..=first + share - 1,
+            ..settings.clone()
+        };
+        dialers.push(tokio::spawn(dialer::run(
+            node,
+            s.clone(),
+            messages.clone(),
+            stop.clone(),
+        )));
+        if backend == Backend::Postgres {
+            beats.push(tokio::spawn(super::nodes::run(
+                format!("bench-{i}"),
+                s.clone(),
+                stop.clone(),
+            )));
+        }
+    }
+    let rate = cps.min(opts.concurrent as f64 * stores.len() as f64 / call_s);
+    let limit = opts.calls as f64 / rate.max(0.1) + call_s * 3.0 + 60.0;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let done = store
@@ -240,12 +371,23 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
             break;
         }
     }
-    stop.cancel();
-    let stats = dialing
-        .await
-        .map_err(|e| setup(&e))?
-        .map_err(|e| setup(&e))?;
     let wall = clock::seconds_since(started);
+    stop.cancel();
+    let mut stats = dialer::DialerStats::default();
+    let mut calls_by_node = Vec::new();
+    for d in dialers {
+        let s = d.await.map_err(|e| setup(&e))?.map_err(|e| setup(&e))?;
+        calls_by_node.push(s.calls_placed);
+        stats.calls_ended += s.calls_ended;
+        stats.peak_concurrent += s.peak_concurrent;
+        stats.frames_sent += s.frames_sent;
+        stats.frames_late += s.frames_late;
+        stats.claim_latency.merge(&s.claim_latency);
+        stats.lease_latency.merge(&s.lease_latency);
+    }
+    for b in beats {
+        let _ = b.await;
+    }
     let cpu = process_cpu_seconds() - cpu_start;
     let sim_cpu = child_cpu_seconds(sim.0.id()) - sim_cpu_start;
     drop(sim);
@@ -277,9 +419,21 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    // The PostgreSQL pools close on a thread of their own (see `PgStore`'s Drop).
+    drop(store);
+    tokio::task::spawn_blocking(move || drop(stores))
+        .await
+        .map_err(|e| setup(&e))?;
     Ok(LoadReport {
+        backend,
+        nodes,
         calls_requested: opts.calls,
         calls_completed: stats.calls_ended,
+        calls_per_second_completed: (stats.calls_ended as f64 / wall.max(0.001) * 100.0).round()
+            / 100.0,
+        calls_by_node,
+        claim_latency: stats.claim_latency.clone(),
+        lease_latency: stats.lease_latency.clone(),
         peak_concurrent: stats.peak_concurrent,
         cps,
         wall_seconds: (wall * 10.0).round() / 10.0,

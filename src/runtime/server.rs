@@ -112,6 +112,12 @@ pub fn cluster_settings(config: &Config, node_id: Option<&str>) -> store::Cluste
         lease_ms,
         trunk_cps: Some(config.trunk_max_cps).filter(|c| *c > 0.0),
         shared_pacing: true,
+        did_limits: store::DidLimits {
+            calls_per_hour: Some(config.caller_id.max_calls_per_hour),
+            calls_per_day: Some(config.caller_id.max_calls_per_day),
+            sms_per_hour: Some(config.sms_pacing.max_per_hour),
+            sms_min_gap_ms: Some(config.sms_pacing.min_gap_ms),
+        },
     }
 }
 

@@ -30,7 +30,7 @@ use crate::campaign::{
     Action, AmdResult, CampaignStatus, Channel, Counters, Outcome, ProspectEvent, ProspectStatus,
 };
 
-pub use postgres::{ClusterSettings, PgStore};
+pub use postgres::{ClusterSettings, DidLimits, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +61,16 @@ pub enum StoreError {
     /// spent until `until_ms`; nothing was written.
     #[error("calls-per-second budget spent until {until_ms}")]
     Paced { until_ms: i64 },
+    /// PostgreSQL, several nodes: the DID reached a limit counted over every node (caller-ID
+    /// hourly/daily cap, SMS per-DID pacing) until `until_ms`; nothing was written.
+    /// `recent_ms` holds the DID's uses the limit counted (start times, oldest first, at
+    /// most a day's cap), so the node can bring its own view up to date.
+    #[error("DID limit reached until {until_ms}")]
+    DidLimit {
+        did: String,
+        until_ms: i64,
+        recent_ms: Vec<i64>,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The number is on the suppression list; the prospect was cancelled instead of claimed.

@@ -155,6 +155,9 @@ struct Sender {
     recent_sends: VecDeque<(String, i64)>,
     last_did: HashMap<String, String>,
     last_sent_ms: HashMap<String, i64>,
+    /// Per DID: no text before this time, because the store counted other nodes' texts of it
+    /// (PostgreSQL, `StoreError::DidLimit`).
+    shared_wait_ms: HashMap<String, i64>,
     /// Per DID: the final messages it sent (newest last, at most the health window) and the
     /// opt-outs from numbers it texted, for the SMS health score the selector sees.
     did_outcomes: HashMap<String, VecDeque<callerid::SmsRecord>>,
@@ -197,6 +200,7 @@ pub async fn run(
         recent_sends: VecDeque::new(),
         last_did: HashMap::new(),
         last_sent_ms: HashMap::new(),
+        shared_wait_ms: HashMap::new(),
         did_outcomes: HashMap::new(),
         did_opt_outs: HashMap::new(),
         rng: StdRng::seed_from_u64(seed),

@@ -122,7 +122,10 @@ impl Sender {
             let ready: Vec<Option<i64>> = e
                 .dids
                 .iter()
-                .map(|d| e.pacer.ready_at_ms(d).filter(|t| *t > now))
+                .map(|d| {
+                    let shared = self.shared_wait_ms.get(d).copied();
+                    e.pacer.ready_at_ms(d).max(shared).filter(|t| *t > now)
+                })
                 .collect();
             let views: Vec<DidView> = e
                 .dids
@@ -173,6 +176,14 @@ impl Sender {
             Ok(m) => m,
             Err(StoreError::Suppressed { .. }) => {
                 self.stats.suppressed_at_claim += 1;
+                return Step::Progress;
+            }
+            // Other nodes texted from this DID (PostgreSQL): it rests until the store allows
+            // it and the prospect waits for another choice.
+            Err(StoreError::DidLimit { did, until_ms, .. }) => {
+                self.shared_wait_ms.retain(|_, t| *t > now);
+                self.shared_wait_ms.insert(did, until_ms);
+                e_mut(&mut self.campaigns, id).buffer.push_front(prospect);
                 return Step::Progress;
             }
             Err(err) => {

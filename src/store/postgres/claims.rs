@@ -454,6 +454,7 @@ impl PgStore {
                     node: owner,
                 });
             }
+            super::did_limits::check_calls(tx, &self.cluster.did_limits, caller_id, now_ms)?;
             if self.cluster.shared_pacing {
                 cluster::take_campaign_token(tx, seq, now_ms)?;
                 cluster::take_trunk_token(tx, &self.cluster, now_ms)?;

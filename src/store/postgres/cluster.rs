@@ -2,7 +2,8 @@
 //! leases (a heartbeat renews this node's attempts; an attempt whose lease ran out belongs to
 //! a dead node and is ended by whichever node beats next, as `failed` / `node_lost`, never
 //! re-dialled: its INVITE may have reached the trunk), and the token buckets that hold the
-//! campaign's `calls_per_second` and the trunk's calls per second across every node.
+//! campaign's `calls_per_second` and the trunk's calls per second across every node. The same
+//! heartbeat renews the node's claims on webhook deliveries.
 
 use super::rows::{ATTEMPT_COLUMNS, ATTEMPT_FROM, attempt_row, items};
 use super::{PgStore, Tx, claims, compliance};
@@ -22,6 +23,23 @@ pub struct ClusterSettings {
     /// `calls_per_second`, default 1, over every node). Off for tools and store tests that
     /// write attempts at made-up times.
     pub shared_pacing: bool,
+    /// Per-DID limits counted over every node (see [`super::did_limits`]); all `None` in
+    /// [`ClusterSettings::single`].
+    pub did_limits: DidLimits,
+}
+
+/// A DID's limits that hold across nodes: checked in the claim's transaction against the
+/// shared `attempts` / `messages` rows. `None`: not checked by the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DidLimits {
+    /// Calls presenting one caller ID in any rolling hour (`max_calls_per_hour`).
+    pub calls_per_hour: Option<u32>,
+    /// Calls presenting one caller ID in any rolling 24 h (`max_calls_per_day`).
+    pub calls_per_day: Option<u32>,
+    /// Texts from one DID in any rolling hour (`sms_did_per_hour`).
+    pub sms_per_hour: Option<u32>,
+    /// Least time between two texts of one DID (`sms_min_gap`, without the jitter).
+    pub sms_min_gap_ms: Option<i64>,
 }
 
 impl ClusterSettings {
@@ -32,6 +50,7 @@ impl ClusterSettings {
             lease_ms: 10_000,
             trunk_cps: None,
             shared_pacing: false,
+            did_limits: DidLimits::default(),
         }
     }
 }
@@ -128,6 +147,12 @@ impl PgStore {
             tx.exec(
                 "UPDATE prospects SET lease_until = $2 WHERE lease_node = $1 \
                  AND status = 'queued' AND lease_until > $3",
+                &[&beat.id, &until, &now_ms],
+            )?;
+            // The webhook deliveries this node is posting stay its own while it lives.
+            tx.exec(
+                "UPDATE webhook_outbox SET claim_until = $2 WHERE claim_node = $1 \
+                 AND state = 'pending' AND claim_until > $3",
                 &[&beat.id, &until, &now_ms],
             )?;
             Ok(())

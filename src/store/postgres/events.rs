@@ -1,8 +1,10 @@
 //! The event log and the webhook outbox on PostgreSQL: each state change writes its event (and
 //! the event's outbox row) in the transaction that makes the change, exactly as on SQLite. The
-//! outbox is shared by every node: any node's webhook task may deliver a due event, so with
-//! several nodes an event can be posted twice (receivers deduplicate by the event id, as they
-//! must after any retry; the slower node's `webhook_tried` finds it done and logs a warning).
+//! outbox is shared by every node: `due_webhooks` claims the due deliveries for this node
+//! (`FOR UPDATE SKIP LOCKED`, a claim renewed by the node's heartbeat and dropped by
+//! `webhook_tried`), so another node skips them and an event is posted by one node; a node
+//! that dies leaves its claims to the others after the lease (receivers still deduplicate by
+//! the event id after a retry or a node lost mid-POST).
 
 use postgres::Row;
 use serde_json::{Value, json};
@@ -147,15 +149,28 @@ impl PgStore {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<WebhookJob>, StoreError> {
-        self.read(|tx| {
+        // Claimed for this node (its heartbeat renews the claim): another node skips these
+        // deliveries while this one lives, so an event is posted by one node.
+        let node = self.cluster.node_id.as_str();
+        let until = now_ms + self.cluster.lease_ms;
+        self.write(|tx| {
+            tx.query(
+                "WITH due AS (SELECT event_seq FROM webhook_outbox WHERE state = 'pending' \
+                 AND next_at <= $1 AND (claim_until IS NULL OR claim_until <= $1 \
+                 OR claim_node = $3) ORDER BY event_seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 UPDATE webhook_outbox o SET claim_node = $3, claim_until = $4 FROM due \
+                 WHERE o.event_seq = due.event_seq",
+                &[&now_ms, &i64::from(limit), &node, &until],
+            )?;
             tx.query(
                 &format!(
                     "SELECT {EVENT_COLUMNS}, c.webhook_url, o.tries FROM webhook_outbox o \
                      JOIN events e ON e.seq = o.event_seq JOIN campaigns c \
                      ON c.seq = e.campaign_seq WHERE o.state = 'pending' AND o.next_at <= $1 \
+                     AND o.claim_node = $3 AND o.claim_until > $1 \
                      ORDER BY o.event_seq LIMIT $2"
                 ),
-                &[&now_ms, &i64::from(limit)],
+                &[&now_ms, &i64::from(limit), &node],
             )?
             .iter()
             .map(|row| {
@@ -179,7 +194,8 @@ impl PgStore {
         let n = self.write(|tx| {
             tx.exec(
                 "UPDATE webhook_outbox SET tries = tries + 1, state = $2, \
-                 next_at = COALESCE($3, next_at), last_error = $4 \
+                 next_at = COALESCE($3, next_at), last_error = $4, \
+                 claim_node = NULL, claim_until = NULL \
                  WHERE event_seq = $1 AND state = 'pending'",
                 &[&event_seq, &state, &next_at_ms, &error],
             )

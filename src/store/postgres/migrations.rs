@@ -1,7 +1,8 @@
 //! The PostgreSQL schema: versions 1..7 mirror the SQLite migrations of the same number (same
 //! tables and columns; `BIGINT` identity keys, `BYTEA`, `DOUBLE PRECISION`, `BOOLEAN`), and 8
 //! adds what only several nodes need: leases on prospects and attempts, and the campaign's
-//! shared token bucket. Each version runs once, in its own transaction, while the migrating
+//! shared token bucket; 9 the indexes of the per-DID limits and webhook delivery claims. Each
+//! version runs once, in its own transaction, while the migrating
 //! node holds an advisory lock (two nodes starting together migrate one after the other).
 
 use postgres::Client;
@@ -252,6 +253,19 @@ CREATE TABLE shared_pacing (
     tokens DOUBLE PRECISION NOT NULL,
     at BIGINT NOT NULL
 );
+"#,
+    ),
+    (
+        9,
+        r#"
+-- Per-DID limits over every node are counted from the shared rows at claim time.
+CREATE INDEX attempts_caller_id_started ON attempts(caller_id, started_at);
+CREATE INDEX messages_did_created ON messages(did, created_at);
+-- A webhook delivery being posted belongs to one node (renewed by its heartbeat); another node
+-- takes it only after that claim ran out, so an event is posted by one node.
+ALTER TABLE webhook_outbox ADD COLUMN claim_node TEXT;
+ALTER TABLE webhook_outbox ADD COLUMN claim_until BIGINT;
+CREATE INDEX webhook_outbox_claims ON webhook_outbox(claim_node) WHERE claim_node IS NOT NULL;
 "#,
     ),
 ];

@@ -15,7 +15,8 @@
 //! Files: `migrations` (schema, mirrors SQLite's versions 1..7, plus 8 for leases and pacing),
 //! `rows` (row decoding, shared statements), `claims` (campaigns, prospects, attempts), `more`
 //! (audio, caller IDs, SMS, suppression), `compliance` (DNC lists, audit), `events` (event log,
-//! webhook outbox), `cluster` (nodes, heartbeat, leases, shared pacing).
+//! webhook outbox, deliveries claimed by one node), `cluster` (nodes, heartbeat, leases, shared
+//! pacing), `did_limits` (caller-ID caps and SMS per-DID pacing over every node).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,13 +28,14 @@ use rand::rngs::StdRng;
 mod claims;
 mod cluster;
 mod compliance;
+mod did_limits;
 mod events;
 mod migrations;
 mod more;
 mod rows;
 mod store_impl;
 
-pub use cluster::ClusterSettings;
+pub use cluster::{ClusterSettings, DidLimits};
 
 use super::StoreError;
 use super::sqlite::compliance::DncBook;

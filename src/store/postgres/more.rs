@@ -239,6 +239,7 @@ impl PgStore {
                     current,
                 });
             }
+            super::did_limits::check_texts(tx, &self.cluster.did_limits, did, now_ms)?;
             let prospect_id: String = tx
                 .opt(
                     "SELECT id FROM prospects WHERE campaign_seq = $1 AND phone = $2",
