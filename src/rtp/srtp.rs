@@ -104,8 +104,9 @@ mod tests {
 
     fn rtp(seq: u16) -> Vec<u8> {
         let mut out = [0u8; 256];
-        let n = crate::rtp::packet::write(0, false, seq, 160 * seq as u32, 7, &[0x55; 160], &mut out)
-            .unwrap();
+        let n =
+            crate::rtp::packet::write(0, false, seq, 160 * seq as u32, 7, &[0x55; 160], &mut out)
+                .unwrap();
         out[..n].to_vec()
     }
 
@@ -117,7 +118,11 @@ mod tests {
         let wire = a.protect_rtp(&plain).unwrap();
         assert_eq!(wire.len(), plain.len() + 10);
         assert_eq!(&wire[..12], &plain[..12], "the header stays clear");
-        assert_ne!(&wire[12..plain.len()], &plain[12..], "the payload is encrypted");
+        assert_ne!(
+            &wire[12..plain.len()],
+            &plain[12..],
+            "the payload is encrypted"
+        );
         assert_eq!(b.unprotect_rtp(&wire).unwrap(), plain);
         // A replay and a tampered packet are rejected.
         assert!(b.unprotect_rtp(&wire).is_err());

@@ -363,10 +363,8 @@ pub async fn run_call_with(
     };
     // SRTP (SDES): required over TLS unless configured otherwise.
     let srtp_policy = super::sip_tls::settings().srtp.effective(tls);
-    let (sdp_offer, srtp_key) = super::sip_tls::media_offer(
-        srtp_policy,
-        sdp::offer(local_ip, rtp_port, seed >> 1, 1),
-    )?;
+    let (sdp_offer, srtp_key) =
+        super::sip_tls::media_offer(srtp_policy, sdp::offer(local_ip, rtp_port, seed >> 1, 1))?;
     let start = clock::now();
     let mut call = OutboundCall::new(
         start,

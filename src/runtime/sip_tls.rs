@@ -19,8 +19,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types};
 
 use crate::sip::call::Transmit;
-pub use crate::sip::sdes::SrtpPolicy;
 use crate::sip::message::MAX_SIP_DATAGRAM;
+pub use crate::sip::sdes::SrtpPolicy;
 use crate::sip::stream::{StreamFramer, request_for_tls};
 
 /// How long the TCP connect plus TLS handshake may take.
@@ -80,8 +80,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsErr
             reason,
         };
         let mut added = 0;
-        for cert in pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_err(e.to_string()))?
+        for cert in
+            pki_types::CertificateDer::pem_file_iter(path).map_err(|e| ca_err(e.to_string()))?
         {
             let cert = cert.map_err(|e| ca_err(e.to_string()))?;
             roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
@@ -288,7 +288,6 @@ pub fn media_offer(
         tag: 1,
         key_salt: super::server::os_random::<{ crate::sip::sdes::KEY_SALT_LEN }>()?,
     };
-    let offer =
-        crate::sip::sdes::secure_offer(&plain, policy == SrtpPolicy::Required, &key);
+    let offer = crate::sip::sdes::secure_offer(&plain, policy == SrtpPolicy::Required, &key);
     Ok((offer, Some(key)))
 }
