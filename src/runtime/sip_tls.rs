@@ -291,3 +291,59 @@ pub fn media_offer(
     let offer = crate::sip::sdes::secure_offer(&plain, policy == SrtpPolicy::Required, &key);
     Ok((offer, Some(key)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_trunks_are_sips_or_transport_tls_and_default_to_5061() {
+        assert!(is_tls_uri("sips:trunk.example.net"));
+        assert!(is_tls_uri("sip:trunk.example.net:5061;transport=TLS"));
+        assert!(!is_tls_uri("sip:trunk.example.net;transport=udp"));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let port = |uri: &str| {
+            rt.block_on(super::super::dial::resolve_trunk(uri))
+                .unwrap()
+                .2
+        };
+        assert_eq!(port("sips:127.0.0.1"), 5061);
+        assert_eq!(port("sip:127.0.0.1;transport=tls"), 5061);
+        assert_eq!(port("sips:127.0.0.1:7061"), 7061);
+        assert_eq!(port("sip:127.0.0.1"), 5060);
+    }
+
+    #[test]
+    fn srtp_is_required_over_tls_and_off_over_udp_unless_configured() {
+        assert_eq!(SrtpPolicy::Auto.effective(true), SrtpPolicy::Required);
+        assert_eq!(SrtpPolicy::Auto.effective(false), SrtpPolicy::Off);
+        assert_eq!(SrtpPolicy::Off.effective(true), SrtpPolicy::Off);
+        assert_eq!(SrtpPolicy::parse("optional"), Ok(SrtpPolicy::Optional));
+        assert!(SrtpPolicy::parse("yes").is_err());
+        let (offer, key) =
+            media_offer(SrtpPolicy::Required, "m=audio 4 RTP/AVP 0\r\n".into()).unwrap();
+        assert!(
+            offer.starts_with("m=audio 4 RTP/SAVP 0\r\na=crypto:1 "),
+            "{offer}"
+        );
+        assert_eq!(offer.matches("a=crypto:").count(), 1);
+        assert!(key.is_some());
+        let (plain, none) = media_offer(SrtpPolicy::Off, "m=audio 4 RTP/AVP 0\r\n".into()).unwrap();
+        assert_eq!((plain.as_str(), none), ("m=audio 4 RTP/AVP 0\r\n", None));
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.pem");
+        let e = client_config(Some(&missing)).unwrap_err().to_string();
+        assert!(e.contains("none.pem"), "{e}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let e = client_config(Some(&empty)).unwrap_err().to_string();
+        assert!(e.contains("no certificate in the file"), "{e}");
+        assert!(client_config(None).is_ok());
+    }
+}
