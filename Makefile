@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ORT_VERSION := 1.31.1
 ORT_LIB := .ort/libonnxruntime.so.$(ORT_VERSION)
 APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sip-tester kamailio \
-    baresip-core tshark libnet-smpp-perl prometheus chromium postgresql
+    baresip-core tshark libnet-smpp-perl prometheus chromium postgresql openssl
 PY := .venv/bin/python
 AGENT_PY := .venv-agent/bin/python
 

@@ -79,6 +79,20 @@ pub const KEYS: &[KeySpec] = &[
         "SIP URI of the carrier trunk calls are sent to, e.g. `sip:trunk.example.net:5060`.",
     ),
     spec(
+        "trunk_tls_ca_file",
+        "TRUNX_TRUNK_TLS_CA_FILE",
+        None,
+        false,
+        "PEM file of CA certificates trusted for a `sips:` / `;transport=tls` trunk, besides the built-in webpki roots (a carrier's private CA).",
+    ),
+    spec(
+        "trunk_srtp",
+        "TRUNX_TRUNK_SRTP",
+        Some("auto"),
+        false,
+        "SRTP (SDES keys, AES_CM_128_HMAC_SHA1_80) on trunk calls: `auto` (required over TLS, off over UDP), `required`, `optional` or `off`.",
+    ),
+    spec(
         "trunk_send_pai",
         "TRUNX_TRUNK_SEND_PAI",
         Some("false"),
@@ -482,6 +496,8 @@ pub struct Config {
     pub sip_addr: SocketAddr,
     pub rtp_ports: RangeInclusive<u16>,
     pub trunk_uri: Option<String>,
+    pub trunk_tls_ca_file: Option<std::path::PathBuf>,
+    pub trunk_srtp: crate::sip::sdes::SrtpPolicy,
     pub trunk_username: Option<String>,
     pub trunk_password: Option<Secret>,
     pub trunk_max_cps: f64,
@@ -619,6 +635,10 @@ impl Config {
             sip_addr: get("sip_addr").required()?.parse_with(parse_socket_addr)?,
             rtp_ports: get("rtp_ports").required()?.parse_with(parse_port_range)?,
             trunk_uri: get("trunk_uri").optional(parse_sip_uri)?,
+            trunk_tls_ca_file: get("trunk_tls_ca_file").optional(|v| Ok(v.into()))?,
+            trunk_srtp: get("trunk_srtp")
+                .required()?
+                .parse_with(crate::sip::sdes::SrtpPolicy::parse)?,
             trunk_username: get("trunk_username").optional(|v| Ok(v.to_string()))?,
             trunk_password: get("trunk_password").optional(|v| Ok(Secret(v.to_string())))?,
             trunk_max_cps: get("trunk_max_cps").required()?.parse_with(|v| {

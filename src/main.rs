@@ -716,6 +716,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "no trunk: pass --trunk sip:HOST:PORT, set TRUNX_TRUNK_URI, \
                      or dial a full sip:USER@HOST[:PORT] URI",
                 )?;
+            trunx::runtime::sip_tls::configure(trunx::runtime::sip_tls::TrunkTls {
+                ca_file: config.trunk_tls_ca_file.clone(),
+                srtp: config.trunk_srtp,
+            });
             let options = trunx::runtime::dial::DialOptions {
                 target,
                 from,

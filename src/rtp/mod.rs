@@ -12,6 +12,7 @@ pub mod pacer;
 pub mod packet;
 pub mod rtcp;
 pub mod session;
+pub mod srtp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

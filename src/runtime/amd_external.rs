@@ -414,14 +414,10 @@ pub async fn dial_with_engine(
     external: Option<ExternalTarget>,
     stop: CancellationToken,
 ) -> Result<super::dial::DialReport, super::dial::DialError> {
-    use super::dial::{CallPlan, DialError, SharedEndpoint};
+    use super::dial::{CallPlan, SharedEndpoint};
     let (trunk, host, port) = super::dial::resolve_trunk(&opts.trunk).await?;
-    let endpoint = super::endpoint::SipEndpoint::bind(opts.sip_addr)
-        .await
-        .map_err(|e| DialError::Bind {
-            what: "the SIP socket",
-            reason: e.to_string(),
-        })?;
+    let endpoint =
+        super::endpoint::SipEndpoint::open(opts.sip_addr, &opts.trunk, trunk, &host).await?;
     let local_ip = super::dial::local_ip_towards(opts.sip_addr.ip(), trunk).await?;
     let shared = SharedEndpoint {
         endpoint: &endpoint,

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
-    #[error("invalid trunk {0:?}: expected sip:HOST[:PORT]")]
+    #[error("invalid trunk {0:?}: expected sip:HOST[:PORT] or sips:HOST[:PORT]")]
     Trunk(String),
     #[error("cannot resolve {host}: {reason}")]
     Resolve { host: String, reason: String },
@@ -43,6 +43,8 @@ pub enum DialError {
     NoRtpPort(RangeInclusive<u16>),
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] super::sip_tls::TlsError),
 }
 
 #[derive(Clone, Debug)]
@@ -187,7 +189,13 @@ pub fn direct_next_hop(target: &str) -> Option<String> {
 fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
     let rest = trunk
         .strip_prefix("sip:")
+        .or_else(|| trunk.strip_prefix("sips:"))
         .ok_or_else(|| DialError::Trunk(trunk.to_string()))?;
+    let default_port = if super::sip_tls::is_tls_uri(trunk) {
+        5061
+    } else {
+        5060
+    };
     let hostport = rest.rsplit('@').next().unwrap_or(rest);
     let hostport = hostport.split(';').next().unwrap_or(hostport);
     match hostport.rsplit_once(':') {
@@ -195,7 +203,7 @@ fn host_port(trunk: &str) -> Result<(String, u16), DialError> {
             h.to_string(),
             p.parse().map_err(|_| DialError::Trunk(trunk.to_string()))?,
         )),
-        None => Ok((hostport.to_string(), 5060)),
+        None => Ok((hostport.to_string(), default_port)),
     }
 }
 
@@ -276,12 +284,7 @@ pub async fn dial_until(
     stop: CancellationToken,
 ) -> Result<DialReport, DialError> {
     let (trunk, host, port) = resolve_trunk(&opts.trunk).await?;
-    let endpoint = SipEndpoint::bind(opts.sip_addr)
-        .await
-        .map_err(|e| DialError::Bind {
-            what: "the SIP socket",
-            reason: e.to_string(),
-        })?;
+    let endpoint = SipEndpoint::open(opts.sip_addr, &opts.trunk, trunk, &host).await?;
     // The address the trunk sees us at: the route's source address when bound to any.
     let local_ip = local_ip_towards(opts.sip_addr.ip(), trunk).await?;
     let shared = SharedEndpoint {
@@ -350,11 +353,18 @@ pub async fn run_call_with(
         from_tag: format!("{:08x}", (seed >> 17) as u32),
         seed,
     };
-    let target = if opts.target.starts_with("sip:") {
+    let tls = endpoint.is_tls();
+    let target = if opts.target.starts_with("sip:") || opts.target.starts_with("sips:") {
         opts.target.clone()
+    } else if tls {
+        format!("sip:{}@{host}:{port};transport=tls", opts.target)
     } else {
         format!("sip:{}@{host}:{port}", opts.target)
     };
+    // SRTP (SDES): required over TLS unless configured otherwise.
+    let srtp_policy = super::sip_tls::settings().srtp.effective(tls);
+    let (sdp_offer, srtp_key) =
+        super::sip_tls::media_offer(srtp_policy, sdp::offer(local_ip, rtp_port, seed >> 1, 1))?;
     let start = clock::now();
     let mut call = OutboundCall::new(
         start,
@@ -366,7 +376,7 @@ pub async fn run_call_with(
                 .then(|| format!("sip:{}@{local_ip}", opts.from)),
             local,
             trunk,
-            sdp_offer: sdp::offer(local_ip, rtp_port, seed >> 1, 1),
+            sdp_offer,
             username: opts.username.clone(),
             password: opts.password.clone(),
             ring_timeout: opts.ring_timeout,
@@ -426,6 +436,8 @@ pub async fn run_call_with(
         let mut rtp_buf = vec![0u8; 2048];
         let mut frames_late: u64 = 0;
         let mut no_media = false;
+        let mut srtp: Option<crate::rtp::srtp::SrtpSession> = None;
+        let mut srtp_refused = false;
         // The agent bridge: the socket opens at the answer, the stream starts at `human`.
         let mut agent = agent_target.map(|t| {
             AgentBridge::new(
@@ -469,6 +481,26 @@ pub async fn run_call_with(
                             a.on_answer(now);
                         }
                         reporter = Some(RtcpReporter::new(now, ssrc, &format!("trunx@{local_ip}")));
+                        if let Some(ours) = srtp_key.as_ref() {
+                            match media.as_ref().and_then(|m| m.srtp) {
+                                Some(theirs) => match crate::rtp::srtp::SrtpSession::new(ours, &theirs) {
+                                    Ok(s) => srtp = Some(s),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "SRTP setup failed; hanging up");
+                                        srtp_refused = true;
+                                    }
+                                },
+                                None if srtp_policy == super::sip_tls::SrtpPolicy::Required => {
+                                    tracing::warn!("the answer has no SRTP key (SDES) but SRTP is required; hanging up");
+                                    srtp_refused = true;
+                                }
+                                None => {}
+                            }
+                            if srtp_refused && !hung_up {
+                                hung_up = true;
+                                call.hangup(now);
+                            }
+                        }
                         if let Some(m) = media {
                             sender = Some((
                                 Pacer::new(now, (seed >> 3) as u16, (seed >> 21) as u32),
@@ -642,7 +674,15 @@ pub async fn run_call_with(
                         &mut rtp_out,
                     ) {
                         let to = media_target(receiver.as_ref(), *sdp_addr);
-                        rtp.send_to(&rtp_out[..n], to).await?;
+                        match srtp.as_mut().map(|s| s.protect_rtp(&rtp_out[..n])) {
+                            None => {
+                                rtp.send_to(&rtp_out[..n], to).await?;
+                            }
+                            Some(Ok(p)) => {
+                                rtp.send_to(&p, to).await?;
+                            }
+                            Some(Err(_)) => continue,
+                        }
                         if agent_frame && let Some(a) = agent.as_mut() {
                             a.frame_sent(clock::now());
                         }
@@ -671,7 +711,16 @@ pub async fn run_call_with(
                     rep.poll(now, ntp_now(), Some(sent_stats), stats.as_ref())
                 };
                 if let Some(Ok(bytes)) = report {
-                    let _ = rtcp.send_to(&bytes, to).await;
+                    match srtp.as_mut() {
+                        Some(s) => {
+                            if let Ok(p) = s.protect_rtcp(&bytes) {
+                                let _ = rtcp.send_to(&p, to).await;
+                            }
+                        }
+                        None => {
+                            let _ = rtcp.send_to(&bytes, to).await;
+                        }
+                    }
                 }
             }
             let deadline = [
@@ -713,9 +762,14 @@ pub async fn run_call_with(
                 }
                 r = rtcp.recv_from(&mut rtcp_buf) => {
                     let (n, _) = r?;
+                    let plain = match srtp.as_mut().map(|s| s.unprotect_rtcp(&rtcp_buf[..n])) {
+                        Some(Ok(p)) => Some(p),
+                        Some(Err(_)) => None,
+                        None => Some(bytes::Bytes::copy_from_slice(&rtcp_buf[..n])),
+                    };
                     // Malformed RTCP is counted and dropped; the report only feeds statistics.
                     if let Some(rep) = reporter.as_mut()
-                        && rep.handle(clock::now(), &rtcp_buf[..n]).is_err()
+                        && plain.is_none_or(|p| rep.handle(clock::now(), &p).is_err())
                     {
                         super::metrics::global().rtp_dropped.with_label_values(&["rtcp_malformed"]).inc();
                     }
@@ -725,7 +779,11 @@ pub async fn run_call_with(
                     match receiver.as_mut() {
                         Some(rx) => {
                             let before = rx.drops();
-                            rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                            match srtp.as_mut().map(|s| s.unprotect_rtp(&rtp_buf[..n])) {
+                                None => rx.handle_datagram(clock::now(), from, &rtp_buf[..n]),
+                                Some(Ok(p)) => rx.handle_datagram(clock::now(), from, &p),
+                                Some(Err(_)) => super::metrics::global().rtp_dropped.with_label_values(&["srtp_auth"]).inc(),
+                            }
                             super::metrics::global().rtp_drops(before, rx.drops());
                         }
                         None => super::metrics::global().rtp_dropped.with_label_values(&["before_answer"]).inc(),
@@ -787,7 +845,10 @@ pub async fn run_call_with(
             cause: "internal",
             retryable: true,
         });
-        let (name, cause, sip_status) = outcome_fields(&outcome);
+        let (mut name, mut cause, sip_status) = outcome_fields(&outcome);
+        if srtp_refused {
+            (name, cause) = ("failed", Some("srtp_not_accepted"));
+        }
         let ended = clock::now();
         if let Some(a) = agent.as_mut() {
             a.on_call_end();

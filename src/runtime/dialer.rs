@@ -452,11 +452,14 @@ pub async fn run(
         ..DialerStats::default()
     };
     let (trunk, host, port) = dial::resolve_trunk(&settings.trunk_uri).await?;
-    let endpoint = SipEndpoint::bind(settings.sip_addr)
+    let endpoint = SipEndpoint::open(settings.sip_addr, &settings.trunk_uri, trunk, &host)
         .await
-        .map_err(|e| DialerError::Bind {
-            addr: settings.sip_addr,
-            reason: e.to_string(),
+        .map_err(|e| match e {
+            dial::DialError::Bind { reason, .. } => DialerError::Bind {
+                addr: settings.sip_addr,
+                reason,
+            },
+            e => DialerError::from(e),
         })?;
     let local_ip = dial::local_ip_towards(settings.sip_addr.ip(), trunk)
         .await

@@ -2,7 +2,8 @@
 //! Call-ID over bounded channels, and sends what the calls hand it. Call tasks are tracked
 //! (`TaskTracker`) and stopped through a `CancellationToken`: on shutdown every call hangs up
 //! (CANCEL while ringing, BYE when answered) and the socket stays open until the last call
-//! task is done, so those final requests and their answers still flow.
+//! task is done, so those final requests and their answers still flow. A TLS trunk gets a
+//! connection task instead of the socket (`sip_tls`), with the same routing and sending.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,6 +45,38 @@ pub struct SipEndpoint {
     token: CancellationToken,
     tracker: TaskTracker,
     stats: Arc<EndpointStats>,
+    tls: bool,
+}
+
+/// Hands a received message to its call by Call-ID, or drops it (counted).
+pub(super) fn route_inbound(
+    calls: &mut HashMap<String, mpsc::Sender<Inbound>>,
+    stats: &EndpointStats,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    stats.received.fetch_add(1, Ordering::Relaxed);
+    let Some(tx) = call_id_of(bytes).and_then(|id| calls.get(id)) else {
+        // Not one of our calls (a scan, a flood, a stray): never answered, so never
+        // amplified.
+        stats.unrouted.fetch_add(1, Ordering::Relaxed);
+        super::metrics::global()
+            .sip_dropped
+            .with_label_values(&["unrouted"])
+            .inc();
+        return;
+    };
+    let inbound = Inbound {
+        from,
+        bytes: bytes.to_vec(),
+    };
+    if tx.try_send(inbound).is_err() {
+        stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+        super::metrics::global()
+            .sip_dropped
+            .with_label_values(&["queue_full"])
+            .inc();
+    }
 }
 
 /// The Call-ID of a datagram without a full parse (`Call-ID:` or compact `i:`).
@@ -75,19 +108,7 @@ impl SipEndpoint {
                 tokio::select! {
                     r = socket.recv_from(&mut buf) => {
                         let Ok((n, from)) = r else { continue };
-                        task_stats.received.fetch_add(1, Ordering::Relaxed);
-                        let Some(tx) = call_id_of(&buf[..n]).and_then(|id| calls.get(id)) else {
-                            // Not one of our calls (a scan, a flood, a stray): never
-                            // answered, so never amplified.
-                            task_stats.unrouted.fetch_add(1, Ordering::Relaxed);
-                            super::metrics::global().sip_dropped.with_label_values(&["unrouted"]).inc();
-                            continue;
-                        };
-                        let inbound = Inbound { from, bytes: buf[..n].to_vec() };
-                        if tx.try_send(inbound).is_err() {
-                            task_stats.dropped_full.fetch_add(1, Ordering::Relaxed);
-                            super::metrics::global().sip_dropped.with_label_values(&["queue_full"]).inc();
-                        }
+                        route_inbound(&mut calls, &task_stats, from, &buf[..n]);
                     }
                     route = routes_rx.recv(), if routes_open => {
                         match route {
@@ -115,7 +136,55 @@ impl SipEndpoint {
             token: CancellationToken::new(),
             tracker,
             stats,
+            tls: false,
         })
+    }
+
+    /// The endpoint for calls through `trunk_uri`: a UDP socket on `addr`, or for a `sips:` /
+    /// `;transport=tls` trunk a TLS connection from `addr`'s IP to `trunk` (verified against
+    /// `host`, trusting the webpki roots and `sip_tls::settings().ca_file`).
+    pub async fn open(
+        addr: SocketAddr,
+        trunk_uri: &str,
+        trunk: SocketAddr,
+        host: &str,
+    ) -> Result<SipEndpoint, super::dial::DialError> {
+        use super::dial::DialError;
+        if !super::sip_tls::is_tls_uri(trunk_uri) {
+            return SipEndpoint::bind(addr).await.map_err(|e| DialError::Bind {
+                what: "the SIP socket",
+                reason: e.to_string(),
+            });
+        }
+        let settings = super::sip_tls::settings();
+        let config = super::sip_tls::client_config(settings.ca_file.as_deref())?;
+        let stream = super::sip_tls::connect(addr.ip(), trunk, host, config.clone()).await?;
+        let local = stream.get_ref().0.local_addr()?;
+        let (out, out_rx) = mpsc::channel::<Transmit>(SEND_QUEUE);
+        let (routes, routes_rx) = mpsc::channel::<(String, mpsc::Sender<Inbound>)>(64);
+        let tracker = TaskTracker::new();
+        let stats = Arc::new(EndpointStats::default());
+        let connection = super::sip_tls::Connection {
+            trunk,
+            server_name: host.to_string(),
+            bind_ip: addr.ip(),
+            config,
+        };
+        tracker.spawn(connection.run(stream, out_rx, routes_rx, stats.clone()));
+        Ok(SipEndpoint {
+            local,
+            out,
+            routes,
+            token: CancellationToken::new(),
+            tracker,
+            stats,
+            tls: true,
+        })
+    }
+
+    /// Whether SIP goes over TLS to the trunk.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     pub fn local(&self) -> SocketAddr {

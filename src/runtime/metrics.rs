@@ -41,11 +41,13 @@ pub struct Metrics {
     /// (`delivered`, `failed`, `refused`).
     pub webhook_deliveries: IntCounterVec,
     /// `trunx_sip_dropped_total{reason}`: SIP datagrams dropped: `unrouted` (no call of ours:
-    /// never answered), `queue_full`, `malformed` (a call's datagram it could not use).
+    /// never answered), `queue_full`, `malformed` (a call's datagram it could not use),
+    /// `not_trunk` (over a TLS trunk connection: a message for another host).
     pub sip_dropped: IntCounterVec,
     /// `trunx_rtp_dropped_total{reason}`: RTP/RTCP datagrams dropped: `malformed`,
     /// `payload_type`, `stale`, `dtmf`, `foreign` (another source or SSRC than the
-    /// established stream), `before_answer`, `rtcp_malformed`.
+    /// established stream), `before_answer`, `rtcp_malformed`, `srtp_auth` (SRTP
+    /// authentication or replay check failed).
     pub rtp_dropped: IntCounterVec,
 }
 

@@ -33,6 +33,7 @@ pub mod pg_local;
 pub mod server;
 pub mod sip_bench;
 pub mod sip_leg;
+pub mod sip_tls;
 pub mod smpp;
 pub mod sms_sender;
 pub mod webhooks;

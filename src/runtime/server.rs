@@ -178,6 +178,10 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
     let Some(trunk_uri) = config.trunk_uri.clone() else {
         return Ok(None);
     };
+    crate::runtime::sip_tls::configure(crate::runtime::sip_tls::TrunkTls {
+        ca_file: config.trunk_tls_ca_file.clone(),
+        srtp: config.trunk_srtp,
+    });
     let model = crate::runtime::amd_files::load_beep_model(
         config.ort_dylib_path.as_deref(),
         config.beep_model_path.as_deref(),

@@ -38,6 +38,8 @@ pub struct Media {
     pub rtpmaps: Vec<(u8, String, u32)>,
     pub ptime: Option<u32>,
     pub direction: Direction,
+    /// The first usable `a=crypto` (SDES, RFC 4568) of the section.
+    pub crypto: Option<super::sdes::SdesKey>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct Negotiated {
     pub dtmf_payload_type: Option<u8>,
     pub ptime_ms: u32,
     pub direction: Direction,
+    /// The answerer's SRTP key when it accepted SDES.
+    pub srtp: Option<super::sdes::SdesKey>,
 }
 
 /// Our offer. `session_id` and `version` go in `o=` (version increments on re-offers).
@@ -144,6 +148,7 @@ impl SessionDescription {
                         rtpmaps: Vec::new(),
                         ptime: None,
                         direction: Direction::SendRecv,
+                        crypto: None,
                     });
                 }
                 ("a", Some(m)) => {
@@ -161,6 +166,9 @@ impl SessionDescription {
                             m.rtpmaps.push((pt, name, rate));
                         }
                         "ptime" => m.ptime = arg.trim().parse().ok(),
+                        "crypto" if m.crypto.is_none() => {
+                            m.crypto = super::sdes::SdesKey::parse(arg)
+                        }
                         "sendrecv" => m.direction = Direction::SendRecv,
                         "sendonly" => m.direction = Direction::SendOnly,
                         "recvonly" => m.direction = Direction::RecvOnly,
@@ -213,6 +221,7 @@ impl SessionDescription {
             dtmf_payload_type,
             ptime_ms: audio.ptime.unwrap_or(20),
             direction: audio.direction,
+            srtp: audio.crypto,
         })
     }
 }
