@@ -189,9 +189,15 @@ enum BenchCommand {
         /// One JSON object with the figures.
         #[arg(long)]
         json: bool,
-        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        /// No ONNX model: the beep rules confirm beeps and the greeting rules judge.
         #[arg(long)]
         no_model: bool,
+        /// Keep the beep model but let the greeting rules, not the greeting model, judge.
+        #[arg(long)]
+        no_greeting_model: bool,
+        /// A greeting model file instead of the embedded one (e.g. a cross-generator model).
+        #[arg(long, value_name = "FILE")]
+        greeting_model: Option<PathBuf>,
         /// TOML file overriding AMD thresholds (field names of AmdConfig).
         #[arg(long, value_name = "FILE")]
         amd_config: Option<PathBuf>,
@@ -246,6 +252,14 @@ enum BenchCommand {
         /// Local SIP address (default: the configured sip_addr).
         #[arg(long)]
         local: Option<std::net::SocketAddr>,
+    },
+    /// Write the greeting model's training set (a cue row per 100 ms of labelled calls).
+    GreetingFeatures {
+        /// Directories of labelled calls; each directory's name is its rows' `set`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
@@ -346,6 +360,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             labels,
             json,
             no_model,
+            no_greeting_model,
+            greeting_model,
             amd_config,
             per_call,
         }) => {
@@ -363,10 +379,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => dir.context("give a directory of labelled calls, or --split")?,
             };
             let engine = match provider {
-                BenchProvider::Builtin => amd_files::Engine::Builtin {
-                    config: load_amd_config(amd_config.as_deref())?,
-                    model: model_unless(no_model, &config)?,
-                },
+                BenchProvider::Builtin => {
+                    let model = if no_model {
+                        None
+                    } else {
+                        let model = amd_files::load_models(
+                            config.ort_dylib_path.as_deref(),
+                            config.beep_model_path.as_deref(),
+                            greeting_model.as_deref(),
+                        )?;
+                        Some(if no_greeting_model {
+                            model.without_greeting()
+                        } else {
+                            model
+                        })
+                    };
+                    amd_files::Engine::Builtin {
+                        config: load_amd_config(amd_config.as_deref())?,
+                        model,
+                    }
+                }
                 BenchProvider::Asterisk => {
                     amd_files::Engine::Asterisk(trunx::amd::asterisk::AsteriskConfig::default())
                 }
@@ -502,6 +534,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()?;
             let report = runtime.block_on(trunx::runtime::sip_bench::run(&options))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::GreetingFeatures { dirs, out }) => {
+            let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+            let (calls, rows) = trunx::runtime::amd_training::write_greeting_features(
+                &dirs,
+                &AmdConfig::default(),
+                &out,
+            )?;
+            eprintln!("wrote {}: {rows} rows of {calls} calls", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::BeepFeatures { dir, labels, out }) => {

@@ -80,6 +80,16 @@ pub struct AmdConfig {
     pub beep_gap_ms: u32,
     /// Beep-model probability needed to confirm a candidate.
     pub beep_model_threshold: f32,
+
+    // --- the greeting model (when loaded it, not the greeting rules, judges) ---
+    /// Probability of a person at or above which the call is `human`; chosen on the dev
+    /// splits by `models/train_greeting.py` (see `models/greeting_metrics.json`).
+    pub greeting_human_threshold: f32,
+    /// Probability of a person at or below which the call is `machine`.
+    pub greeting_machine_threshold: f32,
+    /// Silence needed after speech before the model may say `human` (a person mid-word is
+    /// not yet waiting for an answer).
+    pub greeting_human_min_silence_ms: u32,
 }
 
 impl Default for AmdConfig {
@@ -117,6 +127,9 @@ impl Default for AmdConfig {
             beep_max_ms: 2500,
             beep_gap_ms: 50,
             beep_model_threshold: 0.5,
+            greeting_human_threshold: 0.9,
+            greeting_machine_threshold: 0.1,
+            greeting_human_min_silence_ms: 200,
         }
     }
 }

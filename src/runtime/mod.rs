@@ -7,6 +7,7 @@
 pub mod agent_bridge;
 pub mod agent_ws;
 pub mod amd_files;
+pub mod amd_training;
 pub mod amd_records;
 pub mod api_bench;
 pub mod carrier_sim;
