@@ -3,11 +3,11 @@ SHELL := /bin/bash
 ORT_VERSION := 1.31.1
 ORT_LIB := .ort/libonnxruntime.so.$(ORT_VERSION)
 APT_PACKAGES := sox espeak-ng asterisk-core-sounds-en-wav asterisk-moh-opsound-wav sip-tester kamailio \
-    baresip-core tshark libnet-smpp-perl prometheus chromium
+    baresip-core tshark libnet-smpp-perl prometheus chromium postgresql
 PY := .venv/bin/python
 AGENT_PY := .venv-agent/bin/python
 
-.PHONY: demo test ort deps agent-venv build model corpus splits bench bench-splits lint clean
+.PHONY: demo test ort deps agent-venv build model corpus splits bench bench-splits lint clean fuzz soak
 
 ## make demo: build and run the main job on embedded defaults.
 demo: $(ORT_LIB)
@@ -94,3 +94,18 @@ bench-splits: deps $(ORT_LIB)
 clean:
 	cargo clean
 	rm -rf .ort .venv .venv-agent corpus
+
+## make fuzz: every fuzz target for FUZZ_SECONDS (default 600) each, FUZZ_JOBS (default 2) at
+## a time (cargo-fuzz + libFuzzer; RUSTC_BOOTSTRAP=1 on the stable toolchain). Summary lines in
+## fuzz/results.txt, crashes in fuzz/artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 2
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh
+
+## make soak: the dialer against the carrier simulator with kill -9 restarts for SOAK_MINUTES.
+SOAK_MINUTES ?= 30
+soak: $(ORT_LIB)
+	cargo build --release
+	scripts/soak.sh $(SOAK_MINUTES)

@@ -55,7 +55,7 @@ pub const KEYS: &[KeySpec] = &[
         "TRUNX_DATABASE_URL",
         Some("sqlite://trunx.db"),
         true,
-        "Store: `sqlite://PATH` (file created if missing, relative to the working directory); `postgres://` is reserved for multi-node.",
+        "Store: `sqlite://PATH` (file created if missing, relative to the working directory); or `postgres://USER:PASSWORD@HOST:PORT/DB` for several nodes sharing one database.",
     ),
     spec(
         "sip_addr",
@@ -174,7 +174,28 @@ pub const KEYS: &[KeySpec] = &[
         "ACTIVE_AMD_PROVIDER",
         Some("builtin"),
         false,
-        "Answering-machine detector: `builtin` (in-process engine). `external` is reserved for a streamed engine.",
+        "Answering-machine detector: `builtin` (in-process engine) or `external` (each call's audio streamed to `amd_external_url`, the built-in engine running alongside as the fallback). A campaign's `mode.amdProvider` overrides it.",
+    ),
+    spec(
+        "amd_external_url",
+        "TRUNX_AMD_EXTERNAL_URL",
+        None,
+        false,
+        "WebSocket URL (`ws://` or `wss://`) of the external AMD engine, speaking the trunx AMD stream protocol (README, \"AMD as a service\"), e.g. another node's `trunx amd serve` at `ws://amd.example:9310/amd/v1/stream`. Required when `amd_provider` is `external`; `mode.amdExternalUrl` overrides it per campaign.",
+    ),
+    spec(
+        "amd_external_headers",
+        "TRUNX_AMD_EXTERNAL_HEADERS",
+        None,
+        true,
+        "Extra headers sent when connecting to the external AMD engine, `Name: value` pairs separated by `;` (e.g. `Authorization: Bearer ...`). Never logged or printed.",
+    ),
+    spec(
+        "amd_external_timeout",
+        "TRUNX_AMD_EXTERNAL_TIMEOUT",
+        Some("4"),
+        false,
+        "Seconds (0.1 to 60, decimals allowed) the external AMD engine has for its decision, counted from the first answered frame; past it, or at once if the engine fails, the built-in engine's result is used and `trunx_amd_external_fallbacks_total` counts it.",
     ),
     spec(
         "ort_dylib_path",
@@ -476,6 +497,12 @@ pub struct Config {
     pub agent_reconnect_budget_s: u32,
     pub agent_fallback_audio: Option<PathBuf>,
     pub amd_provider: AmdProviderKind,
+    /// `amd_external_url`: where the external AMD engine listens.
+    pub amd_external_url: Option<String>,
+    /// Parsed `amd_external_headers` (values are secrets: never logged).
+    pub amd_external_headers: Vec<(String, Secret)>,
+    /// `amd_external_timeout` in milliseconds.
+    pub amd_external_timeout_ms: u32,
     pub ort_dylib_path: Option<PathBuf>,
     pub beep_model_path: Option<PathBuf>,
     pub rules_dir: Option<PathBuf>,
@@ -522,25 +549,46 @@ impl Config {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Self::from_toml_str(&text, &path.display().to_string(), env)
+            }
+            None => Self::from_entries(Vec::new(), "", env),
+        }
+    }
+
+    /// Same as [`Config::load`] for TOML text already in memory; `origin` names it in errors.
+    pub fn from_toml_str(
+        text: &str,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Self::from_entries(parse_toml(text, origin)?, origin, env)
+    }
+
+    fn from_entries(
+        entries: Vec<(String, String)>,
+        origin: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut raw: BTreeMap<&'static str, (Option<String>, Source)> = KEYS
             .iter()
             .map(|k| (k.key, (k.default.map(str::to_string), Source::Default)))
             .collect();
-        if let Some(path) = file {
-            for (key, value) in read_toml(path)? {
-                let spec =
-                    KEYS.iter()
-                        .find(|k| k.key == key)
-                        .ok_or_else(|| ConfigError::UnknownKey {
-                            key: key.clone(),
-                            path: path.display().to_string(),
-                            known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
-                        })?;
-                raw.insert(
-                    spec.key,
-                    (Some(value), Source::File(path.display().to_string())),
-                );
-            }
+        for (key, value) in entries {
+            let spec =
+                KEYS.iter()
+                    .find(|k| k.key == key)
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        key: key.clone(),
+                        path: origin.to_string(),
+                        known: KEYS.iter().map(|k| k.key).collect::<Vec<_>>().join(", "),
+                    })?;
+            raw.insert(spec.key, (Some(value), Source::File(origin.to_string())));
         }
         for spec in KEYS {
             if let Some(value) = env(spec.env) {
@@ -632,6 +680,16 @@ impl Config {
                 "external" => Ok(AmdProviderKind::External),
                 _ => Err("must be `builtin` or `external`".into()),
             })?,
+            amd_external_url: get("amd_external_url").optional(parse_ws_url)?,
+            amd_external_headers: get("amd_external_headers")
+                .optional(parse_headers)?
+                .unwrap_or_default(),
+            amd_external_timeout_ms: get("amd_external_timeout").required()?.parse_with(
+                |v| match v.parse::<f64>() {
+                    Ok(s) if (0.1..=60.0).contains(&s) => Ok((s * 1000.0).round() as u32),
+                    _ => Err("must be a number of seconds from 0.1 to 60".into()),
+                },
+            )?,
             ort_dylib_path: get("ort_dylib_path").optional(|v| Ok(PathBuf::from(v)))?,
             beep_model_path: get("beep_model_path").optional(|v| Ok(PathBuf::from(v)))?,
             rules_dir: get("rules_dir").optional(|v| Ok(PathBuf::from(v)))?,
@@ -741,6 +799,15 @@ impl Config {
             })?,
             effective: BTreeMap::new(),
         };
+        if config.amd_provider == AmdProviderKind::External && config.amd_external_url.is_none() {
+            let (_, source) = &raw["amd_provider"];
+            return Err(ConfigError::Invalid {
+                key: "amd_external_url",
+                source_name: source.to_string(),
+                value: String::new(),
+                reason: "is required when amd_provider is `external`".into(),
+            });
+        }
         // What `trunx config` shows: secrets are masked here, so no Debug or log of the
         // config can carry them either.
         let effective = raw
@@ -773,7 +840,7 @@ impl Config {
 }
 
 /// Masks a secret; for URLs only the password part is hidden so the target stays visible.
-fn mask_secret(key: &str, value: &str) -> String {
+pub fn mask_secret(key: &str, value: &str) -> String {
     if key == "database_url"
         && let Some((scheme, rest)) = value.split_once("://")
     {
@@ -854,6 +921,15 @@ fn parse_headers(v: &str) -> Result<Vec<(String, Secret)>, String> {
     Ok(out)
 }
 
+/// A `ws://` or `wss://` URL with a host.
+pub fn parse_ws_url(v: &str) -> Result<String, String> {
+    let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
+        return Err("must be a ws:// or wss:// URL with a host".into());
+    }
+    Ok(v.to_string())
+}
+
 fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080".to_string())
@@ -889,12 +965,11 @@ fn parse_port_range(v: &str) -> Result<RangeInclusive<u16>, String> {
 }
 
 fn parse_database_url(v: &str) -> Result<String, String> {
-    if v.starts_with("sqlite://") || v.starts_with("sqlite:") {
+    let sqlite = v.starts_with("sqlite://") || v.starts_with("sqlite:");
+    if sqlite || v.starts_with("postgres://") || v.starts_with("postgresql://") {
         Ok(v.to_string())
-    } else if v.starts_with("postgres://") || v.starts_with("postgresql://") {
-        Err("PostgreSQL is not supported yet; use sqlite://PATH".into())
     } else {
-        Err("expected sqlite://PATH".into())
+        Err("expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB".into())
     }
 }
 
@@ -964,12 +1039,11 @@ fn parse_seconds_to_ms(v: &str) -> Result<i64, String> {
 }
 
 /// Reads a flat TOML table into strings, so file and environment share one parser.
-fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_toml(text: &str, origin: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
-        path: path.display().to_string(),
+        path: origin.to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
@@ -1359,6 +1433,60 @@ mod tests {
                         ..
                     }
                 ),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_external_amd_engine_needs_a_url_and_keeps_its_headers_secret() {
+        let err = Config::load(None, env_of(&[("ACTIVE_AMD_PROVIDER", "external")])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "amd_external_url",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let c = Config::load(
+            None,
+            env_of(&[
+                ("ACTIVE_AMD_PROVIDER", "external"),
+                (
+                    "TRUNX_AMD_EXTERNAL_URL",
+                    "ws://127.0.0.1:9310/amd/v1/stream",
+                ),
+                (
+                    "TRUNX_AMD_EXTERNAL_HEADERS",
+                    "Authorization: Bearer amd-s3cr3t",
+                ),
+                ("TRUNX_AMD_EXTERNAL_TIMEOUT", "1.5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.amd_provider, AmdProviderKind::External);
+        assert_eq!(c.amd_external_timeout_ms, 1500);
+        assert_eq!(c.amd_external_headers[0].1.expose(), "Bearer amd-s3cr3t");
+        assert!(!format!("{c:?}").contains("amd-s3cr3t"));
+        assert!(!c.render().contains("amd-s3cr3t"));
+        assert!(c.render().contains("amd_external_headers = \"****\""));
+        assert_eq!(
+            Config::load(None, env_of(&[]))
+                .unwrap()
+                .amd_external_timeout_ms,
+            4000
+        );
+        for (key, env, bad) in [
+            ("amd_external_url", "TRUNX_AMD_EXTERNAL_URL", "http://x"),
+            ("amd_external_timeout", "TRUNX_AMD_EXTERNAL_TIMEOUT", "0"),
+            ("amd_external_timeout", "TRUNX_AMD_EXTERNAL_TIMEOUT", "61"),
+        ] {
+            let err = Config::load(None, env_of(&[(env, bad)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { key: k, .. } if k == key),
                 "{bad}: {err}"
             );
         }

@@ -1,5 +1,6 @@
-//! Egress policy: which URLs and addresses trunx may fetch (today: `voicemailAudioUrl`), which
-//! URLs name this server's own audio assets, and how URLs are shown in logs and errors.
+//! Egress policy: which URLs and addresses trunx may fetch (`voicemailAudioUrl`,
+//! `identificationAudioUrl`), which URLs name this server's own audio assets, and how URLs are
+//! shown in logs and errors.
 //!
 //! Owns the pure decisions only: scheme and host checks, the table of refused address ranges
 //! (IPv4 and IPv6, including IPv4 embedded in IPv6), the allow-list, and URL redaction. It must

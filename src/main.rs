@@ -40,8 +40,12 @@ enum Command {
     /// Print the effective configuration (secrets masked) and where each value came from.
     Config,
     /// Run the HTTP control API (address TRUNX_API_ADDR, store TRUNX_DATABASE_URL) until
-    /// Ctrl-C or SIGTERM.
-    Serve,
+    /// Ctrl-C or SIGTERM. Several nodes share one PostgreSQL store (`postgres://...`).
+    Serve {
+        /// This node's id among the nodes sharing the store (default: the host name).
+        #[arg(long, env = "TRUNX_NODE_ID")]
+        node_id: Option<String>,
+    },
     /// Manage API keys (stored only as SHA-256 hashes).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -94,12 +98,21 @@ enum Command {
         #[arg(long)]
         no_model: bool,
     },
-    /// Analyse one recorded call (any audio file) with the answering-machine detector.
+    /// Analyse a recorded call (any audio file), or every WAV of a folder, with the
+    /// answering-machine detector; `trunx amd serve` serves the detector to other systems.
+    #[command(args_conflicts_with_subcommands = true)]
     Amd {
-        file: PathBuf,
-        /// One JSON object with the events.
+        #[command(subcommand)]
+        command: Option<AmdCommand>,
+        /// A recording, or a folder of WAV recordings (one line per file, in name order).
+        #[arg(required = true)]
+        file: Option<PathBuf>,
+        /// One JSON object with the events (a folder: one object per line).
         #[arg(long)]
         json: bool,
+        /// Files analysed at once for a folder (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
         /// Confirm beeps with the fixed rules instead of the ONNX model.
         #[arg(long)]
         no_model: bool,
@@ -117,6 +130,30 @@ enum Command {
     Corpus {
         #[command(subcommand)]
         command: trunx::runtime::ingredients::CorpusCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AmdCommand {
+    /// Serve the built-in detector until SIGINT/SIGTERM: the trunx AMD stream protocol and a
+    /// FreeSWITCH mod_audio_stream/mod_audio_fork path over WebSocket, Asterisk AudioSocket
+    /// over TCP, and GET /amd/v1/result/{uuid}.
+    Serve {
+        /// WebSocket + HTTP address (/amd/v1/stream, /freeswitch, /amd/v1/result/{uuid}).
+        #[arg(long, default_value = "127.0.0.1:9310")]
+        ws: std::net::SocketAddr,
+        /// AudioSocket (TCP) address.
+        #[arg(long, default_value = "127.0.0.1:9311")]
+        audiosocket: std::net::SocketAddr,
+        /// Sessions analysed at once (all paths); more are refused.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_sessions: u32,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+        /// TOML file overriding AMD thresholds (field names of AmdConfig).
+        #[arg(long, value_name = "FILE")]
+        amd_config: Option<PathBuf>,
     },
 }
 
@@ -261,6 +298,18 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Decision latency of the detector in-process and through `trunx amd serve` (WebSocket,
+    /// AudioSocket, FreeSWITCH path), every recording of DIR streamed at its real pace.
+    AmdServe {
+        #[arg(default_value = "audio-fixtures/calls")]
+        dir: PathBuf,
+        /// Recordings used at most (all at once).
+        #[arg(long, default_value_t = 40)]
+        calls: usize,
+        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        #[arg(long)]
+        no_model: bool,
+    },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
         dir: PathBuf,
@@ -328,13 +377,55 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Amd {
+            command:
+                Some(AmdCommand::Serve {
+                    ws,
+                    audiosocket,
+                    max_sessions,
+                    no_model,
+                    amd_config,
+                }),
+            ..
+        } => {
+            trunx::runtime::amd_serve::run_until_signal(trunx::runtime::amd_serve::ServeOptions {
+                ws,
+                audiosocket,
+                max_sessions: max_sessions as usize,
+                amd: load_amd_config(amd_config.as_deref())?,
+                model: model_unless(no_model, &config)?,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Amd {
+            command: None,
             file,
             json,
+            jobs,
             no_model,
             amd_config,
         } => {
+            let file = file.context("give a recording or a folder of recordings")?;
             let model = model_unless(no_model, &config)?;
             let amd_config = load_amd_config(amd_config.as_deref())?;
+            if file.is_dir() {
+                let jobs = jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let stdout = std::io::stdout();
+                let (n, failed) = trunx::runtime::amd_batch::run(
+                    &file,
+                    &amd_config,
+                    model,
+                    jobs,
+                    json,
+                    &mut stdout.lock(),
+                )?;
+                eprintln!("{n} recordings analysed, {failed} unreadable");
+                return Ok(if failed == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             let pcm = amd_files::read_call_audio(&file)?;
             let (events, _) = analyse_recording(&pcm, &amd_config, model);
             if json {
@@ -463,8 +554,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dnc(DncCommand::Import { file, list, json }) => {
             let store = server::open_store(&config)?;
-            let (imported, parsed) =
-                trunx::runtime::dnc_import::import_file(&store, &file, &list, server::wall_ms())?;
+            let (imported, parsed) = trunx::runtime::dnc_import::import_file(
+                store.as_ref(),
+                &file,
+                &list,
+                server::wall_ms(),
+            )?;
             let report = trunx::api::compliance::import_report(&imported, &parsed);
             if json {
                 println!("{report}");
@@ -489,7 +584,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dnc(DncCommand::List) => {
             let store = server::open_store(&config)?;
-            for l in trunx::store::Store::dnc_lists(&store) {
+            for l in store.dnc_lists() {
                 println!(
                     "{}\tversion {}\t{} numbers\t{}",
                     l.name, l.version, l.count, l.source
@@ -546,6 +641,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("wrote {}: {rows} rows of {calls} calls", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::AmdServe {
+            dir,
+            calls,
+            no_model,
+        }) => {
+            let model = model_unless(no_model, &config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(trunx::runtime::amd_serve_bench::run(
+                &dir,
+                calls,
+                AmdConfig::default(),
+                model,
+            ))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(BenchCommand::BeepFeatures { dir, labels, out }) => {
             let (pos, neg) =
                 amd_files::write_features(&dir, labels.as_deref(), &AmdConfig::default(), &out)?;
@@ -567,8 +680,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", trunx::runtime::ingredients::run(command)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
-            server::serve(&config)?;
+        Command::Serve { node_id } => {
+            server::serve(&config, node_id.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::Create { name }) => {
@@ -647,7 +760,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             || url.starts_with("/audio/") =>
                     {
                         let store: std::sync::Arc<dyn trunx::store::Store> =
-                            std::sync::Arc::new(trunx::runtime::server::open_store(&config)?);
+                            std::sync::Arc::from(trunx::runtime::server::open_store(&config)?);
                         let library = trunx::runtime::fetch::VoicemailLibrary::new(
                             trunx::runtime::fetch::FetchConfig::from_config(&config),
                             store,
@@ -680,7 +793,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         on_signal.cancel();
                     }
                 });
-                trunx::runtime::dial::dial_until(&options, &AmdConfig::default(), model, stop).await
+                // ACTIVE_AMD_PROVIDER=external: the call's audio also goes to the external
+                // engine, whose decision stands unless it is late or fails.
+                let external = trunx::runtime::amd_external::AmdEngines::from_config(&config)
+                    .for_campaign(None, None);
+                trunx::runtime::amd_external::dial_with_engine(
+                    &options,
+                    &AmdConfig::default(),
+                    model,
+                    external,
+                    stop,
+                )
+                .await
             })?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);

@@ -528,12 +528,14 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
         },
         amd: AmdConfig::default(),
         model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: AgentTarget::new(String::new()),
         claim_batch: 10,
         caller_id: Default::default(),
         amd_record: None,
+        compliance: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(trunx::runtime::dialer::run(

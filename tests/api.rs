@@ -36,6 +36,7 @@ fn app() -> App {
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
+        max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
     };
     App {
         router: api::router(state),

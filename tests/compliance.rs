@@ -189,6 +189,7 @@ fn app() -> App {
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
+        max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
     };
     App {
         router: api::router(state),
@@ -334,12 +335,14 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         },
         amd: AmdConfig::default(),
         model: None,
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
+        compliance: Default::default(),
     }
 }
 

@@ -44,12 +44,14 @@ fn settings(trunk_port: u16, sip_port: u16, rtp: u16, credentials: bool) -> Dial
         },
         amd: AmdConfig::default(),
         model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
+        compliance: Default::default(),
     }
 }
 

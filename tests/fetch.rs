@@ -801,6 +801,7 @@ async fn campaign_start_fails_on_an_unusable_url_and_nothing_changes() {
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: f.library.clone(),
+        max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
     };
     let router = api::router(state.clone());
     let url = server.url("/drop.wav");

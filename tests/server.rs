@@ -89,6 +89,7 @@ async fn serves_over_loopback_and_shuts_down_gracefully() {
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),
+        max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

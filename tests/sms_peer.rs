@@ -119,6 +119,7 @@ fn settings(port: u16, pacing: SmsPacingConfig) -> SmsSenderSettings {
         claim_batch: 100,
         caller_id: Default::default(),
         receipt_timeout: Duration::from_secs(3600),
+        rules: std::sync::Arc::new(trunx::campaign::rules::RuleSet::embedded()),
     }
 }
 
@@ -162,6 +163,7 @@ impl Node {
             voicemail: Arc::new(
                 VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap(),
             ),
+            max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = listener.local_addr().unwrap();

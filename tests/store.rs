@@ -1,11 +1,17 @@
-//! The store suite, written against the `Store` trait (any backend must pass it), run here on
-//! the SQLite backend with real files.
+//! The store suite, written against the `Store` trait (any backend must pass it), run on both
+//! backends: SQLite with real files, and PostgreSQL started by the test itself from the Debian
+//! package (`tests/pg_server`). `on_both_backends!` makes each test twice, `NAME::sqlite` and
+//! `NAME::postgres`. PostgreSQL-only tests at the end: leases, shared pacing, dead nodes.
+
+mod pg_server;
 
 use serde_json::json;
 use trunx::campaign::{
     Action, AmdResult, CampaignStatus, Channel, Outcome, ProspectEvent, ProspectStatus,
 };
-use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store, StoreError};
+use trunx::store::{
+    ClusterSettings, NewCampaign, PageRequest, PgStore, SqliteStore, Store, StoreError,
+};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     // /dev/shm when present: the suite commits thousands of transactions with fsync.
@@ -16,6 +22,37 @@ fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     };
     let store = SqliteStore::open(&dir.path().join("t.db"), 42).unwrap();
     (dir, store)
+}
+
+/// A PostgreSQL store on a fresh database (node `n1`), or `None` after a loud SKIPPED line.
+fn pg_store(test: &str) -> Option<PgStore> {
+    let url = pg_server::database_or_skip(test)?;
+    Some(PgStore::open(&url, 42, ClusterSettings::single("n1")).unwrap())
+}
+
+/// Each `fn NAME(s) { ... }` becomes two tests, `NAME::sqlite` and `NAME::postgres`, with
+/// `s: &dyn Store` on a fresh store of each backend.
+macro_rules! on_both_backends {
+    ($(fn $name:ident($s:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn sqlite() {
+                let (_d, store) = temp_store();
+                let $s: &dyn Store = &store;
+                $body
+            }
+            #[test]
+            fn postgres() {
+                let Some(store) = pg_store(concat!(stringify!($name), "::postgres")) else {
+                    return;
+                };
+                let $s: &dyn Store = &store;
+                $body
+            }
+        }
+    )*};
 }
 
 fn voice(name: &str) -> NewCampaign {
@@ -444,22 +481,22 @@ fn suite_audio_and_dids(s: &dyn Store) {
     assert!(burned.items.is_empty());
 }
 
-#[test]
-fn sqlite_passes_the_store_suite() {
-    let (_d, store) = temp_store();
-    let s: &dyn Store = &store;
-    suite_api_keys(s);
-    suite_campaigns(s);
-    suite_lifecycle(s);
-    suite_prospects(s);
-    suite_sms(s);
-    suite_audio_and_dids(s);
+on_both_backends! {
+    fn passes_the_store_suite(store) {
+        let s: &dyn Store = store;
+        suite_api_keys(s);
+        suite_campaigns(s);
+        suite_lifecycle(s);
+        suite_prospects(s);
+        suite_sms(s);
+        suite_audio_and_dids(s);
+    }
 }
 
-#[test]
-fn sqlite_reproduces_the_spec_stats_example() {
-    let (_d, store) = temp_store();
-    suite_stats_spec_example(&store);
+on_both_backends! {
+    fn reproduces_the_spec_stats_example(store) {
+        suite_stats_spec_example(store);
+    }
 }
 
 #[test]
@@ -468,13 +505,13 @@ fn writes_survive_reopening_and_migrations_run_once() {
     let path = dir.path().join("t.db");
     let id = {
         let s = SqliteStore::open(&path, 1).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 6);
+        assert_eq!(s.schema_version().unwrap(), 7);
         let c = s.create_campaign(voice("durable"), 1).unwrap();
         s.add_prospects(&c.id, &phones(2, 0), 2).unwrap();
         c.id
     };
     let s = SqliteStore::open(&path, 2).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 6);
+    assert_eq!(s.schema_version().unwrap(), 7);
     assert_eq!(s.get_campaign(&id).unwrap().name, "durable");
     assert_eq!(s.stats(&id).unwrap().total, 2);
     let mode: String = rusqlite_journal_mode(&path);
@@ -491,15 +528,20 @@ fn rusqlite_journal_mode(path: &std::path::Path) -> String {
 fn database_urls() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("u.db").display());
-    assert!(trunx::store::open(&url, 1).is_ok());
+    let node = ClusterSettings::single("n1");
+    assert!(trunx::store::open(&url, 1, &node).is_ok());
     assert!(matches!(
-        trunx::store::open("postgres://x", 1),
+        trunx::store::open("mysql://x", 1, &node),
         Err(StoreError::Url { .. })
     ));
     assert!(matches!(
-        trunx::store::open("sqlite://", 1),
+        trunx::store::open("sqlite://", 1, &node),
         Err(StoreError::Url { .. })
     ));
+    if let Some(pg) = pg_server::database_or_skip("database_urls (postgres://)") {
+        let s = trunx::store::open(&pg, 1, &node).unwrap();
+        assert!(s.list_nodes().unwrap().is_empty());
+    }
 }
 
 fn voice_with_retries(max_retries: u32) -> NewCampaign {
@@ -509,182 +551,182 @@ fn voice_with_retries(max_retries: u32) -> NewCampaign {
     }
 }
 
-#[test]
-fn attempts_are_recorded_before_the_call_and_once() {
-    let (_d, s) = temp_store();
-    let c = s.create_campaign(voice_with_retries(1), 0).unwrap();
-    s.add_prospects(&c.id, &phones(3, 100), 1).unwrap();
-    let due = s.due_prospects(&c.id, 2, 10).unwrap();
-    assert_eq!(
-        due.len(),
-        3,
-        "queued prospects are due; only dialing is refused"
-    );
-    // Not dialing yet: no attempt can begin.
-    let ids = all_prospect_ids(&s, &c.id);
-    assert!(matches!(
-        s.begin_attempt(&c.id, &ids[0], "+17145550000", 2),
-        Err(StoreError::WrongStatus { .. })
-    ));
-    s.transition_campaign(&c.id, Action::Start, 3).unwrap();
-    let due = s.due_prospects(&c.id, 4, 10).unwrap();
-    assert_eq!(due.len(), 3);
-    let a = s
-        .begin_attempt(&c.id, &due[0].id, "+17145550000", 5)
-        .unwrap();
-    assert_eq!((a.number, a.ended_at_ms), (1, None));
-    assert_eq!(s.stats(&c.id).unwrap().dialing, 1);
-    // A second live call to the same prospect is refused.
-    assert!(
-        s.begin_attempt(&c.id, &due[0].id, "+17145550000", 6)
-            .is_err()
-    );
-    assert_eq!(s.live_attempts().unwrap().len(), 1);
-    // Busy with a retry left: back to the queue with a turn an hour later.
-    let result = trunx::store::AttemptResult {
-        outcome: Some(Outcome::Busy),
-        sip_status: Some(486),
-        ..Default::default()
-    };
-    let retry = ProspectEvent::RetryLater {
-        outcome: Outcome::Busy,
-        amd: None,
-        next_attempt_at_ms: 3_600_010,
-    };
-    let p = s.finish_attempt(&a.id, &result, &retry, 10).unwrap();
-    assert_eq!(p.status, ProspectStatus::Queued);
-    assert_eq!(p.wait_reason.as_deref(), Some("retry after busy"));
-    // Ending it twice is refused and counts nothing twice.
-    assert!(s.finish_attempt(&a.id, &result, &retry, 11).is_err());
-    let st = s.stats(&c.id).unwrap();
-    assert_eq!((st.queued, st.dialing, st.busy), (3, 0, 0));
-    // Not due before its turn.
-    assert_eq!(s.due_prospects(&c.id, 20, 10).unwrap().len(), 2);
-    assert_eq!(s.due_prospects(&c.id, 3_600_010, 10).unwrap().len(), 3);
-    let page = s
-        .list_attempts(
-            &c.id,
-            &PageRequest {
-                limit: 10,
-                after: None,
-            },
-        )
-        .unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].result.sip_status, Some(486));
-    assert_eq!(page.items[0].ended_at_ms, Some(10));
-}
-
-#[test]
-fn deferral_moves_the_turn_with_a_reason_and_counts_no_attempt() {
-    let (_d, s) = temp_store();
-    let c = s.create_campaign(voice_with_retries(0), 0).unwrap();
-    s.add_prospects(&c.id, &phones(1, 200), 1).unwrap();
-    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
-    let p = &s.due_prospects(&c.id, 3, 1).unwrap()[0];
-    let d = s
-        .defer_prospect(
-            &c.id,
-            &p.id,
-            50_000,
-            "outside 08:00-21:00 in America/Chicago",
+on_both_backends! {
+    fn attempts_are_recorded_before_the_call_and_once(s) {
+        let c = s.create_campaign(voice_with_retries(1), 0).unwrap();
+        s.add_prospects(&c.id, &phones(3, 100), 1).unwrap();
+        let due = s.due_prospects(&c.id, 2, 10).unwrap();
+        assert_eq!(
+            due.len(),
             3,
-        )
-        .unwrap();
-    assert_eq!(d.attempts, 0);
-    assert_eq!(d.next_attempt_at_ms, Some(50_000));
-    assert!(d.wait_reason.unwrap().contains("America/Chicago"));
-    assert!(s.due_prospects(&c.id, 49_999, 1).unwrap().is_empty());
-    assert_eq!(s.due_prospects(&c.id, 50_000, 1).unwrap().len(), 1);
-    assert_eq!(s.stats(&c.id).unwrap().queued, 1);
+            "queued prospects are due; only dialing is refused"
+        );
+        // Not dialing yet: no attempt can begin.
+        let ids = all_prospect_ids(s, &c.id);
+        assert!(matches!(
+            s.begin_attempt(&c.id, &ids[0], "+17145550000", 2),
+            Err(StoreError::WrongStatus { .. })
+        ));
+        s.transition_campaign(&c.id, Action::Start, 3).unwrap();
+        let due = s.due_prospects(&c.id, 4, 10).unwrap();
+        assert_eq!(due.len(), 3);
+        let a = s
+            .begin_attempt(&c.id, &due[0].id, "+17145550000", 5)
+            .unwrap();
+        assert_eq!((a.number, a.ended_at_ms), (1, None));
+        assert_eq!(s.stats(&c.id).unwrap().dialing, 1);
+        // A second live call to the same prospect is refused.
+        assert!(
+            s.begin_attempt(&c.id, &due[0].id, "+17145550000", 6)
+                .is_err()
+        );
+        assert_eq!(s.live_attempts().unwrap().len(), 1);
+        // Busy with a retry left: back to the queue with a turn an hour later.
+        let result = trunx::store::AttemptResult {
+            outcome: Some(Outcome::Busy),
+            sip_status: Some(486),
+            ..Default::default()
+        };
+        let retry = ProspectEvent::RetryLater {
+            outcome: Outcome::Busy,
+            amd: None,
+            next_attempt_at_ms: 3_600_010,
+        };
+        let p = s.finish_attempt(&a.id, &result, &retry, 10).unwrap();
+        assert_eq!(p.status, ProspectStatus::Queued);
+        assert_eq!(p.wait_reason.as_deref(), Some("retry after busy"));
+        // Ending it twice is refused and counts nothing twice.
+        assert!(s.finish_attempt(&a.id, &result, &retry, 11).is_err());
+        let st = s.stats(&c.id).unwrap();
+        assert_eq!((st.queued, st.dialing, st.busy), (3, 0, 0));
+        // Not due before its turn.
+        assert_eq!(s.due_prospects(&c.id, 20, 10).unwrap().len(), 2);
+        assert_eq!(s.due_prospects(&c.id, 3_600_010, 10).unwrap().len(), 3);
+        let page = s
+            .list_attempts(
+                &c.id,
+                &PageRequest {
+                    limit: 10,
+                    after: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].result.sip_status, Some(486));
+        assert_eq!(page.items[0].ended_at_ms, Some(10));
+    }
 }
 
-#[test]
-fn a_campaign_completes_when_its_last_call_ends_and_cancel_takes_no_retry() {
-    let (_d, s) = temp_store();
-    let c = s.create_campaign(voice_with_retries(3), 0).unwrap();
-    s.add_prospects(&c.id, &phones(2, 300), 1).unwrap();
-    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
-    let due = s.due_prospects(&c.id, 3, 10).unwrap();
-    let a1 = s
-        .begin_attempt(&c.id, &due[0].id, "+17145550000", 4)
-        .unwrap();
-    let a2 = s
-        .begin_attempt(&c.id, &due[1].id, "+17145550000", 4)
-        .unwrap();
-    let vm = trunx::store::AttemptResult {
-        outcome: Some(Outcome::Voicemail),
-        amd_result: Some(AmdResult::MachineEndBeep),
-        machine_end: Some("beep".into()),
-        ..Default::default()
-    };
-    s.finish_attempt(
-        &a1.id,
-        &vm,
-        &ProspectEvent::Finished {
-            outcome: Outcome::Voicemail,
-            amd: Some(AmdResult::MachineEndBeep),
-        },
-        5,
-    )
-    .unwrap();
-    assert_eq!(
-        s.get_campaign(&c.id).unwrap().status,
-        CampaignStatus::Dialing
-    );
-    // Cancelled while the second call is live: it finishes and counts, with no retry.
-    s.transition_campaign(&c.id, Action::Cancel, 6).unwrap();
-    let p = s
-        .finish_attempt(
-            &a2.id,
-            &trunx::store::AttemptResult {
-                outcome: Some(Outcome::NoAnswer),
-                ..Default::default()
+on_both_backends! {
+    fn deferral_moves_the_turn_with_a_reason_and_counts_no_attempt(s) {
+        let c = s.create_campaign(voice_with_retries(0), 0).unwrap();
+        s.add_prospects(&c.id, &phones(1, 200), 1).unwrap();
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        let p = &s.due_prospects(&c.id, 3, 1).unwrap()[0];
+        let d = s
+            .defer_prospect(
+                &c.id,
+                &p.id,
+                50_000,
+                "outside 08:00-21:00 in America/Chicago",
+                3,
+            )
+            .unwrap();
+        assert_eq!(d.attempts, 0);
+        assert_eq!(d.next_attempt_at_ms, Some(50_000));
+        assert!(d.wait_reason.unwrap().contains("America/Chicago"));
+        assert!(s.due_prospects(&c.id, 49_999, 1).unwrap().is_empty());
+        assert_eq!(s.due_prospects(&c.id, 50_000, 1).unwrap().len(), 1);
+        assert_eq!(s.stats(&c.id).unwrap().queued, 1);
+    }
+}
+
+on_both_backends! {
+    fn a_campaign_completes_when_its_last_call_ends_and_cancel_takes_no_retry(s) {
+        let c = s.create_campaign(voice_with_retries(3), 0).unwrap();
+        s.add_prospects(&c.id, &phones(2, 300), 1).unwrap();
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        let due = s.due_prospects(&c.id, 3, 10).unwrap();
+        let a1 = s
+            .begin_attempt(&c.id, &due[0].id, "+17145550000", 4)
+            .unwrap();
+        let a2 = s
+            .begin_attempt(&c.id, &due[1].id, "+17145550000", 4)
+            .unwrap();
+        let vm = trunx::store::AttemptResult {
+            outcome: Some(Outcome::Voicemail),
+            amd_result: Some(AmdResult::MachineEndBeep),
+            machine_end: Some("beep".into()),
+            ..Default::default()
+        };
+        s.finish_attempt(
+            &a1.id,
+            &vm,
+            &ProspectEvent::Finished {
+                outcome: Outcome::Voicemail,
+                amd: Some(AmdResult::MachineEndBeep),
             },
-            &ProspectEvent::RetryLater {
-                outcome: Outcome::NoAnswer,
-                amd: None,
-                next_attempt_at_ms: 100,
-            },
-            7,
+            5,
         )
         .unwrap();
-    assert_eq!(p.status, ProspectStatus::Completed);
-    let st = s.stats(&c.id).unwrap();
-    assert_eq!(
-        (
-            st.total,
-            st.completed,
-            st.voicemail,
-            st.no_answer,
-            st.queued,
-            st.dialing
-        ),
-        (2, 2, 1, 1, 0, 0)
-    );
-    assert!(st.invariants_hold());
+        assert_eq!(
+            s.get_campaign(&c.id).unwrap().status,
+            CampaignStatus::Dialing
+        );
+        // Cancelled while the second call is live: it finishes and counts, with no retry.
+        s.transition_campaign(&c.id, Action::Cancel, 6).unwrap();
+        let p = s
+            .finish_attempt(
+                &a2.id,
+                &trunx::store::AttemptResult {
+                    outcome: Some(Outcome::NoAnswer),
+                    ..Default::default()
+                },
+                &ProspectEvent::RetryLater {
+                    outcome: Outcome::NoAnswer,
+                    amd: None,
+                    next_attempt_at_ms: 100,
+                },
+                7,
+            )
+            .unwrap();
+        assert_eq!(p.status, ProspectStatus::Completed);
+        let st = s.stats(&c.id).unwrap();
+        assert_eq!(
+            (
+                st.total,
+                st.completed,
+                st.voicemail,
+                st.no_answer,
+                st.queued,
+                st.dialing
+            ),
+            (2, 2, 1, 1, 0, 0)
+        );
+        assert!(st.invariants_hold());
 
-    // A campaign whose calls all end completes by itself.
-    let c2 = s.create_campaign(voice_with_retries(0), 10).unwrap();
-    s.add_prospects(&c2.id, &phones(1, 400), 11).unwrap();
-    s.transition_campaign(&c2.id, Action::Start, 12).unwrap();
-    assert!(!s.complete_if_done(&c2.id, 12).unwrap());
-    let p = &s.due_prospects(&c2.id, 13, 1).unwrap()[0];
-    let a = s.begin_attempt(&c2.id, &p.id, "+17145550000", 13).unwrap();
-    s.finish_attempt(
-        &a.id,
-        &trunx::store::AttemptResult::default(),
-        &ProspectEvent::Finished {
-            outcome: Outcome::HumanConnected,
-            amd: Some(AmdResult::Human),
-        },
-        14,
-    )
-    .unwrap();
-    assert_eq!(
-        s.get_campaign(&c2.id).unwrap().status,
-        CampaignStatus::Completed
-    );
+        // A campaign whose calls all end completes by itself.
+        let c2 = s.create_campaign(voice_with_retries(0), 10).unwrap();
+        s.add_prospects(&c2.id, &phones(1, 400), 11).unwrap();
+        s.transition_campaign(&c2.id, Action::Start, 12).unwrap();
+        assert!(!s.complete_if_done(&c2.id, 12).unwrap());
+        let p = &s.due_prospects(&c2.id, 13, 1).unwrap()[0];
+        let a = s.begin_attempt(&c2.id, &p.id, "+17145550000", 13).unwrap();
+        s.finish_attempt(
+            &a.id,
+            &trunx::store::AttemptResult::default(),
+            &ProspectEvent::Finished {
+                outcome: Outcome::HumanConnected,
+                amd: Some(AmdResult::Human),
+            },
+            14,
+        )
+        .unwrap();
+        assert_eq!(
+            s.get_campaign(&c2.id).unwrap().status,
+            CampaignStatus::Completed
+        );
+    }
 }
 
 #[test]
@@ -735,61 +777,61 @@ fn attempts_left_live_by_a_crash_are_resolved_as_interrupted() {
     );
 }
 
-#[test]
-fn pause_lets_calls_in_flight_finish_and_count_and_resume_continues() {
-    let (_d, s) = temp_store();
-    let c = s.create_campaign(voice_with_retries(0), 0).unwrap();
-    s.add_prospects(&c.id, &phones(3, 600), 1).unwrap();
-    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
-    let due = s.due_prospects(&c.id, 3, 10).unwrap();
-    let live = s
-        .begin_attempt(&c.id, &due[0].id, "+17145550000", 4)
-        .unwrap();
-    s.transition_campaign(&c.id, Action::Pause, 5).unwrap();
-    // No new call while paused...
-    assert!(matches!(
-        s.begin_attempt(&c.id, &due[1].id, "+17145550000", 6),
-        Err(StoreError::WrongStatus { .. })
-    ));
-    // ...but the call in flight ends and counts, and the paused campaign does not complete.
-    s.finish_attempt(
-        &live.id,
-        &trunx::store::AttemptResult::default(),
-        &ProspectEvent::Finished {
-            outcome: Outcome::Busy,
-            amd: None,
-        },
-        7,
-    )
-    .unwrap();
-    let st = s.stats(&c.id).unwrap();
-    assert_eq!((st.busy, st.completed, st.queued, st.dialing), (1, 1, 2, 0));
-    assert_eq!(
-        s.get_campaign(&c.id).unwrap().status,
-        CampaignStatus::Paused
-    );
-    assert!(!s.complete_if_done(&c.id, 8).unwrap());
-    s.transition_campaign(&c.id, Action::Resume, 9).unwrap();
-    for p in s.due_prospects(&c.id, 10, 10).unwrap() {
-        let a = s.begin_attempt(&c.id, &p.id, "+17145550000", 10).unwrap();
+on_both_backends! {
+    fn pause_lets_calls_in_flight_finish_and_count_and_resume_continues(s) {
+        let c = s.create_campaign(voice_with_retries(0), 0).unwrap();
+        s.add_prospects(&c.id, &phones(3, 600), 1).unwrap();
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        let due = s.due_prospects(&c.id, 3, 10).unwrap();
+        let live = s
+            .begin_attempt(&c.id, &due[0].id, "+17145550000", 4)
+            .unwrap();
+        s.transition_campaign(&c.id, Action::Pause, 5).unwrap();
+        // No new call while paused...
+        assert!(matches!(
+            s.begin_attempt(&c.id, &due[1].id, "+17145550000", 6),
+            Err(StoreError::WrongStatus { .. })
+        ));
+        // ...but the call in flight ends and counts, and the paused campaign does not complete.
         s.finish_attempt(
-            &a.id,
+            &live.id,
             &trunx::store::AttemptResult::default(),
             &ProspectEvent::Finished {
-                outcome: Outcome::HumanConnected,
-                amd: Some(AmdResult::Human),
+                outcome: Outcome::Busy,
+                amd: None,
             },
-            11,
+            7,
         )
         .unwrap();
+        let st = s.stats(&c.id).unwrap();
+        assert_eq!((st.busy, st.completed, st.queued, st.dialing), (1, 1, 2, 0));
+        assert_eq!(
+            s.get_campaign(&c.id).unwrap().status,
+            CampaignStatus::Paused
+        );
+        assert!(!s.complete_if_done(&c.id, 8).unwrap());
+        s.transition_campaign(&c.id, Action::Resume, 9).unwrap();
+        for p in s.due_prospects(&c.id, 10, 10).unwrap() {
+            let a = s.begin_attempt(&c.id, &p.id, "+17145550000", 10).unwrap();
+            s.finish_attempt(
+                &a.id,
+                &trunx::store::AttemptResult::default(),
+                &ProspectEvent::Finished {
+                    outcome: Outcome::HumanConnected,
+                    amd: Some(AmdResult::Human),
+                },
+                11,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            s.get_campaign(&c.id).unwrap().status,
+            CampaignStatus::Completed
+        );
+        let st = s.stats(&c.id).unwrap();
+        assert_eq!((st.completed, st.human_connected, st.busy), (3, 2, 1));
+        assert!(st.invariants_hold());
     }
-    assert_eq!(
-        s.get_campaign(&c.id).unwrap().status,
-        CampaignStatus::Completed
-    );
-    let st = s.stats(&c.id).unwrap();
-    assert_eq!((st.completed, st.human_connected, st.busy), (3, 2, 1));
-    assert!(st.invariants_hold());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,469 +897,641 @@ fn counts(c: &trunx::campaign::Counters) -> [i64; 8] {
     ]
 }
 
-#[test]
-fn sms_messages_keep_every_counter_exact_through_every_transition() {
-    use trunx::store::{MessageStatus, ReceiptOutcome};
-    let (_d, s) = temp_store();
-    let c = s.create_campaign(sms("drip"), 0).unwrap();
-    let numbers = phones(20, 500);
-    s.add_prospects(&c.id, &numbers, 1).unwrap();
-    // Not before start.
-    assert!(matches!(
-        s.begin_message(&c.id, &numbers[0], "+17145550000", 1, 2),
-        Err(StoreError::WrongStatus { .. })
-    ));
-    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
-    // total queued sending sent delivered failed cancelled completed
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 20, 0, 0, 0, 0, 0, 0]
-    );
-
-    // Every prospect starts a message; prospect 0 needs 2 parts.
-    let mut msgs = Vec::new();
-    for (i, phone) in numbers.iter().enumerate() {
-        let did = if i % 2 == 0 {
-            "+17145550000"
-        } else {
-            "+17145550001"
-        };
-        let parts = if i == 0 { 2 } else { 1 };
-        let m = s
-            .begin_message(&c.id, phone, did, parts, 10 + i as i64)
-            .unwrap();
-        assert!(m.id.starts_with("msg_"));
+on_both_backends! {
+    fn sms_messages_keep_every_counter_exact_through_every_transition(s) {
+        use trunx::store::{MessageStatus, ReceiptOutcome};
+        let c = s.create_campaign(sms("drip"), 0).unwrap();
+        let numbers = phones(20, 500);
+        s.add_prospects(&c.id, &numbers, 1).unwrap();
+        // Not before start.
+        assert!(matches!(
+            s.begin_message(&c.id, &numbers[0], "+17145550000", 1, 2),
+            Err(StoreError::WrongStatus { .. })
+        ));
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        // total queued sending sent delivered failed cancelled completed
         assert_eq!(
-            (m.status, m.parts, m.phone.as_str()),
-            (MessageStatus::Sending, parts, phone.as_str())
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 20, 0, 0, 0, 0, 0, 0]
         );
-        let st = assert_counters_exact(&s, &c.id);
-        assert_eq!((st.queued, st.sending), (19 - i as i64, i as i64 + 1));
-        msgs.push(m);
-    }
-    // A prospect with a live message cannot get a second one.
-    assert!(matches!(
-        s.begin_message(&c.id, &numbers[3], "+17145550000", 1, 40),
-        Err(StoreError::Prospect(_))
-    ));
-    assert!(matches!(
-        s.begin_message(&c.id, "+19999999999", "+17145550000", 1, 40),
-        Err(StoreError::NotFound { .. })
-    ));
-    assert_eq!(s.live_messages().unwrap().len(), 20);
 
-    // The connection drops before prospects 18 and 19 got their submit answer: back to the
-    // queue, attempt not counted, then sent again as new messages.
-    for m in &msgs[18..] {
-        let p = s.message_requeued(&m.id, 50).unwrap();
-        assert_eq!((p.status, p.attempts), (ProspectStatus::Queued, 0));
-        assert_counters_exact(&s, &c.id);
-    }
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 2, 18, 0, 0, 0, 0, 0]
-    );
-    assert!(matches!(
-        s.message_requeued(&msgs[18].id, 51),
-        Err(StoreError::MessageState {
-            status: MessageStatus::Requeued,
-            ..
-        })
-    ));
-    for i in 18..20 {
-        msgs[i] = s
-            .begin_message(&c.id, &numbers[i], "+17145550001", 1, 60)
-            .unwrap();
-    }
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 0, 20, 0, 0, 0, 0, 0]
-    );
-
-    // Accepted: one carrier id per part, or refused.
-    assert!(matches!(
-        s.message_accepted(&msgs[0].id, &["only-one".to_string()], 70),
-        Err(StoreError::MessageState { .. })
-    ));
-    for (i, m) in msgs.iter().enumerate() {
-        let ids: Vec<String> = (0..m.parts).map(|k| format!("smsc-{i}-{k}")).collect();
-        let accepted = s.message_accepted(&m.id, &ids, 70 + i as i64).unwrap();
-        assert_eq!(accepted.status, MessageStatus::Sent);
-        assert_eq!(accepted.smpp_message_ids, ids);
-        let st = assert_counters_exact(&s, &c.id);
-        assert_eq!((st.sending, st.sent), (19 - i as i64, i as i64 + 1));
-    }
-    assert!(matches!(
-        s.message_accepted(&msgs[1].id, &["again".to_string()], 95),
-        Err(StoreError::MessageState {
-            status: MessageStatus::Sent,
-            ..
-        })
-    ));
-
-    // Two parts: the first receipt alone changes no counter.
-    match s
-        .message_receipt("smsc-0-0", true, Some("000"), 100)
-        .unwrap()
-    {
-        ReceiptOutcome::PartDelivered(m) => assert_eq!(m.status, MessageStatus::Sent),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 0, 0, 20, 0, 0, 0, 0]
-    );
-    match s
-        .message_receipt("smsc-0-1", true, Some("000"), 101)
-        .unwrap()
-    {
-        ReceiptOutcome::Finished(m) => {
+        // Every prospect starts a message; prospect 0 needs 2 parts.
+        let mut msgs = Vec::new();
+        for (i, phone) in numbers.iter().enumerate() {
+            let did = if i % 2 == 0 {
+                "+17145550000"
+            } else {
+                "+17145550001"
+            };
+            let parts = if i == 0 { 2 } else { 1 };
+            let m = s
+                .begin_message(&c.id, phone, did, parts, 10 + i as i64)
+                .unwrap();
+            assert!(m.id.starts_with("msg_"));
             assert_eq!(
-                (m.status, m.receipt_at_ms),
-                (MessageStatus::Delivered, Some(101))
+                (m.status, m.parts, m.phone.as_str()),
+                (MessageStatus::Sending, parts, phone.as_str())
+            );
+            let st = assert_counters_exact(s, &c.id);
+            assert_eq!((st.queued, st.sending), (19 - i as i64, i as i64 + 1));
+            msgs.push(m);
+        }
+        // A prospect with a live message cannot get a second one.
+        assert!(matches!(
+            s.begin_message(&c.id, &numbers[3], "+17145550000", 1, 40),
+            Err(StoreError::Prospect(_))
+        ));
+        assert!(matches!(
+            s.begin_message(&c.id, "+19999999999", "+17145550000", 1, 40),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(s.live_messages().unwrap().len(), 20);
+
+        // The connection drops before prospects 18 and 19 got their submit answer: back to the
+        // queue, attempt not counted, then sent again as new messages.
+        for m in &msgs[18..] {
+            let p = s.message_requeued(&m.id, 50).unwrap();
+            assert_eq!((p.status, p.attempts), (ProspectStatus::Queued, 0));
+            assert_counters_exact(s, &c.id);
+        }
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 2, 18, 0, 0, 0, 0, 0]
+        );
+        assert!(matches!(
+            s.message_requeued(&msgs[18].id, 51),
+            Err(StoreError::MessageState {
+                status: MessageStatus::Requeued,
+                ..
+            })
+        ));
+        for i in 18..20 {
+            msgs[i] = s
+                .begin_message(&c.id, &numbers[i], "+17145550001", 1, 60)
+                .unwrap();
+        }
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 0, 20, 0, 0, 0, 0, 0]
+        );
+
+        // Accepted: one carrier id per part, or refused.
+        assert!(matches!(
+            s.message_accepted(&msgs[0].id, &["only-one".to_string()], 70),
+            Err(StoreError::MessageState { .. })
+        ));
+        for (i, m) in msgs.iter().enumerate() {
+            let ids: Vec<String> = (0..m.parts).map(|k| format!("smsc-{i}-{k}")).collect();
+            let accepted = s.message_accepted(&m.id, &ids, 70 + i as i64).unwrap();
+            assert_eq!(accepted.status, MessageStatus::Sent);
+            assert_eq!(accepted.smpp_message_ids, ids);
+            let st = assert_counters_exact(s, &c.id);
+            assert_eq!((st.sending, st.sent), (19 - i as i64, i as i64 + 1));
+        }
+        assert!(matches!(
+            s.message_accepted(&msgs[1].id, &["again".to_string()], 95),
+            Err(StoreError::MessageState {
+                status: MessageStatus::Sent,
+                ..
+            })
+        ));
+
+        // Two parts: the first receipt alone changes no counter.
+        match s
+            .message_receipt("smsc-0-0", true, Some("000"), 100)
+            .unwrap()
+        {
+            ReceiptOutcome::PartDelivered(m) => assert_eq!(m.status, MessageStatus::Sent),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 0, 0, 20, 0, 0, 0, 0]
+        );
+        match s
+            .message_receipt("smsc-0-1", true, Some("000"), 101)
+            .unwrap()
+        {
+            ReceiptOutcome::Finished(m) => {
+                assert_eq!(
+                    (m.status, m.receipt_at_ms),
+                    (MessageStatus::Delivered, Some(101))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 0, 0, 19, 1, 0, 0, 1]
+        );
+        // An undeliverable receipt fails the message with the carrier's error.
+        match s
+            .message_receipt("smsc-1-0", false, Some("001"), 102)
+            .unwrap()
+        {
+            ReceiptOutcome::Finished(m) => {
+                assert_eq!(m.status, MessageStatus::Failed);
+                assert_eq!(m.error_code.as_deref(), Some("001"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A duplicate receipt changes nothing.
+        assert!(matches!(
+            s.message_receipt("smsc-1-0", true, None, 103).unwrap(),
+            ReceiptOutcome::AlreadyFinal(_)
+        ));
+        assert!(matches!(
+            s.message_receipt("nobody-knows", true, None, 103),
+            Err(StoreError::NotFound { .. })
+        ));
+        // No receipt ever came: the runtime fails it.
+        let failed = s
+            .message_failed(&msgs[2].id, "receipt_timeout", 104)
+            .unwrap();
+        assert_eq!(failed.error_code.as_deref(), Some("receipt_timeout"));
+        assert!(matches!(
+            s.message_failed(&msgs[2].id, "again", 105),
+            Err(StoreError::MessageState { .. })
+        ));
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 0, 0, 17, 1, 2, 0, 3]
+        );
+        assert_eq!(
+            s.get_campaign(&c.id).unwrap().status,
+            CampaignStatus::Dialing
+        );
+
+        // The rest are delivered; the campaign completes with the last one, not before.
+        for i in 3..20 {
+            let out = s
+                .message_receipt(&format!("smsc-{i}-0"), true, Some("000"), 110 + i as i64)
+                .unwrap();
+            assert!(matches!(out, ReceiptOutcome::Finished(_)));
+            let st = assert_counters_exact(s, &c.id);
+            assert_eq!(st.delivered, i as i64 - 1);
+            assert_eq!(st.progress(), 100 * (i as i64 + 1) / 20);
+            let status = s.get_campaign(&c.id).unwrap().status;
+            let expect = if i == 19 {
+                CampaignStatus::Completed
+            } else {
+                CampaignStatus::Dialing
+            };
+            assert_eq!(status, expect, "after receipt {i}");
+        }
+        assert_eq!(
+            counts(&assert_counters_exact(s, &c.id)),
+            [20, 0, 0, 0, 18, 2, 0, 20]
+        );
+        assert!(s.live_messages().unwrap().is_empty());
+
+        // The audit: 22 rows (two requeued), in order, paged; the prospect shows the outcome.
+        let mut rows = Vec::new();
+        let mut after = None;
+        loop {
+            let p = s
+                .list_messages(&c.id, &PageRequest { limit: 5, after })
+                .unwrap();
+            assert!(p.items.len() <= 5);
+            rows.extend(p.items);
+            match p.next_cursor {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(rows.len(), 22);
+        let requeued = rows
+            .iter()
+            .filter(|m| m.status == MessageStatus::Requeued)
+            .count();
+        assert_eq!(requeued, 2);
+        assert_eq!(rows[0].smpp_message_ids, vec!["smsc-0-0", "smsc-0-1"]);
+        assert_eq!(rows[0].submitted_at_ms, Some(70));
+        assert_eq!(s.messages_since(60).unwrap().len(), 2);
+        let p0 = &all_prospects(s, &c.id)[0];
+        assert_eq!(
+            (p0.last_outcome, p0.attempts),
+            (Some(Outcome::Delivered), 1)
+        );
+
+        // Messages only for SMS campaigns.
+        let v = s.create_campaign(voice("calls"), 200).unwrap();
+        s.add_prospects(&v.id, &numbers[..1], 201).unwrap();
+        s.transition_campaign(&v.id, Action::Start, 202).unwrap();
+        assert!(matches!(
+            s.begin_message(&v.id, &numbers[0], "+17145550000", 1, 203),
+            Err(StoreError::WrongChannel { .. })
+        ));
+    }
+}
+
+on_both_backends! {
+    fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed(s) {
+        use trunx::store::SUPPRESSED_REASON;
+        let numbers = phones(4, 900);
+        let (x, y, z) = (&numbers[0], &numbers[1], &numbers[2]);
+        // X is queued in a running voice campaign, a running SMS campaign and a created one.
+        let a = s.create_campaign(voice_with_retries(2), 0).unwrap();
+        let b = s.create_campaign(sms("b"), 0).unwrap();
+        let created = s.create_campaign(voice("later"), 0).unwrap();
+        s.add_prospects(&a.id, &numbers, 1).unwrap();
+        s.add_prospects(&b.id, &numbers, 1).unwrap();
+        s.add_prospects(&created.id, &numbers[..1], 1).unwrap();
+        s.transition_campaign(&a.id, Action::Start, 2).unwrap();
+        s.transition_campaign(&b.id, Action::Start, 2).unwrap();
+        // Y is in a call in A; Z has a message being submitted in B.
+        let y_prospect = all_prospects(s, &a.id)
+            .into_iter()
+            .find(|p| &p.phone == y)
+            .unwrap();
+        let attempt = s
+            .begin_attempt(&a.id, &y_prospect.id, "+17145550000", 3)
+            .unwrap();
+        let z_message = s.begin_message(&b.id, z, "+17145550000", 1, 3).unwrap();
+
+        let out = s
+            .suppress(
+                &[x.clone(), y.clone(), z.clone()],
+                "opt_out_sms",
+                "smpp",
+                10,
             )
+            .unwrap();
+        assert_eq!(out.added, 3);
+        // X in A, B and the created campaign, Y in B, Z in A: every queued one.
+        assert_eq!(out.prospects_cancelled, 5);
+        for (id, cancelled) in [(&a.id, 2), (&b.id, 2), (&created.id, 1)] {
+            let st = assert_counters_exact(s, id);
+            assert_eq!(st.cancelled, cancelled, "{id}");
+            let px = all_prospects(s, id)
+                .into_iter()
+                .find(|p| &p.phone == x)
+                .unwrap();
+            assert_eq!(px.status, ProspectStatus::Cancelled);
+            assert_eq!(px.wait_reason.as_deref(), Some(SUPPRESSED_REASON));
         }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 0, 0, 19, 1, 0, 0, 1]
-    );
-    // An undeliverable receipt fails the message with the carrier's error.
-    match s
-        .message_receipt("smsc-1-0", false, Some("001"), 102)
-        .unwrap()
-    {
-        ReceiptOutcome::Finished(m) => {
-            assert_eq!(m.status, MessageStatus::Failed);
-            assert_eq!(m.error_code.as_deref(), Some("001"));
+        assert!(s.is_suppressed(x).unwrap());
+        assert!(!s.is_suppressed(&numbers[3]).unwrap());
+        let due: Vec<String> = s
+            .due_prospects(&a.id, 100, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.phone)
+            .collect();
+        assert_eq!(
+            due,
+            vec![numbers[3].clone()],
+            "only the number never suppressed"
+        );
+
+        // Y's call ends with a retry: it does not come back to the queue.
+        let p = s
+            .finish_attempt(
+                &attempt.id,
+                &trunx::store::AttemptResult {
+                    outcome: Some(Outcome::NoAnswer),
+                    ..Default::default()
+                },
+                &ProspectEvent::RetryLater {
+                    outcome: Outcome::NoAnswer,
+                    amd: None,
+                    next_attempt_at_ms: 1000,
+                },
+                20,
+            )
+            .unwrap();
+        assert_eq!(p.status, ProspectStatus::Cancelled);
+        assert_eq!(p.wait_reason.as_deref(), Some(SUPPRESSED_REASON));
+        assert_eq!(assert_counters_exact(s, &a.id).cancelled, 3);
+        // Z's submit got no answer before a disconnect: cancelled instead of requeued.
+        let p = s.message_requeued(&z_message.id, 21).unwrap();
+        assert_eq!(p.status, ProspectStatus::Cancelled);
+        assert_eq!(assert_counters_exact(s, &b.id).cancelled, 3);
+        // A claim of a suppressed number is refused (the SMS claim goes by number).
+        assert!(matches!(
+            s.begin_message(&b.id, y, "+17145550000", 1, 22),
+            Err(StoreError::Prospect(_))
+        ));
+
+        // Added later to another campaign: accepted, counted, but cancelled at once.
+        let c = s.create_campaign(sms("c"), 30).unwrap();
+        assert_eq!(s.add_prospects(&c.id, &numbers, 31).unwrap(), 4);
+        let st = assert_counters_exact(s, &c.id);
+        assert_eq!((st.total, st.queued, st.cancelled), (4, 1, 3));
+
+        // A running campaign whose last queued prospect is suppressed completes.
+        let d = s.create_campaign(sms("d"), 40).unwrap();
+        s.add_prospects(&d.id, &numbers[3..], 41).unwrap();
+        s.transition_campaign(&d.id, Action::Start, 42).unwrap();
+        let again = s
+            .suppress(&[numbers[3].clone(), x.clone()], "api", "api", 43)
+            .unwrap();
+        assert_eq!(again.added, 1, "X was already listed");
+        assert_eq!(
+            s.get_campaign(&d.id).unwrap().status,
+            CampaignStatus::Completed
+        );
+        assert_eq!(assert_counters_exact(s, &d.id).cancelled, 1);
+
+        // The list, paged, keeps the first reason of a number.
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let p = s.list_suppressed(&PageRequest { limit: 3, after }).unwrap();
+            listed.extend(p.items);
+            match p.next_cursor {
+                Some(n) => after = Some(n),
+                None => break,
+            }
         }
-        other => panic!("{other:?}"),
+        assert_eq!(listed.len(), 4);
+        assert_eq!(
+            (
+                listed[0].phone.as_str(),
+                listed[0].reason.as_str(),
+                listed[0].source.as_str()
+            ),
+            (x.as_str(), "opt_out_sms", "smpp")
+        );
+        assert_eq!(listed[0].created_at_ms, 10);
+
+        // Taking a number off the list lets new prospects in; cancelled ones stay cancelled.
+        assert!(s.unsuppress(x).unwrap());
+        assert!(!s.unsuppress(x).unwrap());
+        assert!(!s.is_suppressed(x).unwrap());
+        let e = s.create_campaign(sms("e"), 50).unwrap();
+        s.add_prospects(&e.id, &numbers[..1], 51).unwrap();
+        assert_eq!(assert_counters_exact(s, &e.id).queued, 1);
+        // A lost its last number to the second suppression too; nothing came back.
+        let st = assert_counters_exact(s, &a.id);
+        assert_eq!((st.cancelled, st.queued), (4, 0));
     }
-    // A duplicate receipt changes nothing.
+}
+
+on_both_backends! {
+    fn state_changes_write_their_events_and_outbox_rows_in_the_same_transaction(s) {
+        let c = s
+            .create_campaign(
+                NewCampaign {
+                    webhook_url: Some("https://hooks.example.com/t".into()),
+                    ..voice_with_retries(0)
+                },
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            c.webhook_url.as_deref(),
+            Some("https://hooks.example.com/t")
+        );
+        assert_eq!(
+            s.get_campaign(&c.id).unwrap().webhook_url.as_deref(),
+            Some("https://hooks.example.com/t")
+        );
+        s.add_prospects(&c.id, &phones(1, 300), 1).unwrap();
+        assert_eq!(s.last_event_seq().unwrap(), 0);
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        // A refused transition writes nothing.
+        assert!(s.transition_campaign(&c.id, Action::Start, 3).is_err());
+        let p = s.due_prospects(&c.id, 3, 1).unwrap().remove(0);
+        let a = s.begin_attempt(&c.id, &p.id, "+17145550000", 4).unwrap();
+        let result = trunx::store::AttemptResult {
+            outcome: Some(Outcome::Voicemail),
+            sip_status: Some(200),
+            amd_result: Some(AmdResult::MachineEndBeep),
+            amd_ms: Some(2_400),
+            ..Default::default()
+        };
+        let done = ProspectEvent::Finished {
+            outcome: Outcome::Voicemail,
+            amd: Some(AmdResult::MachineEndBeep),
+        };
+        s.finish_attempt(&a.id, &result, &done, 9).unwrap();
+        let events = s.events_after(0, 100).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "campaign.status",
+                "attempt.started",
+                "attempt.ended",
+                "campaign.status"
+            ]
+        );
+        assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(s.last_event_seq().unwrap(), events[3].seq);
+        assert_eq!(events[0].data["status"], "dialing");
+        assert_eq!(events[1].data["attemptId"], a.id.as_str());
+        assert_eq!(events[2].data["outcome"], "voicemail");
+        assert_eq!(events[2].data["amdResult"], "machine_end_beep");
+        assert_eq!(events[2].data["amdMs"], 2_400);
+        assert_eq!(events[3].data["status"], "completed");
+        assert_eq!(events[3].data["action"], "complete");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.id.starts_with("evt_") && e.id.len() == 28)
+        );
+        assert_eq!(s.events_after(events[1].seq, 100).unwrap().len(), 2);
+
+        // The outbox: every event pending and due, with the campaign's URL.
+        assert_eq!(s.webhook_queue_depth().unwrap(), 4);
+        let due = s.due_webhooks(10, 100).unwrap();
+        assert_eq!(due.len(), 4);
+        assert!(
+            due.iter()
+                .all(|j| j.url.as_deref() == Some("https://hooks.example.com/t"))
+        );
+        s.webhook_tried(due[0].event.seq, "delivered", None, None)
+            .unwrap();
+        s.webhook_tried(
+            due[1].event.seq,
+            "pending",
+            Some(5_000),
+            Some("HTTP status 500"),
+        )
+        .unwrap();
+        // A finished delivery cannot be tried again.
+        assert!(
+            s.webhook_tried(due[0].event.seq, "delivered", None, None)
+                .is_err()
+        );
+        let due_now = s.due_webhooks(10, 100).unwrap();
+        assert_eq!(due_now.len(), 2);
+        let later = s.due_webhooks(5_000, 100).unwrap();
+        assert_eq!(later.len(), 3);
+        assert_eq!(later[0].tries, 1);
+        assert_eq!(s.webhook_queue_depth().unwrap(), 3);
+    }
+}
+
+// PostgreSQL only: what several nodes sharing one database rely on.
+
+fn node(id: &str, url: &str, pacing: bool) -> PgStore {
+    let cluster = ClusterSettings {
+        lease_ms: 5_000,
+        shared_pacing: pacing,
+        ..ClusterSettings::single(id)
+    };
+    PgStore::open(url, 7, cluster).unwrap()
+}
+
+#[test]
+fn postgres_migrations_run_once_for_two_nodes() {
+    let Some(url) = pg_server::database_or_skip("postgres_migrations_run_once_for_two_nodes")
+    else {
+        return;
+    };
+    // Two nodes opening one new database at once: the advisory lock serialises them.
+    let (a, b) = std::thread::scope(|sc| {
+        let a = sc.spawn(|| node("a", &url, false));
+        let b = sc.spawn(|| node("b", &url, false));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.schema_version().unwrap(), 8);
+    assert_eq!(b.schema_version().unwrap(), 8);
+    let c = a.create_campaign(voice("shared"), 1).unwrap();
+    assert_eq!(b.get_campaign(&c.id).unwrap().name, "shared");
+}
+
+#[test]
+fn postgres_leases_split_the_queue_between_nodes_and_nobody_dials_twice() {
+    let Some(url) = pg_server::database_or_skip("postgres_leases_split_the_queue") else {
+        return;
+    };
+    let (a, b) = (node("a", &url, false), node("b", &url, false));
+    let c = a.create_campaign(voice_with_retries(0), 0).unwrap();
+    a.add_prospects(&c.id, &phones(10, 100), 1).unwrap();
+    a.transition_campaign(&c.id, Action::Start, 2).unwrap();
+    let due_a = a.due_prospects(&c.id, 1_000, 6).unwrap();
+    let due_b = b.due_prospects(&c.id, 1_000, 6).unwrap();
+    assert_eq!((due_a.len(), due_b.len()), (6, 4));
+    let mut ids: Vec<&str> = due_a.iter().chain(&due_b).map(|p| p.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "each prospect leased to one node");
+    // B may not dial what A leased while A's lease runs; A may.
     assert!(matches!(
-        s.message_receipt("smsc-1-0", true, None, 103).unwrap(),
-        ReceiptOutcome::AlreadyFinal(_)
+        b.begin_attempt(&c.id, &due_a[0].id, "+17145550000", 1_100),
+        Err(StoreError::Leased { .. })
     ));
+    a.begin_attempt(&c.id, &due_a[0].id, "+17145550000", 1_100)
+        .unwrap();
+    // Once A's lease ran out (A died), B takes A's remaining prospects.
+    // (B's own 4 come back to B too; A's prospect in a call does not.)
+    let later = b.due_prospects(&c.id, 1_000 + 5_001, 10).unwrap();
+    assert_eq!(later.len(), 9);
+    assert!(
+        due_a[1..]
+            .iter()
+            .all(|q| later.iter().any(|p| p.id == q.id))
+    );
+    assert!(!later.iter().any(|p| p.id == due_a[0].id));
+    // A prospect in a call is never handed out again, and never begun twice.
+    assert!(
+        b.begin_attempt(&c.id, &due_a[0].id, "+17145550000", 7_000)
+            .is_err()
+    );
+    assert_eq!(a.stats(&c.id).unwrap().dialing, 1);
+}
+
+#[test]
+fn postgres_a_dead_nodes_calls_end_as_node_lost_and_are_never_redialled() {
+    use trunx::store::NodeStatus;
+    let Some(url) = pg_server::database_or_skip("postgres_a_dead_nodes_calls_end") else {
+        return;
+    };
+    let (a, b) = (node("a", &url, false), node("b", &url, false));
+    let c = a.create_campaign(voice_with_retries(3), 0).unwrap();
+    a.add_prospects(&c.id, &phones(2, 700), 1).unwrap();
+    a.transition_campaign(&c.id, Action::Start, 2).unwrap();
+    let due = a.due_prospects(&c.id, 10, 2).unwrap();
+    let att = a
+        .begin_attempt(&c.id, &due[0].id, "+17145550000", 10)
+        .unwrap();
+    let beat = |id: &str, at: i64| NodeStatus {
+        id: id.into(),
+        started_at_ms: 0,
+        heartbeat_at_ms: at,
+        calls: 0,
+        calls_placed: 0,
+        cps: 0.0,
+    };
+    // A beats (lease renewed to 2,000 + 5,000); B's beat before that ends nothing.
+    assert_eq!(a.heartbeat(&beat("a", 2_000)).unwrap(), 0);
+    assert_eq!(b.heartbeat(&beat("b", 6_000)).unwrap(), 0);
+    // A stops beating; after its lease B's beat ends A's call: failed, final despite retries.
+    assert_eq!(b.heartbeat(&beat("b", 7_001)).unwrap(), 1);
+    let p = all_prospects(&b, &c.id)
+        .into_iter()
+        .find(|p| p.id == att.prospect_id)
+        .unwrap();
+    assert_eq!(p.status, ProspectStatus::Completed);
+    assert_eq!(p.last_outcome, Some(Outcome::Failed));
+    assert_eq!(p.attempts, 1);
+    let ended = b
+        .list_attempts(
+            &c.id,
+            &PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(ended.items[0].result.cause.as_deref(), Some("node_lost"));
+    // A's late report is refused: the outcome is counted once.
     assert!(matches!(
-        s.message_receipt("nobody-knows", true, None, 103),
+        a.finish_attempt(
+            &att.id,
+            &Default::default(),
+            &ProspectEvent::Finished {
+                outcome: Outcome::Busy,
+                amd: None
+            },
+            8_000
+        ),
         Err(StoreError::NotFound { .. })
     ));
-    // No receipt ever came: the runtime fails it.
-    let failed = s
-        .message_failed(&msgs[2].id, "receipt_timeout", 104)
-        .unwrap();
-    assert_eq!(failed.error_code.as_deref(), Some("receipt_timeout"));
-    assert!(matches!(
-        s.message_failed(&msgs[2].id, "again", 105),
-        Err(StoreError::MessageState { .. })
-    ));
+    let st = assert_counters_exact(&b, &c.id);
+    assert_eq!((st.failed, st.busy, st.dialing), (1, 0, 0));
+    let nodes = b.list_nodes().unwrap();
     assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 0, 0, 17, 1, 2, 0, 3]
+        nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
     );
-    assert_eq!(
-        s.get_campaign(&c.id).unwrap().status,
-        CampaignStatus::Dialing
-    );
-
-    // The rest are delivered; the campaign completes with the last one, not before.
-    for i in 3..20 {
-        let out = s
-            .message_receipt(&format!("smsc-{i}-0"), true, Some("000"), 110 + i as i64)
-            .unwrap();
-        assert!(matches!(out, ReceiptOutcome::Finished(_)));
-        let st = assert_counters_exact(&s, &c.id);
-        assert_eq!(st.delivered, i as i64 - 1);
-        assert_eq!(st.progress(), 100 * (i as i64 + 1) / 20);
-        let status = s.get_campaign(&c.id).unwrap().status;
-        let expect = if i == 19 {
-            CampaignStatus::Completed
-        } else {
-            CampaignStatus::Dialing
-        };
-        assert_eq!(status, expect, "after receipt {i}");
-    }
-    assert_eq!(
-        counts(&assert_counters_exact(&s, &c.id)),
-        [20, 0, 0, 0, 18, 2, 0, 20]
-    );
-    assert!(s.live_messages().unwrap().is_empty());
-
-    // The audit: 22 rows (two requeued), in order, paged; the prospect shows the outcome.
-    let mut rows = Vec::new();
-    let mut after = None;
-    loop {
-        let p = s
-            .list_messages(&c.id, &PageRequest { limit: 5, after })
-            .unwrap();
-        assert!(p.items.len() <= 5);
-        rows.extend(p.items);
-        match p.next_cursor {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    assert_eq!(rows.len(), 22);
-    let requeued = rows
-        .iter()
-        .filter(|m| m.status == MessageStatus::Requeued)
-        .count();
-    assert_eq!(requeued, 2);
-    assert_eq!(rows[0].smpp_message_ids, vec!["smsc-0-0", "smsc-0-1"]);
-    assert_eq!(rows[0].submitted_at_ms, Some(70));
-    assert_eq!(s.messages_since(60).unwrap().len(), 2);
-    let p0 = &all_prospects(&s, &c.id)[0];
-    assert_eq!(
-        (p0.last_outcome, p0.attempts),
-        (Some(Outcome::Delivered), 1)
-    );
-
-    // Messages only for SMS campaigns.
-    let v = s.create_campaign(voice("calls"), 200).unwrap();
-    s.add_prospects(&v.id, &numbers[..1], 201).unwrap();
-    s.transition_campaign(&v.id, Action::Start, 202).unwrap();
-    assert!(matches!(
-        s.begin_message(&v.id, &numbers[0], "+17145550000", 1, 203),
-        Err(StoreError::WrongChannel { .. })
-    ));
 }
 
 #[test]
-fn suppressed_numbers_are_cancelled_everywhere_and_never_claimed() {
-    use trunx::store::SUPPRESSED_REASON;
-    let (_d, s) = temp_store();
-    let numbers = phones(4, 900);
-    let (x, y, z) = (&numbers[0], &numbers[1], &numbers[2]);
-    // X is queued in a running voice campaign, a running SMS campaign and a created one.
-    let a = s.create_campaign(voice_with_retries(2), 0).unwrap();
-    let b = s.create_campaign(sms("b"), 0).unwrap();
-    let created = s.create_campaign(voice("later"), 0).unwrap();
-    s.add_prospects(&a.id, &numbers, 1).unwrap();
-    s.add_prospects(&b.id, &numbers, 1).unwrap();
-    s.add_prospects(&created.id, &numbers[..1], 1).unwrap();
-    s.transition_campaign(&a.id, Action::Start, 2).unwrap();
-    s.transition_campaign(&b.id, Action::Start, 2).unwrap();
-    // Y is in a call in A; Z has a message being submitted in B.
-    let y_prospect = all_prospects(&s, &a.id)
-        .into_iter()
-        .find(|p| &p.phone == y)
-        .unwrap();
-    let attempt = s
-        .begin_attempt(&a.id, &y_prospect.id, "+17145550000", 3)
-        .unwrap();
-    let z_message = s.begin_message(&b.id, z, "+17145550000", 1, 3).unwrap();
-
-    let out = s
-        .suppress(
-            &[x.clone(), y.clone(), z.clone()],
-            "opt_out_sms",
-            "smpp",
-            10,
-        )
-        .unwrap();
-    assert_eq!(out.added, 3);
-    // X in A, B and the created campaign, Y in B, Z in A: every queued one.
-    assert_eq!(out.prospects_cancelled, 5);
-    for (id, cancelled) in [(&a.id, 2), (&b.id, 2), (&created.id, 1)] {
-        let st = assert_counters_exact(&s, id);
-        assert_eq!(st.cancelled, cancelled, "{id}");
-        let px = all_prospects(&s, id)
-            .into_iter()
-            .find(|p| &p.phone == x)
-            .unwrap();
-        assert_eq!(px.status, ProspectStatus::Cancelled);
-        assert_eq!(px.wait_reason.as_deref(), Some(SUPPRESSED_REASON));
-    }
-    assert!(s.is_suppressed(x).unwrap());
-    assert!(!s.is_suppressed(&numbers[3]).unwrap());
-    let due: Vec<String> = s
-        .due_prospects(&a.id, 100, 10)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.phone)
-        .collect();
-    assert_eq!(
-        due,
-        vec![numbers[3].clone()],
-        "only the number never suppressed"
-    );
-
-    // Y's call ends with a retry: it does not come back to the queue.
-    let p = s
-        .finish_attempt(
-            &attempt.id,
-            &trunx::store::AttemptResult {
-                outcome: Some(Outcome::NoAnswer),
-                ..Default::default()
-            },
-            &ProspectEvent::RetryLater {
-                outcome: Outcome::NoAnswer,
-                amd: None,
-                next_attempt_at_ms: 1000,
-            },
-            20,
-        )
-        .unwrap();
-    assert_eq!(p.status, ProspectStatus::Cancelled);
-    assert_eq!(p.wait_reason.as_deref(), Some(SUPPRESSED_REASON));
-    assert_eq!(assert_counters_exact(&s, &a.id).cancelled, 3);
-    // Z's submit got no answer before a disconnect: cancelled instead of requeued.
-    let p = s.message_requeued(&z_message.id, 21).unwrap();
-    assert_eq!(p.status, ProspectStatus::Cancelled);
-    assert_eq!(assert_counters_exact(&s, &b.id).cancelled, 3);
-    // A claim of a suppressed number is refused (the SMS claim goes by number).
-    assert!(matches!(
-        s.begin_message(&b.id, y, "+17145550000", 1, 22),
-        Err(StoreError::Prospect(_))
-    ));
-
-    // Added later to another campaign: accepted, counted, but cancelled at once.
-    let c = s.create_campaign(sms("c"), 30).unwrap();
-    assert_eq!(s.add_prospects(&c.id, &numbers, 31).unwrap(), 4);
-    let st = assert_counters_exact(&s, &c.id);
-    assert_eq!((st.total, st.queued, st.cancelled), (4, 1, 3));
-
-    // A running campaign whose last queued prospect is suppressed completes.
-    let d = s.create_campaign(sms("d"), 40).unwrap();
-    s.add_prospects(&d.id, &numbers[3..], 41).unwrap();
-    s.transition_campaign(&d.id, Action::Start, 42).unwrap();
-    let again = s
-        .suppress(&[numbers[3].clone(), x.clone()], "api", "api", 43)
-        .unwrap();
-    assert_eq!(again.added, 1, "X was already listed");
-    assert_eq!(
-        s.get_campaign(&d.id).unwrap().status,
-        CampaignStatus::Completed
-    );
-    assert_eq!(assert_counters_exact(&s, &d.id).cancelled, 1);
-
-    // The list, paged, keeps the first reason of a number.
-    let mut listed = Vec::new();
-    let mut after = None;
-    loop {
-        let p = s.list_suppressed(&PageRequest { limit: 3, after }).unwrap();
-        listed.extend(p.items);
-        match p.next_cursor {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    assert_eq!(listed.len(), 4);
-    assert_eq!(
-        (
-            listed[0].phone.as_str(),
-            listed[0].reason.as_str(),
-            listed[0].source.as_str()
-        ),
-        (x.as_str(), "opt_out_sms", "smpp")
-    );
-    assert_eq!(listed[0].created_at_ms, 10);
-
-    // Taking a number off the list lets new prospects in; cancelled ones stay cancelled.
-    assert!(s.unsuppress(x).unwrap());
-    assert!(!s.unsuppress(x).unwrap());
-    assert!(!s.is_suppressed(x).unwrap());
-    let e = s.create_campaign(sms("e"), 50).unwrap();
-    s.add_prospects(&e.id, &numbers[..1], 51).unwrap();
-    assert_eq!(assert_counters_exact(&s, &e.id).queued, 1);
-    // A lost its last number to the second suppression too; nothing came back.
-    let st = assert_counters_exact(&s, &a.id);
-    assert_eq!((st.cancelled, st.queued), (4, 0));
-}
-
-#[test]
-fn state_changes_write_their_events_and_outbox_rows_in_the_same_transaction() {
-    let (_d, s) = temp_store();
-    let c = s
+fn postgres_calls_per_second_holds_across_nodes() {
+    let Some(url) = pg_server::database_or_skip("postgres_calls_per_second_holds") else {
+        return;
+    };
+    let (a, b) = (node("a", &url, true), node("b", &url, true));
+    let c = a
         .create_campaign(
             NewCampaign {
-                webhook_url: Some("https://hooks.example.com/t".into()),
-                ..voice_with_retries(0)
+                mode: json!({"calls_per_second": 2}),
+                ..voice("paced")
             },
             0,
         )
         .unwrap();
-    assert_eq!(
-        c.webhook_url.as_deref(),
-        Some("https://hooks.example.com/t")
-    );
-    assert_eq!(
-        s.get_campaign(&c.id).unwrap().webhook_url.as_deref(),
-        Some("https://hooks.example.com/t")
-    );
-    s.add_prospects(&c.id, &phones(1, 300), 1).unwrap();
-    assert_eq!(s.last_event_seq().unwrap(), 0);
-    s.transition_campaign(&c.id, Action::Start, 2).unwrap();
-    // A refused transition writes nothing.
-    assert!(s.transition_campaign(&c.id, Action::Start, 3).is_err());
-    let p = s.due_prospects(&c.id, 3, 1).unwrap().remove(0);
-    let a = s.begin_attempt(&c.id, &p.id, "+17145550000", 4).unwrap();
-    let result = trunx::store::AttemptResult {
-        outcome: Some(Outcome::Voicemail),
-        sip_status: Some(200),
-        amd_result: Some(AmdResult::MachineEndBeep),
-        amd_ms: Some(2_400),
-        ..Default::default()
-    };
-    let done = ProspectEvent::Finished {
-        outcome: Outcome::Voicemail,
-        amd: Some(AmdResult::MachineEndBeep),
-    };
-    s.finish_attempt(&a.id, &result, &done, 9).unwrap();
-    let events = s.events_after(0, 100).unwrap();
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "campaign.status",
-            "attempt.started",
-            "attempt.ended",
-            "campaign.status"
-        ]
-    );
-    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
-    assert_eq!(s.last_event_seq().unwrap(), events[3].seq);
-    assert_eq!(events[0].data["status"], "dialing");
-    assert_eq!(events[1].data["attemptId"], a.id.as_str());
-    assert_eq!(events[2].data["outcome"], "voicemail");
-    assert_eq!(events[2].data["amdResult"], "machine_end_beep");
-    assert_eq!(events[2].data["amdMs"], 2_400);
-    assert_eq!(events[3].data["status"], "completed");
-    assert_eq!(events[3].data["action"], "complete");
-    assert!(
-        events
-            .iter()
-            .all(|e| e.id.starts_with("evt_") && e.id.len() == 28)
-    );
-    assert_eq!(s.events_after(events[1].seq, 100).unwrap().len(), 2);
-
-    // The outbox: every event pending and due, with the campaign's URL.
-    assert_eq!(s.webhook_queue_depth().unwrap(), 4);
-    let due = s.due_webhooks(10, 100).unwrap();
-    assert_eq!(due.len(), 4);
-    assert!(
-        due.iter()
-            .all(|j| j.url.as_deref() == Some("https://hooks.example.com/t"))
-    );
-    s.webhook_tried(due[0].event.seq, "delivered", None, None)
-        .unwrap();
-    s.webhook_tried(
-        due[1].event.seq,
-        "pending",
-        Some(5_000),
-        Some("HTTP status 500"),
-    )
-    .unwrap();
-    // A finished delivery cannot be tried again.
-    assert!(
-        s.webhook_tried(due[0].event.seq, "delivered", None, None)
-            .is_err()
-    );
-    let due_now = s.due_webhooks(10, 100).unwrap();
-    assert_eq!(due_now.len(), 2);
-    let later = s.due_webhooks(5_000, 100).unwrap();
-    assert_eq!(later.len(), 3);
-    assert_eq!(later[0].tries, 1);
-    assert_eq!(s.webhook_queue_depth().unwrap(), 3);
+    a.add_prospects(&c.id, &phones(20, 800), 1).unwrap();
+    a.transition_campaign(&c.id, Action::Start, 2).unwrap();
+    let mut started = Vec::new();
+    // Both nodes try every 50 ms for 3 s: together they start at most 2 calls a second.
+    for t in (10_000..13_000).step_by(50) {
+        for s in [&a, &b] {
+            for p in s.due_prospects(&c.id, t, 2).unwrap() {
+                match s.begin_attempt(&c.id, &p.id, "+17145550000", t) {
+                    Ok(_) => started.push(t),
+                    Err(StoreError::Paced { until_ms }) => assert!(until_ms > t),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+    assert_eq!(started.len(), 6, "{started:?}");
+    for w in started.windows(2) {
+        assert!(w[1] - w[0] >= 500, "{started:?}");
+    }
 }

@@ -1,5 +1,10 @@
 //! The engine switch: every AMD engine implements [`AmdProvider`] and emits the same events.
-//! `ACTIVE_AMD_PROVIDER` (config key `amd_provider`) picks one per process.
+//! `ACTIVE_AMD_PROVIDER` (config key `amd_provider`) picks one per process; a campaign's
+//! `mode.amdProvider` overrides it. The external engine streams over a socket, so only its
+//! pure parts live here ([`external`]); `runtime::amd_external` connects it per call.
+
+#[path = "external/mod.rs"]
+pub mod external;
 
 use super::{Amd, AmdConfig, AmdEvent, BeepModel};
 use crate::audio::Frame;
@@ -38,10 +43,10 @@ impl AmdProvider for Amd {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProviderError {
     #[error(
-        "ACTIVE_AMD_PROVIDER=external: no external AMD engine is available in this build; \
-         use builtin"
+        "the external AMD engine streams over a socket: a call task connects it \
+         (runtime::amd_external), not this pure constructor"
     )]
-    ExternalUnavailable,
+    ExternalNeedsRuntime,
 }
 
 /// Builds the detector for one call from the configured engine.
@@ -52,7 +57,7 @@ pub fn create(
 ) -> Result<Box<dyn AmdProvider>, ProviderError> {
     match kind {
         AmdProviderKind::Builtin => Ok(Box::new(Amd::new(config.clone(), model))),
-        AmdProviderKind::External => Err(ProviderError::ExternalUnavailable),
+        AmdProviderKind::External => Err(ProviderError::ExternalNeedsRuntime),
     }
 }
 
@@ -77,8 +82,8 @@ mod tests {
     }
 
     #[test]
-    fn external_is_a_clear_error() {
+    fn external_is_connected_by_the_runtime() {
         let err = create(AmdProviderKind::External, &AmdConfig::default(), None).err();
-        assert_eq!(err, Some(ProviderError::ExternalUnavailable));
+        assert_eq!(err, Some(ProviderError::ExternalNeedsRuntime));
     }
 }

@@ -134,12 +134,16 @@ pub async fn create_campaign(State(st): State<AppState>, JsonBody(body): JsonBod
         }
         Some(_) => return Err(ApiError::invalid("webhookUrl", "must be a URL string")),
     };
-    if let Some(asset) = refs.audio_asset {
+    for (field, asset) in [
+        ("mode.voicemailAudioUrl", refs.audio_asset),
+        ("mode.identificationAudioUrl", refs.identification_asset),
+    ] {
+        let Some(asset) = asset else { continue };
         let found = st.run(move |s| s.get_audio(&asset)).await;
         if let Err(e) = found {
             if e.status == StatusCode::NOT_FOUND {
                 return Err(ApiError::invalid(
-                    "mode.voicemailAudioUrl",
+                    field,
                     "no audio asset with this id; upload it with POST /audio/upload",
                 ));
             }
@@ -192,7 +196,7 @@ pub async fn get_campaign(State(st): State<AppState>, Path(id): Path<String>) ->
                 "liveAnswers30d": answered,
                 "abandoned30d": abandoned,
                 "rate30d": if answered == 0 { 0.0 } else { abandoned as f64 / answered as f64 },
-                "maxRate": crate::campaign::abandon::max_rate_for(&c.mode),
+                "maxRate": crate::campaign::abandon::max_rate_for(&c.mode, st.max_abandon_rate),
             }),
         );
     }
@@ -268,35 +272,39 @@ pub async fn list_attempts(
     Ok(Json(dto::page(&p, dto::attempt)).into_response())
 }
 
-/// Prepares the campaign's `voicemailAudioUrl` before a start or resume, so a URL that cannot
-/// be fetched or decoded fails here (422 naming the field, the URL and the reason, the status
-/// unchanged) and never mid-campaign. A disallowed transition is left to the store's 409.
+/// Prepares the campaign's `voicemailAudioUrl` and `identificationAudioUrl` before a start or
+/// resume, so a URL that cannot be fetched or decoded fails here (422 naming the field, the
+/// URL and the reason, the status unchanged) and never mid-campaign. A disallowed transition
+/// is left to the store's 409.
 async fn prepare_voicemail(st: &AppState, id: &str, action: Action) -> Result<(), ApiError> {
     let campaign_id = id.to_string();
     let c = st.run(move |s| s.get_campaign(&campaign_id)).await?;
     if c.channel != Channel::Voice || apply(c.status, action).is_err() {
         return Ok(());
     }
-    let Some(url) = c.mode.get("voicemailAudioUrl").and_then(Value::as_str) else {
-        return Ok(());
-    };
-    match st.voicemail.prepare(url).await {
-        Ok(prompt) => {
-            tracing::info!(
-                campaign = %c.id,
-                url = %redact_url(url),
-                duration_ms = prompt.duration_ms(),
-                gain_db = prompt.gain_db,
-                "voicemail audio prepared"
-            );
-            Ok(())
-        }
-        Err(e) => {
-            tracing::warn!(campaign = %c.id, url = %e.url, reason = %e.reason, "voicemail audio cannot be prepared");
-            Err(ApiError::invalid("mode.voicemailAudioUrl", e.to_string())
-                .with("url", e.url.clone()))
+    for key in ["voicemailAudioUrl", "identificationAudioUrl"] {
+        let Some(url) = c.mode.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        match st.voicemail.prepare(url).await {
+            Ok(prompt) => {
+                tracing::info!(
+                    campaign = %c.id,
+                    field = key,
+                    url = %redact_url(url),
+                    duration_ms = prompt.duration_ms(),
+                    gain_db = prompt.gain_db,
+                    "campaign audio prepared"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(campaign = %c.id, field = key, url = %e.url, reason = %e.reason, "campaign audio cannot be prepared");
+                return Err(ApiError::invalid(format!("mode.{key}"), e.to_string())
+                    .with("url", e.url.clone()));
+            }
         }
     }
+    Ok(())
 }
 
 async fn lifecycle(st: AppState, id: String, action: Action) -> ApiResult {
@@ -487,6 +495,27 @@ pub async fn list_dids(State(st): State<AppState>, q: ListQuery) -> ApiResult {
     let page = q.page;
     let p = st.run(move |s| s.list_dids(state, &page)).await?;
     Ok(Json(dto::page(&p, dto::did)).into_response())
+}
+
+/// `GET /nodes`: every node sharing the store, as its last heartbeat described it.
+pub async fn list_nodes(State(st): State<AppState>) -> ApiResult {
+    let now = (st.now_ms)();
+    let nodes = st.run(|s| s.list_nodes()).await?;
+    let data: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.id,
+                "calls": n.calls,
+                "callsPlaced": n.calls_placed,
+                "cps": (n.cps * 100.0).round() / 100.0,
+                "startedAt": dto::rfc3339(n.started_at_ms),
+                "lastHeartbeat": dto::rfc3339(n.heartbeat_at_ms),
+                "alive": now - n.heartbeat_at_ms <= 5_000,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "data": data })).into_response())
 }
 
 pub async fn list_messages(

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Prepared `voicemailAudioUrl` prompts: filled at campaign start and resume, read by the
     /// dialer with `get(url)`.
     pub voicemail: Arc<VoicemailLibrary>,
+    /// `max_abandon_rate` of the configuration (`GET /campaigns/:id` shows each campaign's).
+    pub max_abandon_rate: f64,
 }
 
 impl AppState {
@@ -124,6 +126,7 @@ pub fn router_live(state: AppState, live: Live) -> Router {
         )
         .route("/audio/{id}/file", get(audio_file))
         .route("/dids", post(add_dids).get(list_dids))
+        .route("/nodes", get(list_nodes))
         .route("/suppression", post(add_suppression).get(list_suppression))
         .route("/suppression/{phone}", delete(remove_suppression))
         .route("/dnc", get(compliance::list_dnc))

@@ -44,7 +44,8 @@ const fn op(
 
 const JSON: &str = "application/json";
 const LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409];
-/// Start and resume also prepare `voicemailAudioUrl` and answer 422 when it cannot be.
+/// Start and resume also prepare `voicemailAudioUrl` and `identificationAudioUrl` and answer
+/// 422 when one cannot be.
 const PREPARING_LIFECYCLE_ERRORS: &[u16] = &[401, 404, 409, 422];
 
 /// Every route of the API.
@@ -106,7 +107,7 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/start",
-        "Start (from created); mode.voicemailAudioUrl is fetched and prepared first, 422 if it cannot be",
+        "Start (from created); mode.voicemailAudioUrl and mode.identificationAudioUrl are fetched and prepared first, 422 if one cannot be",
         None,
         &[],
         (200, "Lifecycle"),
@@ -124,7 +125,7 @@ pub const ROUTES: &[RouteDoc] = &[
     op(
         "post",
         "/campaigns/{id}/resume",
-        "Resume (from paused); mode.voicemailAudioUrl is revalidated first, 422 if it cannot be prepared",
+        "Resume (from paused); mode.voicemailAudioUrl and mode.identificationAudioUrl are revalidated first, 422 if one cannot be prepared",
         None,
         &[],
         (200, "Lifecycle"),
@@ -183,6 +184,15 @@ pub const ROUTES: &[RouteDoc] = &[
         &["limit", "cursor", "state"],
         (200, "DidPage"),
         &[401, 422],
+    ),
+    op(
+        "get",
+        "/nodes",
+        "The engine nodes sharing the store: calls in progress, calls per second, last heartbeat",
+        None,
+        &[],
+        (200, "Nodes"),
+        &[401],
     ),
     op(
         "get",
@@ -469,10 +479,13 @@ fn schemas() -> Value {
         "properties": {
             "ai": {"type": "boolean"},
             "voicemailAudioUrl": {"type": "string"},
+            "identificationAudioUrl": {"type": "string", "description": "ai campaigns only: http(s) URL or /audio/<id>/file of the identification message (seller's name and a callback number) played to a person the agent has not taken within 2 s of their greeting, before hanging up (TSR 16 CFR 310.4(b)(4)(iii)); absent: the built-in clip. Prepared at start and resume, 422 if it cannot be"},
             "calls_per_second": {"type": "number", "exclusiveMinimum": 0},
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "retry_delay": {"type": "string", "examples": ["4h", "30m", "90s"]},
-            "message": {"type": "string", "minLength": 1, "maxLength": 1600, "description": "Required for sms"}
+            "message": {"type": "string", "minLength": 1, "maxLength": 1600, "description": "Required for sms"},
+            "amdProvider": {"type": "string", "enum": ["builtin", "external"], "description": "Voice: this campaign's AMD engine instead of the node's ACTIVE_AMD_PROVIDER. external streams each answered call to the external engine (trunx AMD stream protocol); the built-in engine decides when it is late (amd_external_timeout) or fails."},
+            "amdExternalUrl": {"type": "string", "format": "uri", "maxLength": 2048, "description": "Voice, with amdProvider external: ws:// or wss:// URL of this campaign's external AMD engine (e.g. ws://amd.example:9310/amd/v1/stream) instead of amd_external_url."}
         },
         "additionalProperties": true
     });
@@ -545,6 +558,8 @@ fn schemas() -> Value {
         "Did": {"type": "object", "properties": {"id": {"type": "string"}, "number": e164, "state": {"type": "string", "enum": ["active", "cooling", "burned"]}, "healthScore": {"type": "number"}, "callsPlaced": count, "callsAnswered": count, "answerRate": {"type": ["number", "null"]}, "coolingUntil": {"type": ["string", "null"]}, "lastUsedAt": {"type": ["string", "null"]}, "createdAt": ts}},
         "DidsAdded": {"type": "object", "properties": {"added": count, "data": {"type": "array", "items": reference("Did")}}},
         "DidPage": page("Did"),
+        "Node": {"type": "object", "required": ["id", "calls", "cps", "lastHeartbeat", "alive"], "properties": {"id": {"type": "string"}, "calls": count, "callsPlaced": count, "cps": {"type": "number"}, "startedAt": ts, "lastHeartbeat": ts, "alive": {"type": "boolean", "description": "A heartbeat within the last 5 s"}}},
+        "Nodes": {"type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": reference("Node")}}},
         "Message": {"type": "object", "properties": {"id": {"type": "string"}, "prospectId": {"type": "string"}, "phone": e164, "did": e164, "parts": count, "messageIds": {"type": "array", "items": {"type": "string"}}, "status": {"type": "string", "enum": ["sending", "sent", "delivered", "failed", "requeued"]}, "errorCode": {"type": ["string", "null"]}, "submittedAt": {"type": ["string", "null"], "format": "date-time"}, "receiptAt": {"type": ["string", "null"], "format": "date-time"}, "createdAt": ts}},
         "MessagePage": page("Message"),
         "SuppressionAdd": {"type": "object", "required": ["phones"], "properties": {"phones": {"type": "array", "minItems": 1, "maxItems": 10000, "items": e164}, "reason": {"type": "string", "minLength": 1, "maxLength": 64, "default": "api"}}},

@@ -5,6 +5,7 @@
 //! the clock; file reads happen only in [`prompt`] and [`wav`] when asked to load a file.
 
 pub mod g711;
+pub mod identification;
 pub mod player;
 pub mod prompt;
 pub mod sniff;

@@ -5,6 +5,7 @@
 //! with `ai`, hand over to the agent. Pure: events in, actions out; no I/O, no clock.
 
 pub mod amd_record;
+pub mod identification;
 pub mod replay;
 
 use crate::amd::{AmdEvent, AmdEventKind};

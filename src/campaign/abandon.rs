@@ -13,16 +13,9 @@
 
 use std::collections::VecDeque;
 
-static MAX_RATE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-
-/// Sets this process's `max_abandon_rate` (once, at start, from the configuration).
-pub fn install_max_rate(rate: f64) -> bool {
-    MAX_RATE.set(rate).is_ok()
-}
-
-/// A campaign's limit: `mode.max_abandon_rate` if set, else the configured one (default 3 %).
-pub fn max_rate_for(mode: &serde_json::Value) -> f64 {
-    let configured = MAX_RATE.get().copied().unwrap_or(DEFAULT_MAX_RATE);
+/// A campaign's limit: `mode.max_abandon_rate` if set (never above the configured one), else
+/// `configured` (`max_abandon_rate` of the configuration, default [`DEFAULT_MAX_RATE`]).
+pub fn max_rate_for(mode: &serde_json::Value, configured: f64) -> f64 {
     mode.get("max_abandon_rate")
         .and_then(serde_json::Value::as_f64)
         .filter(|r| *r > 0.0)

@@ -29,6 +29,8 @@ pub struct ModeRefs {
     /// The audio asset id of a `voicemailAudioUrl` written as this server's relative path
     /// `/audio/<id>/file`.
     pub audio_asset: Option<String>,
+    /// The same for `identificationAudioUrl`.
+    pub identification_asset: Option<String>,
 }
 
 /// Most characters of an SMS `message`.
@@ -109,6 +111,20 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
             check_audio_url(s).map_err(|m| FieldError::new("mode.voicemailAudioUrl", m))?;
     }
     let ai = obj.get("ai").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(v) = obj.get("identificationAudioUrl") {
+        let field = "mode.identificationAudioUrl";
+        let s = v
+            .as_str()
+            .ok_or_else(|| FieldError::new(field, "must be a URL string"))?;
+        refs.identification_asset = check_audio_url(s).map_err(|m| FieldError::new(field, m))?;
+        if !ai {
+            return Err(FieldError::new(
+                field,
+                "only means something with \"ai\": true (a person the agent does not take \
+                 within 2 s hears it)",
+            ));
+        }
+    }
     for (key, schemes) in [
         ("agentUrl", &["ws://", "wss://"][..]),
         ("agentSipUri", &["sip:", "sips:"][..]),
@@ -131,6 +147,32 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
             return Err(FieldError::new(
                 &field,
                 "only means something with \"ai\": true (humans are bridged to the agent)",
+            ));
+        }
+    }
+    if let Some(v) = obj.get("amdProvider")
+        && !matches!(v.as_str(), Some("builtin" | "external"))
+    {
+        return Err(FieldError::new(
+            "mode.amdProvider",
+            "must be \"builtin\" or \"external\"",
+        ));
+    }
+    if let Some(v) = obj.get("amdExternalUrl") {
+        let s = v
+            .as_str()
+            .ok_or_else(|| FieldError::new("mode.amdExternalUrl", "must be a string"))?;
+        if s.len() > MAX_AGENT_ADDRESS {
+            return Err(FieldError::new(
+                "mode.amdExternalUrl",
+                format!("must be at most {MAX_AGENT_ADDRESS} characters"),
+            ));
+        }
+        crate::config::parse_ws_url(s).map_err(|m| FieldError::new("mode.amdExternalUrl", m))?;
+        if obj.get("amdProvider").and_then(Value::as_str) != Some("external") {
+            return Err(FieldError::new(
+                "mode.amdExternalUrl",
+                "only means something with \"amdProvider\": \"external\"",
             ));
         }
     }
@@ -274,12 +316,50 @@ mod tests {
     }
 
     #[test]
+    fn identification_audio_url() {
+        let ok = json!({"ai": true, "identificationAudioUrl": "/audio/aud_id/file"});
+        assert_eq!(
+            validate_mode(Channel::Voice, &ok, 10.0).unwrap(),
+            ModeRefs {
+                audio_asset: None,
+                identification_asset: Some("aud_id".into()),
+            }
+        );
+        let remote = json!({"ai": true, "identificationAudioUrl": "https://x.io/id.wav"});
+        assert!(validate_mode(Channel::Voice, &remote, 10.0).is_ok());
+        for (mode, why) in [
+            (
+                json!({"ai": true, "identificationAudioUrl": 3}),
+                "URL string",
+            ),
+            (
+                json!({"ai": true, "identificationAudioUrl": "ftp://x"}),
+                "http(s)",
+            ),
+            (
+                json!({"identificationAudioUrl": "https://x.io/id.wav"}),
+                "\"ai\": true",
+            ),
+        ] {
+            let e = validate_mode(Channel::Voice, &mode, 10.0).unwrap_err();
+            assert_eq!(e.field, "mode.identificationAudioUrl", "{mode}");
+            assert!(e.message.contains(why), "{e}");
+        }
+    }
+
+    #[test]
     fn voice_fields() {
         let ok = json!({"ai": true, "calls_per_second": 10, "max_retries": 2,
                         "retry_delay": "4h", "voicemailAudioUrl": "https://x.io/a.mp3",
                         "agentUrl": "wss://agent.example/stream", "custom": {"kept": 1}});
         assert_eq!(
             validate_mode(Channel::Voice, &ok, 10.0),
+            Ok(ModeRefs::default())
+        );
+        let amd =
+            json!({"amdProvider": "external", "amdExternalUrl": "ws://amd:9310/amd/v1/stream"});
+        assert_eq!(
+            validate_mode(Channel::Voice, &amd, 10.0),
             Ok(ModeRefs::default())
         );
         let sip = json!({"ai": true, "agentSipUri": "sip:agent@sip.example:5060"});
@@ -298,6 +378,16 @@ mod tests {
             (json!({"ai": "yes"}), "mode.ai"),
             (json!({"ai": true, "agentUrl": "http://x"}), "mode.agentUrl"),
             (json!({"agentUrl": "ws://x"}), "mode.agentUrl"),
+            (json!({"amdProvider": "magic"}), "mode.amdProvider"),
+            (json!({"amdProvider": 1}), "mode.amdProvider"),
+            (
+                json!({"amdProvider": "external", "amdExternalUrl": "http://amd"}),
+                "mode.amdExternalUrl",
+            ),
+            (
+                json!({"amdExternalUrl": "ws://amd:9310/amd/v1/stream"}),
+                "mode.amdExternalUrl",
+            ),
             (
                 json!({"ai": true, "agentSipUri": "tel:+1"}),
                 "mode.agentSipUri",

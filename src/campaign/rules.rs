@@ -23,7 +23,9 @@
 //! ```
 //! The rule applies in the prospect's local time, in every candidate zone of the number
 //! (see [`super::window::check_with_rules`]), on top of the federal window and the campaign
-//! schedule: it can only narrow them. Pure: parsing and evaluation, no I/O.
+//! schedule: it can only narrow them. Pure: parsing and evaluation, no I/O, and no global
+//! state: the set in force is a value the runtime loads at start and hands to the dialer and
+//! the SMS sender in their settings.
 
 use std::collections::BTreeMap;
 
@@ -260,19 +262,6 @@ impl RuleSet {
     pub fn rules(&self) -> impl Iterator<Item = &StateRule> {
         self.rules.values()
     }
-}
-
-static ACTIVE: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
-
-/// Installs the rule set of this process (once, at start, from `rules_dir`); `false` if one
-/// was already in force.
-pub fn install(rules: RuleSet) -> bool {
-    ACTIVE.set(rules).is_ok()
-}
-
-/// The rule set in force: the installed one, else the embedded files.
-pub fn active() -> &'static RuleSet {
-    ACTIVE.get_or_init(RuleSet::embedded)
 }
 
 #[cfg(test)]

@@ -28,7 +28,13 @@ pub struct DropStats {
     pub unknown_payload_type: u64,
     pub stale: u64,
     pub bad_dtmf: u64,
+    /// Another source address or SSRC than the established stream (the one-stream rule).
+    pub foreign: u64,
 }
+
+/// How long the established stream must be silent before another source or SSRC may take
+/// its place (an SBC or carrier switching media); until then such packets are dropped.
+pub const STREAM_SWITCH_AFTER: Duration = Duration::from_millis(500);
 
 /// The receive half of a call's media: datagrams in, frames and DTMF out.
 pub struct RtpReceiver {
@@ -42,6 +48,14 @@ pub struct RtpReceiver {
     drops: DropStats,
     /// Where media comes from: symmetric RTP sends back to this address.
     remote: Option<SocketAddr>,
+    /// The established stream: source, SSRC and when it last sent valid media.
+    stream: Option<(SocketAddr, u32, Instant)>,
+    /// The address the far end's SDP named: its media takes the stream over at once.
+    expected: Option<SocketAddr>,
+    /// Media came from `expected` at least once.
+    expected_seen: bool,
+    /// When the current stream's source took over.
+    stream_since: Option<Instant>,
 }
 
 impl RtpReceiver {
@@ -55,7 +69,18 @@ impl RtpReceiver {
             dtmf_events: None,
             drops: DropStats::default(),
             remote: None,
+            stream: None,
+            expected: None,
+            expected_seen: false,
+            stream_since: None,
         }
+    }
+
+    /// The media address of the far end's SDP. A stream from it wins over one latched from
+    /// elsewhere at once; any other source only gets in while it is silent.
+    pub fn with_expected_source(mut self, source: SocketAddr) -> Self {
+        self.expected = Some(source);
+        self
     }
 
     /// Hands frames to the caller as soon as they arrive in order (see
@@ -74,6 +99,16 @@ impl RtpReceiver {
                 return;
             }
         };
+        // One stream per call: while the established stream is alive, packets from another
+        // address or SSRC are injected or stray media and never reach the detector.
+        if let Some((source, ssrc, last)) = self.stream
+            && (source != from || ssrc != packet.ssrc)
+            && now.saturating_duration_since(last) < STREAM_SWITCH_AFTER
+            && (self.expected != Some(from) || source == from)
+        {
+            self.drops.foreign += 1;
+            return;
+        }
         if Some(packet.payload_type) == self.dtmf_payload_type {
             match self.dtmf.handle(packet.timestamp, &packet.payload, 8000) {
                 Ok(Some(event)) => self.dtmf_events = Some(event),
@@ -90,8 +125,20 @@ impl RtpReceiver {
             self.drops.stale += 1;
             return;
         };
-        // Symmetric RTP: follow the source of valid media (NAT rebinding, SBC changes).
-        self.remote = Some(from);
+        // Symmetric RTP: follow the source of valid media (NAT rebinding, SBC changes, once
+        // the old stream fell silent). A source other than the SDP's gets our media only once
+        // it has been the stream for a second and the SDP's address never sent any.
+        if self.stream.is_none_or(|(source, _, _)| source != from) {
+            self.stream_since = Some(now);
+        }
+        self.expected_seen |= self.expected == Some(from);
+        let settled = self
+            .stream_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+        if self.expected.is_none_or(|e| e == from) || (settled && !self.expected_seen) {
+            self.remote = Some(from);
+        }
+        self.stream = Some((from, packet.ssrc, now));
         self.jitter
             .push(now, placed.ext_ts, self.law, &packet.payload);
     }

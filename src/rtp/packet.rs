@@ -45,8 +45,14 @@ pub fn parse(datagram: &[u8]) -> Result<RtpPacket, PacketError> {
     if (200..=204).contains(&datagram[1]) {
         return Err(PacketError::Rtcp);
     }
-    let mut buf = datagram;
-    let packet = Packet::unmarshal(&mut buf).map_err(|e| PacketError::Malformed(e.to_string()))?;
+    // webrtc-rs' unmarshal panics on some malformed extension/padding lengths (found by
+    // fuzz/rtp, tests/fuzz-regressions/): a crafted packet must not take the call down.
+    let packet = std::panic::catch_unwind(|| {
+        let mut buf = datagram;
+        Packet::unmarshal(&mut buf)
+    })
+    .map_err(|_| PacketError::Malformed("unmarshal panicked".into()))?
+    .map_err(|e| PacketError::Malformed(e.to_string()))?;
     Ok(RtpPacket {
         payload_type: packet.header.payload_type,
         marker: packet.header.marker,

@@ -180,9 +180,14 @@ impl RtcpReporter {
         if datagram.len() > MAX_RTCP_DATAGRAM {
             return Err(RtcpError::TooLarge(datagram.len()));
         }
-        let mut buf = datagram;
-        let packets =
-            rtcp::packet::unmarshal(&mut buf).map_err(|e| RtcpError::Malformed(e.to_string()))?;
+        // webrtc-rs' unmarshal panics on some malformed lengths (found by fuzz/rtcp,
+        // tests/fuzz-regressions/): a crafted report must not take the call down.
+        let packets = std::panic::catch_unwind(|| {
+            let mut buf = datagram;
+            rtcp::packet::unmarshal(&mut buf)
+        })
+        .map_err(|_| RtcpError::Malformed("unmarshal panicked".into()))?
+        .map_err(|e| RtcpError::Malformed(e.to_string()))?;
         for p in &packets {
             let any = p.as_any();
             if let Some(sr) = any.downcast_ref::<SenderReport>() {

@@ -4,6 +4,9 @@
 //! keeps (when the agent connected, how long it talked, why it ended, the two latencies).
 //! With `mode.agentSipUri` the agent is a second SIP call ([`super::sip_leg`]) placed at
 //! `human`, its audio relayed frame for frame; the same budget and fallback apply.
+//! With an identification message ([`AgentTarget::identification`]), a person the agent has
+//! not taken within 2 s of their greeting hears it instead, and the agent is let go
+//! ([`crate::call::identification`] decides when).
 //!
 //! Owns the agent's link and stream for one call; it must not touch the RTP socket or the SIP
 //! dialog: it tells the call task what to do ([`BridgeAction`]) and hands it 20 ms frames. Every
@@ -30,6 +33,7 @@ use crate::agent::{
 use crate::audio::g711::Law;
 use crate::audio::prompt::Prompt;
 use crate::audio::{FRAME_SAMPLES, SampleTime};
+use crate::call::identification::{GRACE, Identification};
 
 /// What the call needs to place a SIP agent leg of its own.
 #[derive(Clone)]
@@ -44,6 +48,8 @@ pub struct LegContext {
 pub enum BridgeIn {
     Socket(Option<AgentIn>),
     Leg(Option<LegEvent>),
+    /// The person's 2 s since their greeting are up.
+    Deadline,
 }
 
 /// What the call must do after a bridge event.
@@ -52,7 +58,8 @@ pub enum BridgeAction {
     Continue,
     /// The conversation is over (the agent closed on purpose): hang up.
     HangUp,
-    /// The agent cannot be reached within the budget: play this, then hang up.
+    /// The agent cannot be reached within the budget, or not within 2 s of the person's
+    /// greeting (the identification message): play this, then hang up.
     PlayFallback(Arc<Prompt>),
 }
 
@@ -97,6 +104,9 @@ pub struct AgentStats {
     pub reconnects: u32,
     /// The fallback message was played because the agent could not be reached.
     pub fallback: bool,
+    /// The identification message was played because the agent did not take the person
+    /// within 2 s of their greeting (the call is abandoned).
+    pub identification: bool,
     pub frames_played: u64,
     pub clears: u64,
     pub marks_echoed: u64,
@@ -162,6 +172,8 @@ pub struct AgentBridge {
     leg: Option<LegLink>,
     leg_answered: bool,
     leg_audio: VecDeque<[u8; FRAME_SAMPLES]>,
+    /// The person's 2 s deadline (armed only with an identification message).
+    identification: Identification,
 }
 
 /// Agent frames from a SIP leg held for the media tick: the two legs tick on their own 20 ms
@@ -178,6 +190,7 @@ impl AgentBridge {
         leg_context: Option<LegContext>,
     ) -> Self {
         AgentBridge {
+            identification: Identification::new(target.identification.is_some()),
             leg_context,
             leg: None,
             leg_answered: false,
@@ -263,14 +276,15 @@ impl AgentBridge {
         self.wanted_at = Some(now);
         self.info.amd_result = result.to_string();
         self.info.amd_cause = cause.to_string();
+        self.identification.on_greeting_end(now);
         if self.gave_up {
-            return self.give_up_action();
+            return self.give_up_action(now);
         }
         if self.is_sip() {
             if self.leg.is_none() && self.retry_at.is_none() {
                 if self.leg_context.is_none() {
                     self.end = Some("no SIP endpoint for the agent leg".into());
-                    return self.give_up_action();
+                    return self.give_up_action(now);
                 }
                 self.bridged_at = None;
                 self.place_leg(self.target.connect_timeout.max(Duration::from_secs(20)));
@@ -307,6 +321,7 @@ impl AgentBridge {
         self.handoff_pending = self.handoff.is_none();
         self.send(start, true);
         self.stream = Some(stream);
+        self.identification.on_connected();
         if self.bridged_at.is_none() {
             self.bridged_at = Some(now);
         }
@@ -385,12 +400,23 @@ impl AgentBridge {
         }
     }
 
-    /// The next event of the agent's socket or SIP leg; pending forever without either.
+    /// The next event of the agent's socket or SIP leg, or the person's identification
+    /// deadline; pending forever without any.
     pub async fn recv(&mut self) -> BridgeIn {
-        match (self.link.as_mut(), self.leg.as_mut()) {
-            (Some(l), _) => BridgeIn::Socket(l.from_agent.recv().await),
-            (None, Some(leg)) => BridgeIn::Leg(leg.from_leg.recv().await),
-            (None, None) => std::future::pending().await,
+        let deadline = self.identification.deadline();
+        let transport = async {
+            match (self.link.as_mut(), self.leg.as_mut()) {
+                (Some(l), _) => BridgeIn::Socket(l.from_agent.recv().await),
+                (None, Some(leg)) => BridgeIn::Leg(leg.from_leg.recv().await),
+                (None, None) => std::future::pending().await,
+            }
+        };
+        match deadline {
+            Some(at) => tokio::select! {
+                e = transport => e,
+                _ = tokio::time::sleep_until(at.into()) => BridgeIn::Deadline,
+            },
+            None => transport.await,
         }
     }
 
@@ -415,6 +441,8 @@ impl AgentBridge {
         match event {
             BridgeIn::Socket(e) => self.handle_socket(e, now),
             BridgeIn::Leg(e) => self.handle_leg(e, now),
+            BridgeIn::Deadline if self.identification.poll(now) => self.identify(),
+            BridgeIn::Deadline => BridgeAction::Continue,
         }
     }
 
@@ -422,6 +450,7 @@ impl AgentBridge {
         match event {
             Some(LegEvent::Answered) => {
                 self.leg_answered = true;
+                self.identification.on_connected();
                 self.reconnect.connected();
                 if self.connected_after.is_none() {
                     self.connected_after =
@@ -484,7 +513,7 @@ impl AgentBridge {
                     )
                 });
                 if self.wanted_at.is_some() {
-                    self.give_up_action()
+                    self.give_up_action(now)
                 } else {
                     BridgeAction::Continue
                 }
@@ -564,14 +593,47 @@ impl AgentBridge {
         self.spurt_arrived = None;
     }
 
-    fn give_up_action(&mut self) -> BridgeAction {
+    /// The agent is out of reach for good: its fallback message (the person is given a
+    /// message, as the operator chose), else the identification message to a person still
+    /// waiting, else hang up.
+    fn give_up_action(&mut self, now: Instant) -> BridgeAction {
         match self.target.fallback.clone() {
             Some(prompt) => {
                 self.stats.fallback = true;
+                // The person now has a message: no identification over it.
+                self.identification.on_connected();
                 BridgeAction::PlayFallback(prompt)
             }
+            None if self.identification.give_up(now) => self.identify(),
             None => BridgeAction::HangUp,
         }
+    }
+
+    /// Nobody took the person in time: the identification message plays and the agent is let
+    /// go for good (no stream, no reconnect, no late handover), so the call ends with the
+    /// message.
+    fn identify(&mut self) -> BridgeAction {
+        let Some(prompt) = self.target.identification.clone() else {
+            return BridgeAction::HangUp;
+        };
+        self.lost();
+        if let Some(leg) = self.leg.take() {
+            leg.hang_up.cancel();
+        }
+        self.leg_answered = false;
+        self.leg_audio.clear();
+        self.retry_at = None;
+        self.gave_up = true;
+        self.stats.identification = true;
+        let why = format!(
+            "identification message played: the agent did not take the person within {} s of their greeting",
+            GRACE.as_secs()
+        );
+        self.end = Some(match self.end.take() {
+            Some(last) => format!("{why} ({last})"),
+            None => why,
+        });
+        BridgeAction::PlayFallback(prompt)
     }
 
     /// The call is over: `stop` to the agent, and the socket closed behind it.

@@ -72,6 +72,11 @@ pub struct AgentTarget {
     /// Played to a person the agent cannot take (budget spent) before hanging up; without
     /// one the call hangs up at once.
     pub fallback: Option<Arc<crate::audio::prompt::Prompt>>,
+    /// Played to a person nobody took within 2 s of their greeting, before hanging up (TSR
+    /// 16 CFR 310.4(b)(4)(iii)); the dialer sets it for every `ai` campaign's call
+    /// (`mode.identificationAudioUrl` or the built-in clip). `None`: the person waits for the
+    /// agent as long as the reconnect budget lasts.
+    pub identification: Option<Arc<crate::audio::prompt::Prompt>>,
 }
 
 impl std::fmt::Debug for AgentTarget {
@@ -93,13 +98,14 @@ impl std::fmt::Debug for AgentTarget {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("reconnect", &self.reconnect)
             .field("fallback", &self.fallback.is_some())
+            .field("identification", &self.identification.is_some())
             .finish()
     }
 }
 
 impl AgentTarget {
     /// A URL with no extra headers, a 5 s connect timeout, 64 KiB messages, the default
-    /// reconnect budget and no fallback message.
+    /// reconnect budget and no fallback or identification message.
     pub fn new(url: String) -> AgentTarget {
         AgentTarget {
             url,
@@ -111,6 +117,7 @@ impl AgentTarget {
             max_message_bytes: 64 * 1024,
             reconnect: crate::agent::ReconnectPolicy::default(),
             fallback: None,
+            identification: None,
         }
     }
 }

@@ -72,6 +72,7 @@ fn run_on(
             FetchConfig::default(),
             store.clone(),
         )?),
+        max_abandon_rate: crate::campaign::abandon::DEFAULT_MAX_RATE,
     };
     let router = api::router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -22,6 +22,7 @@
 //! It must not decide anything about the population or SIP itself: those are the pure modules
 //! below.
 
+mod arrivals;
 pub mod population;
 pub mod uas;
 
@@ -42,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::rtp::packet::MAX_RTP_DATAGRAM;
+use arrivals::CallArrivals;
 use population::{BUNDLED_CALLS, PopulationError, catalogue, number_hash};
 pub use population::{Playback, PopulationMix, Scenario, ScenarioKind, scenario_for};
 pub use uas::{MediaCommand, SimTiming, Uas, UasConfig, UasCounters};
@@ -113,6 +115,12 @@ struct MediaCounters {
     ticks_skipped: AtomicU64,
     streams: AtomicU64,
     peak_streams: AtomicU64,
+    /// Numbers that got a second new call (INVITE with a new Call-ID), and the most new
+    /// calls one number got: a dialer that never dials twice keeps these at 0 and 1.
+    numbers_called_twice: AtomicU64,
+    max_calls_per_number: AtomicU64,
+    /// The most new calls that arrived within any one second (sliding window).
+    peak_calls_per_second: AtomicU64,
 }
 
 /// What `trunx carrier-sim` prints on exit and [`CarrierSim::counters`] returns.
@@ -148,6 +156,15 @@ pub struct SimCounters {
     pub rtp_packets_received: u64,
     pub rtcp_packets_received: u64,
     pub media_slots_skipped: u64,
+    /// Dialled numbers that reached the carrier in more than one new INVITE.
+    pub numbers_invited_twice: u64,
+    /// New INVITEs by dialled number.
+    pub invites_by_number: BTreeMap<String, u64>,
+    /// Numbers that got more than one new call, by the sim's own count of INVITEs.
+    pub numbers_called_twice: u64,
+    pub max_calls_per_number: u64,
+    /// The most new calls that arrived within any one second (sliding window).
+    pub peak_calls_per_second: u64,
 }
 
 impl SimCounters {
@@ -191,6 +208,11 @@ impl SimCounters {
             rtp_packets_received: load(&m.rtp_received),
             rtcp_packets_received: load(&m.rtcp_received),
             media_slots_skipped: load(&m.ticks_skipped),
+            numbers_invited_twice: u.invites_by_number.values().filter(|n| **n > 1).count() as u64,
+            invites_by_number: u.invites_by_number.clone(),
+            numbers_called_twice: load(&m.numbers_called_twice),
+            max_calls_per_number: load(&m.max_calls_per_number),
+            peak_calls_per_second: load(&m.peak_calls_per_second),
         }
     }
 }
@@ -339,7 +361,14 @@ impl CarrierSim {
             timing: config.timing.clone(),
             max_calls: config.max_calls,
         });
-        let sip_task = tracker.spawn(sip_task(socket, uas, media_tx, queries_rx, token.clone()));
+        let sip_task = tracker.spawn(sip_task(
+            socket,
+            uas,
+            media_tx,
+            queries_rx,
+            media.clone(),
+            token.clone(),
+        ));
         tracker.spawn(media_task(
             rtp_socket.clone(),
             bank,
@@ -414,10 +443,12 @@ async fn sip_task(
     mut uas: Uas,
     media_tx: mpsc::Sender<MediaCommand>,
     mut queries: mpsc::Receiver<oneshot::Sender<UasCounters>>,
+    arrivals: Arc<MediaCounters>,
     token: CancellationToken,
 ) -> UasCounters {
     // One byte more than the limit, so an oversized datagram is seen (and counted) as such.
     let mut buf = vec![0u8; uas::MAX_SIM_DATAGRAM + 1];
+    let mut calls = CallArrivals::default();
     let idle = Duration::from_secs(3600);
     loop {
         while let Some(t) = uas.poll_transmit() {
@@ -434,7 +465,12 @@ async fn sip_task(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = r {
-                    uas.handle_datagram(clock::now(), from, &buf[..n]);
+                    let before: u64 = uas.counters().calls_by_scenario.iter().sum();
+                    let now = clock::now();
+                    uas.handle_datagram(now, from, &buf[..n]);
+                    if uas.counters().calls_by_scenario.iter().sum::<u64>() > before {
+                        calls.new_call(&buf[..n], now, &arrivals);
+                    }
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => uas.handle_timeout(clock::now()),

@@ -1,10 +1,43 @@
 //! The dialer's compliance gate at claim time: a prospect a rule refuses (its number on a
 //! do-not-call list) is cancelled with the rule's reason instead of being buffered for a call.
 //! The store checks again when the attempt is begun, just before the INVITE.
+//!
+//! Also owns [`ComplianceSettings`] (the state rules, the abandonment limit and the built-in
+//! identification message a dialer run uses, loaded once at start and passed in its
+//! settings: no process-wide state), each attempt's audit record and whether it was
+//! abandoned. It must not decide a rule itself: that is `campaign::{rules, window, abandon}`.
 
 use std::sync::Arc;
 
+use crate::audio::prompt::Prompt;
+use crate::campaign::rules::RuleSet;
 use crate::store::{Campaign, DNC_REASON, Prospect, Store};
+
+/// What a dialer run needs to stay within the rules, from the configuration.
+#[derive(Clone)]
+pub struct ComplianceSettings {
+    /// The state calling rules in force (`rules_dir`, else the files in the binary).
+    pub rules: Arc<RuleSet>,
+    /// `max_abandon_rate`: no campaign's rolling 30-day abandonment may pass it.
+    pub max_abandon_rate: f64,
+    /// The identification message of an `ai` campaign without
+    /// `mode.identificationAudioUrl` (the built-in clip, [`crate::audio::identification`]).
+    pub identification: Arc<Prompt>,
+}
+
+impl Default for ComplianceSettings {
+    /// The embedded rules, the legal 3 % and the built-in clip.
+    fn default() -> ComplianceSettings {
+        ComplianceSettings {
+            rules: Arc::new(RuleSet::embedded()),
+            max_abandon_rate: crate::campaign::abandon::DEFAULT_MAX_RATE,
+            identification: Arc::new(
+                crate::audio::identification::default_prompt()
+                    .expect("the built-in identification clip is valid (tested)"),
+            ),
+        }
+    }
+}
 
 /// The reason `campaign` may not contact `p` at all, if any.
 pub(super) fn refusal(
@@ -41,6 +74,7 @@ pub(super) async fn cancel(
 /// `consent` in the transaction that begins the attempt): the window and state rule that
 /// allowed the call at `now`, the caller ID's use against its caps, and the campaign's
 /// abandonment budget.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn audit(
     window: &Result<crate::campaign::window::LocalWindow, String>,
     phone: &str,
@@ -48,10 +82,10 @@ pub(super) fn audit(
     recent_calls_ms: &[i64],
     cfg: &crate::campaign::callerid::CallerIdConfig,
     abandonment: Option<crate::campaign::abandon::BudgetPace>,
+    rules: &RuleSet,
     now: i64,
 ) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::{Value, json};
-    let rules = crate::campaign::rules::active();
     let rule = rules.for_phone(phone).map(|r| {
         json!({
             "state": r.state, "name": r.name, "version": r.version, "file": r.file,
@@ -107,7 +141,8 @@ pub(super) fn audit(
 /// Whether a placed call was abandoned (`None`: no person answered). The greeting ends when
 /// the detector decides; the person is connected when the agent's socket opened or the message
 /// (or the agent's fallback message) started; a person who hung up before the detector
-/// decided left before anyone could reach them.
+/// decided left before anyone could reach them. A person who heard the identification
+/// message was not taken by the agent in time: abandoned, whatever the timings say.
 pub(super) fn abandoned(
     report: &super::dial::DialReport,
     outcome: crate::campaign::Outcome,
@@ -115,6 +150,13 @@ pub(super) fn abandoned(
     use crate::campaign::abandon::is_abandoned;
     if report.answered_ms.is_none() || outcome != crate::campaign::Outcome::HumanConnected {
         return None;
+    }
+    if report
+        .agent_stats
+        .as_ref()
+        .is_some_and(|s| s.identification)
+    {
+        return Some(true);
     }
     let greeting_end = report.amd_ms.map(|v| v as i64);
     let connected = report
@@ -129,12 +171,13 @@ pub(super) fn abandoned(
     Some(is_abandoned(true, greeting_end, connected))
 }
 
-/// Gives a campaign joining the dialer its abandonment limit and the live answers of its last
-/// 30 days (so a restart does not reset its budget).
+/// Gives a campaign joining the dialer its abandonment limit (`max_rate`: the configured one)
+/// and the live answers of its last 30 days (so a restart does not reset its budget).
 pub(super) async fn load_budget(
     store: &Arc<dyn Store>,
     pacing: &mut crate::campaign::scheduler::Pacing,
     c: &Campaign,
+    max_rate: f64,
     now: i64,
 ) {
     use crate::campaign::abandon::{PERIOD_MS, max_rate_for};
@@ -147,7 +190,7 @@ pub(super) async fn load_budget(
         pacing.set_max_abandon_rate(&c.id, None);
         return;
     }
-    pacing.set_max_abandon_rate(&c.id, Some(max_rate_for(&c.mode)));
+    pacing.set_max_abandon_rate(&c.id, Some(max_rate_for(&c.mode, max_rate)));
     if pacing
         .abandonment(&c.id, now)
         .is_some_and(|b| b.answered > 0)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::UdpSocket;
 
-use crate::amd::{Amd, AmdConfig, AmdEvent, AmdEventKind, BeepModel};
+use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, BeepModel};
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::audio::player::Player;
@@ -116,6 +116,9 @@ pub struct DialReport {
     pub agent_end: Option<String>,
     /// With an agent: the handoff and audio latencies, reconnects, fallback and counters.
     pub agent_stats: Option<AgentStats>,
+    /// Answered calls: whose AMD result stood, `builtin`, `external` or `builtin_fallback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amd_engine: Option<&'static str>,
     /// The call flow's verdict (the dialer maps it to the campaign outcome).
     #[serde(skip)]
     pub flow: Option<FlowOutcome>,
@@ -312,6 +315,20 @@ pub async fn run_call(
     model: Option<BeepModel>,
     stop: CancellationToken,
 ) -> Result<DialReport, DialError> {
+    run_call_with(shared, opts, plan, amd_config, model, None, stop).await
+}
+
+/// [`run_call`] with an external AMD engine (`runtime::amd_external`) deciding the call, the
+/// built-in detector running alongside as its fallback.
+pub async fn run_call_with(
+    shared: &SharedEndpoint<'_>,
+    opts: &DialOptions,
+    plan: Option<CallPlan>,
+    amd_config: &AmdConfig,
+    model: Option<BeepModel>,
+    external: Option<super::amd_external::ExternalTarget>,
+    stop: CancellationToken,
+) -> Result<DialReport, DialError> {
     let endpoint = shared.endpoint;
     let local_ip = shared.local_ip;
     let trunk = shared.trunk;
@@ -396,7 +413,8 @@ pub async fn run_call(
         let mut sent_stats = SendStats::default();
         let mut rtcp_buf = vec![0u8; 1500];
         let mut rtp_out = [0u8; 256];
-        let mut amd = Amd::new(amd_config, model);
+        let mut amd =
+            super::amd_external::CallAmd::new(amd_config, model, external.as_ref(), &call_id);
         let mut answered_at: Option<Instant> = None;
         let mut recorder: Option<crate::call::amd_record::AmdRecorder> = None;
         let mut first_decision: Option<AmdEvent> = None;
@@ -442,8 +460,11 @@ pub async fn run_call(
                             .unwrap_or((Law::Ulaw, None));
                         // The AMD takes audio the moment it is complete: the playout delay
                         // only bounds the wait for a lost or late packet.
-                        receiver =
-                            Some(RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release());
+                        let mut rx = RtpReceiver::new(law, dtmf, PLAYOUT_DELAY).with_early_release();
+                        if let Some(m) = media.as_ref() {
+                            rx = rx.with_expected_source(m.remote_rtp);
+                        }
+                        receiver = Some(rx);
                         if let Some(a) = agent.as_mut() {
                             a.on_answer(now);
                         }
@@ -674,7 +695,13 @@ pub async fn run_call(
             tokio::select! {
                 m = inbound.recv() => {
                     match m {
-                        Some(m) => call.handle_datagram(clock::now(), m.from, &m.bytes),
+                        Some(m) => {
+                            let before = call.malformed();
+                            call.handle_datagram(clock::now(), m.from, &m.bytes);
+                            if call.malformed() > before {
+                                super::metrics::global().sip_dropped.with_label_values(&["malformed"]).inc();
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -686,15 +713,22 @@ pub async fn run_call(
                 }
                 r = rtcp.recv_from(&mut rtcp_buf) => {
                     let (n, _) = r?;
-                    if let Some(rep) = reporter.as_mut() {
-                        // Malformed RTCP is dropped; the report only feeds statistics.
-                        let _ = rep.handle(clock::now(), &rtcp_buf[..n]);
+                    // Malformed RTCP is counted and dropped; the report only feeds statistics.
+                    if let Some(rep) = reporter.as_mut()
+                        && rep.handle(clock::now(), &rtcp_buf[..n]).is_err()
+                    {
+                        super::metrics::global().rtp_dropped.with_label_values(&["rtcp_malformed"]).inc();
                     }
                 }
                 r = rtp.recv_from(&mut rtp_buf) => {
                     let (n, from) = r?;
-                    if let Some(rx) = receiver.as_mut() {
-                        rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                    match receiver.as_mut() {
+                        Some(rx) => {
+                            let before = rx.drops();
+                            rx.handle_datagram(clock::now(), from, &rtp_buf[..n]);
+                            super::metrics::global().rtp_drops(before, rx.drops());
+                        }
+                        None => super::metrics::global().rtp_dropped.with_label_values(&["before_answer"]).inc(),
                     }
                 }
                 a = recv_agent(&mut agent) => {
@@ -789,6 +823,7 @@ pub async fn run_call(
             agent_talk_ms: agent.as_ref().and_then(|a| a.talk_ms(ended)),
             agent_end: agent.as_ref().and_then(|a| a.end_reason()),
             agent_stats: agent.as_ref().map(|a| a.stats()),
+            amd_engine: answered_at.map(|_| amd.engine()),
             talk_ms: answered_at.map(|a| ended.duration_since(a).as_millis() as u64),
             flow: flow_outcome,
             amd_record: recorder.map(|r| Box::new(r.finish())),

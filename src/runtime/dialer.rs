@@ -62,6 +62,9 @@ pub struct DialerSettings {
     pub limits: NodeLimits,
     pub amd: AmdConfig,
     pub model: Option<BeepModel>,
+    /// The node's AMD engine (`ACTIVE_AMD_PROVIDER`) and the external engine's settings;
+    /// `mode.amdProvider` / `mode.amdExternalUrl` override them per campaign.
+    pub amd_engines: super::amd_external::AmdEngines,
     pub log_phone_numbers: bool,
     /// The AI agent humans of `ai` campaigns are bridged to (`agent_url`; `mode.agentUrl`
     /// overrides the URL per campaign).
@@ -74,11 +77,14 @@ pub struct DialerSettings {
     pub caller_id: CallerIdConfig,
     /// `amd_record`: where answered calls' AMD records are kept (`None`: not kept).
     pub amd_record: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
+    /// State rules, abandonment limit and built-in identification message.
+    pub compliance: super::compliance::ComplianceSettings,
 }
 
-/// Where prepared voicemail prompts come from (prepared once per campaign at start).
+/// Where prepared voicemail and identification prompts come from (prepared once per campaign
+/// at start).
 pub trait Messages: Send + Sync + 'static {
-    /// The prepared prompt of a `voicemailAudioUrl`, if it is ready.
+    /// The prepared prompt of a `voicemailAudioUrl` or `identificationAudioUrl`, if it is ready.
     fn get(&self, url: &str) -> Option<Arc<Prompt>>;
     /// Prepares a URL that is not ready (a campaign found `dialing` after a restart).
     fn prepare<'a>(
@@ -114,11 +120,18 @@ pub struct VoicePlan {
     pub max_retries: u32,
     pub retry_delay_ms: i64,
     pub voicemail_url: Option<String>,
+    /// `mode.amdProvider`: this campaign's AMD engine instead of the node's.
+    pub amd_provider: Option<crate::config::AmdProviderKind>,
+    /// `mode.amdExternalUrl`: this campaign's external AMD engine.
+    pub amd_external_url: Option<String>,
     pub ai: bool,
     /// `mode.agentUrl`: this campaign's agent instead of the configured one.
     pub agent_url: Option<String>,
     /// `mode.agentSipUri`: hand humans to a SIP agent (a second call) instead.
     pub agent_sip_uri: Option<String>,
+    /// `mode.identificationAudioUrl`: what a person the agent did not take within 2 s hears
+    /// (the built-in clip without it).
+    pub identification_url: Option<String>,
 }
 
 /// Defaults where `mode` is silent: one call per second (a gentle start a carrier will not
@@ -144,6 +157,15 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .get("voicemailAudioUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
+        amd_provider: match mode.get("amdProvider").and_then(Value::as_str) {
+            Some("external") => Some(crate::config::AmdProviderKind::External),
+            Some("builtin") => Some(crate::config::AmdProviderKind::Builtin),
+            _ => None,
+        },
+        amd_external_url: mode
+            .get("amdExternalUrl")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         ai: mode.get("ai").and_then(Value::as_bool).unwrap_or(false),
         agent_url: mode
             .get("agentUrl")
@@ -151,6 +173,10 @@ pub fn voice_plan(mode: &Value) -> VoicePlan {
             .map(str::to_string),
         agent_sip_uri: mode
             .get("agentSipUri")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        identification_url: mode
+            .get("identificationAudioUrl")
             .and_then(Value::as_str)
             .map(str::to_string),
     }
@@ -360,6 +386,8 @@ struct CampaignEntry {
     window: Result<LocalWindow, String>,
     /// The campaign's message could not be prepared: no dials until this time.
     blocked_until_ms: Option<i64>,
+    /// The campaign's rate shared by every node (the store's bucket) is spent until then.
+    paced_until_ms: Option<i64>,
     selector: CallerIdSelector,
     buffer: VecDeque<Prospect>,
     /// No due prospect was found at this time; look again a little later.
@@ -443,6 +471,7 @@ pub async fn run(
         let seed = super::server::os_random::<8>().map_err(dial::DialError::from)?;
         rand::rngs::StdRng::seed_from_u64(u64::from_le_bytes(seed))
     };
+    let rules: &crate::campaign::rules::RuleSet = &settings.compliance.rules;
 
     loop {
         let now = super::server::wall_ms();
@@ -464,6 +493,7 @@ pub async fn run(
             refresh_campaigns(
                 &messages,
                 &settings.caller_id,
+                settings.compliance.max_abandon_rate,
                 &store,
                 &mut campaigns,
                 &mut pacing,
@@ -480,7 +510,8 @@ pub async fn run(
                 let Some(entry) = campaigns.get_mut(&id) else {
                     continue;
                 };
-                if entry.blocked_until_ms.is_some() {
+                if entry.blocked_until_ms.is_some() || entry.paced_until_ms.is_some_and(|t| t > now)
+                {
                     continue;
                 }
                 if entry.buffer.is_empty() && entry.empty_since_ms.is_none_or(|t| now - t >= 1000) {
@@ -504,7 +535,7 @@ pub async fn run(
                                     super::compliance::cancel(&store, &id, &p, why, now).await;
                                     continue;
                                 }
-                                match window_wait(&entry.window, &p.phone, now) {
+                                match window_wait(&entry.window, &p.phone, rules, now) {
                                     None => entry.buffer.push_back(p),
                                     Some((until, reason)) => {
                                         defer(&store, &id, &p, until, &reason, now, &mut stats)
@@ -538,7 +569,9 @@ pub async fn run(
                 let prospect = entry.buffer.pop_front().expect("checked non-empty");
                 // Again just before the INVITE: the buffer may have waited past a window's end.
                 let now = super::server::wall_ms();
-                if let Some((until, reason)) = window_wait(&entry.window, &prospect.phone, now) {
+                if let Some((until, reason)) =
+                    window_wait(&entry.window, &prospect.phone, rules, now)
+                {
                     pacing.cancel_start(&id);
                     defer(&store, &id, &prospect, until, &reason, now, &mut stats).await;
                     continue;
@@ -586,6 +619,7 @@ pub async fn run(
                         .map_or(&[][..], |b| &b.recent_calls_ms),
                     &settings.caller_id,
                     pacing.abandonment(&id, now),
+                    rules,
                     now,
                 );
                 let begun = tokio::task::spawn_blocking(move || {
@@ -595,6 +629,14 @@ pub async fn run(
                 .map_err(|e| StoreError::Backend(e.to_string()))?;
                 let attempt = match begun {
                     Ok(a) => a,
+                    // The campaign's rate, shared with other nodes, is spent: this prospect
+                    // goes back to the front and the campaign waits for its next token.
+                    Err(StoreError::Paced { until_ms }) => {
+                        pacing.cancel_start(&id);
+                        entry.buffer.push_front(prospect);
+                        entry.paced_until_ms = Some(until_ms);
+                        continue;
+                    }
                     Err(e) => {
                         // Paused, cancelled or taken meanwhile: not an error of the call.
                         pacing.cancel_start(&id);
@@ -607,16 +649,26 @@ pub async fn run(
                 }
                 started_any = true;
                 stats.calls_placed += 1;
+                super::nodes::call_placed();
                 stats.peak_concurrent = stats.peak_concurrent.max(pacing.in_flight());
                 let prompt = entry
                     .plan
                     .voicemail_url
                     .as_deref()
                     .and_then(|u| messages.get(u));
+                let identification = entry.plan.ai.then(|| {
+                    entry
+                        .plan
+                        .identification_url
+                        .as_deref()
+                        .and_then(|u| messages.get(u))
+                        .unwrap_or_else(|| settings.compliance.identification.clone())
+                });
                 let job = CallJob {
                     settings: settings.clone(),
                     plan: entry.plan.clone(),
                     prompt,
+                    identification,
                     attempt,
                     store: store.clone(),
                     endpoint: endpoint.clone(),
@@ -666,9 +718,11 @@ pub async fn run(
 
 /// Reloads the `dialing` campaigns: new ones join the pacing, paused or ended ones leave it
 /// (their calls in flight finish and count), and a campaign with nothing left completes.
+#[allow(clippy::too_many_arguments)]
 async fn refresh_campaigns(
     messages: &Arc<dyn Messages>,
     caller_id: &CallerIdConfig,
+    max_abandon_rate: f64,
     store: &Arc<dyn Store>,
     campaigns: &mut BTreeMap<String, CampaignEntry>,
     pacing: &mut Pacing,
@@ -717,11 +771,12 @@ async fn refresh_campaigns(
                 e.campaign = c;
             }
             None => {
-                super::compliance::load_budget(store, pacing, &c, now).await;
+                super::compliance::load_budget(store, pacing, &c, max_abandon_rate, now).await;
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {
                         blocked_until_ms: None,
+                        paced_until_ms: None,
                         window: campaign_window(&c),
                         campaign: c,
                         plan,
@@ -734,19 +789,28 @@ async fn refresh_campaigns(
         }
     }
     // A message not ready (a restart): prepare it before the campaign dials again; a failure
-    // holds the campaign (it never drops a machine silently without its message) and retries.
+    // holds the campaign (it never drops a machine silently without its message, nor gives a
+    // person another identification than its own) and retries.
     for (id, e) in campaigns.iter_mut() {
-        let Some(url) = e.plan.voicemail_url.clone() else {
-            continue;
-        };
-        if messages.get(&url).is_some() || e.blocked_until_ms.is_some_and(|t| t > now) {
+        if e.blocked_until_ms.is_some_and(|t| t > now) {
             continue;
         }
-        match messages.prepare(&url).await {
-            Ok(()) => e.blocked_until_ms = None,
-            Err(reason) => {
+        let urls = [&e.plan.voicemail_url, &e.plan.identification_url];
+        let mut failed = None;
+        for url in urls.into_iter().flatten() {
+            if messages.get(url).is_some() {
+                continue;
+            }
+            if let Err(reason) = messages.prepare(url).await {
+                failed = Some(reason);
+                break;
+            }
+        }
+        match failed {
+            None => e.blocked_until_ms = None,
+            Some(reason) => {
                 stats.store_errors += 1;
-                tracing::error!(campaign = %id, %reason, "voicemail audio cannot be prepared; campaign held");
+                tracing::error!(campaign = %id, %reason, "campaign audio cannot be prepared; campaign held");
                 e.blocked_until_ms = Some(now + 60_000);
             }
         }
@@ -837,16 +901,18 @@ pub(super) fn campaign_window(c: &Campaign) -> Result<LocalWindow, String> {
     window::effective_window(c.channel, schedule.as_ref()).map_err(|e| e.to_string())
 }
 
-/// Whether `phone` may be called (or texted) at `now`; if not, until when it waits and why. A
-/// number whose window never opens within the look-ahead is checked again a day later.
+/// Whether `phone` may be called (or texted) at `now` under `rules`; if not, until when it
+/// waits and why. A number whose window never opens within the look-ahead is checked again a
+/// day later.
 pub(super) fn window_wait(
     window: &Result<LocalWindow, String>,
     phone: &str,
+    rules: &crate::campaign::rules::RuleSet,
     now: i64,
 ) -> Option<(i64, String)> {
     match window {
         Err(e) => Some((now + DAY_MS, format!("unusable schedule: {e}"))),
-        Ok(w) => match window::check_with_rules(phone, w, crate::campaign::rules::active(), now) {
+        Ok(w) => match window::check_with_rules(phone, w, rules, now) {
             WindowCheck::Open { .. } => None,
             WindowCheck::Closed {
                 opens_at_ms,
@@ -934,6 +1000,8 @@ struct CallJob {
     settings: DialerSettings,
     plan: VoicePlan,
     prompt: Option<Arc<Prompt>>,
+    /// `ai` campaigns: the identification message (the campaign's or the built-in one).
+    identification: Option<Arc<Prompt>>,
     attempt: Attempt,
     store: Arc<dyn Store>,
     endpoint: Arc<SipEndpoint>,
@@ -964,7 +1032,7 @@ impl CallJob {
             send_pai: s.send_pai,
             voicemail: self.prompt.clone(),
             agent: if self.plan.ai {
-                match (&s.agent, &self.plan.agent_url) {
+                (match (&s.agent, &self.plan.agent_url) {
                     _ if self.plan.agent_sip_uri.is_some() => Some(super::agent_ws::AgentTarget {
                         sip_uri: self.plan.agent_sip_uri.clone(),
                         ..s.agent_defaults.clone()
@@ -979,7 +1047,11 @@ impl CallJob {
                         ..s.agent_defaults.clone()
                     }),
                     (None, None) => None,
-                }
+                })
+                .map(|t| super::agent_ws::AgentTarget {
+                    identification: self.identification.clone(),
+                    ..t
+                })
             } else {
                 None
             },
@@ -998,12 +1070,17 @@ impl CallJob {
                 ai: self.plan.ai,
             },
         };
-        let mut report = dial::run_call(
+        let external = s.amd_engines.for_campaign(
+            self.plan.amd_provider,
+            self.plan.amd_external_url.as_deref(),
+        );
+        let mut report = dial::run_call_with(
             &shared,
             &opts,
             Some(plan),
             &s.amd,
             s.model.clone(),
+            external,
             self.stop.clone(),
         )
         .await;
@@ -1138,6 +1215,7 @@ mod tests {
             agent_talk_ms: None,
             agent_end: None,
             agent_stats: None,
+            amd_engine: None,
             talk_ms: Some(9_000),
             flow,
             amd_record: None,

@@ -77,12 +77,16 @@ impl SipEndpoint {
                         let Ok((n, from)) = r else { continue };
                         task_stats.received.fetch_add(1, Ordering::Relaxed);
                         let Some(tx) = call_id_of(&buf[..n]).and_then(|id| calls.get(id)) else {
+                            // Not one of our calls (a scan, a flood, a stray): never
+                            // answered, so never amplified.
                             task_stats.unrouted.fetch_add(1, Ordering::Relaxed);
+                            super::metrics::global().sip_dropped.with_label_values(&["unrouted"]).inc();
                             continue;
                         };
                         let inbound = Inbound { from, bytes: buf[..n].to_vec() };
                         if tx.try_send(inbound).is_err() {
                             task_stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                            super::metrics::global().sip_dropped.with_label_values(&["queue_full"]).inc();
                         }
                     }
                     route = routes_rx.recv(), if routes_open => {

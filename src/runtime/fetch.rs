@@ -1,6 +1,6 @@
-//! Fetching and preparing `voicemailAudioUrl`: the [`VoicemailLibrary`] turns a URL into a
-//! shared, pre-encoded [`Prompt`] once per campaign, before the first dial, and hands it to
-//! every call without I/O.
+//! Fetching and preparing `voicemailAudioUrl` and `identificationAudioUrl`: the
+//! [`VoicemailLibrary`] turns a URL into a shared, pre-encoded [`Prompt`] once per campaign,
+//! before the first dial, and hands it to every call without I/O.
 //!
 //! Owns the HTTP(S) client, the cache of prepared prompts keyed by URL and its revalidation
 //! (ETag / Last-Modified; a 304 reuses the prompt without decoding again), and reading the

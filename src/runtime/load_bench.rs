@@ -210,6 +210,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
         },
         amd: AmdConfig::default(),
         model,
+        amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
         agent_defaults: super::agent_ws::AgentTarget::new(String::new()),
@@ -222,6 +223,7 @@ async fn run_async(opts: &LoadOptions) -> Result<LoadReport, LoadBenchError> {
             ..CallerIdConfig::default()
         },
         amd_record: None,
+        compliance: Default::default(),
     };
     let stop = CancellationToken::new();
     let started = clock::now();

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub amd_results: IntCounterVec,
     /// `trunx_amd_decision_seconds{result}`: audio time from the answer to the decision.
     pub amd_decision: HistogramVec,
+    /// `trunx_amd_external_fallbacks_total{reason}`: calls whose external AMD engine was late
+    /// (`timeout`) or failed (`lost`), so the built-in detector's result was used.
+    pub amd_external_fallbacks: IntCounterVec,
     /// `trunx_active_calls`: campaign calls in progress on this node.
     pub active_calls: IntGauge,
     /// `trunx_rtp_frames_total{direction,kind}`: received frames that arrived after their
@@ -37,6 +40,13 @@ pub struct Metrics {
     /// `trunx_webhook_deliveries_total{result}`: delivery attempts by result
     /// (`delivered`, `failed`, `refused`).
     pub webhook_deliveries: IntCounterVec,
+    /// `trunx_sip_dropped_total{reason}`: SIP datagrams dropped: `unrouted` (no call of ours:
+    /// never answered), `queue_full`, `malformed` (a call's datagram it could not use).
+    pub sip_dropped: IntCounterVec,
+    /// `trunx_rtp_dropped_total{reason}`: RTP/RTCP datagrams dropped: `malformed`,
+    /// `payload_type`, `stale`, `dtmf`, `foreign` (another source or SSRC than the
+    /// established stream), `before_answer`, `rtcp_malformed`.
+    pub rtp_dropped: IntCounterVec,
 }
 
 /// Buckets of the AMD decision time, seconds: the human path should sit under 2 s, machine
@@ -96,6 +106,15 @@ impl Metrics {
         registry
             .register(Box::new(amd_decision.clone()))
             .expect("metric registered once");
+        let amd_external_fallbacks = counter(
+            &registry,
+            "trunx_amd_external_fallbacks_total",
+            "Calls whose external AMD engine was late or failed, decided by the built-in engine instead, by reason.",
+            &["reason"],
+        );
+        for reason in ["timeout", "lost"] {
+            amd_external_fallbacks.with_label_values(&[reason]);
+        }
         let active_calls = gauge(
             &registry,
             "trunx_active_calls",
@@ -135,6 +154,32 @@ impl Metrics {
             "Webhook delivery attempts, by result.",
             &["result"],
         );
+        let sip_dropped = counter(
+            &registry,
+            "trunx_sip_dropped_total",
+            "SIP datagrams dropped, by reason.",
+            &["reason"],
+        );
+        let rtp_dropped = counter(
+            &registry,
+            "trunx_rtp_dropped_total",
+            "RTP and RTCP datagrams dropped, by reason.",
+            &["reason"],
+        );
+        for reason in ["unrouted", "queue_full", "malformed"] {
+            sip_dropped.with_label_values(&[reason]);
+        }
+        for reason in [
+            "malformed",
+            "payload_type",
+            "stale",
+            "dtmf",
+            "foreign",
+            "before_answer",
+            "rtcp_malformed",
+        ] {
+            rtp_dropped.with_label_values(&[reason]);
+        }
         // Series that exist from the start, so a scrape before the first call shows them.
         for dir_kind in [("rx", "late"), ("rx", "lost"), ("tx", "late")] {
             rtp_frames.with_label_values(&[dir_kind.0, dir_kind.1]);
@@ -145,6 +190,7 @@ impl Metrics {
             calls,
             amd_results,
             amd_decision,
+            amd_external_fallbacks,
             active_calls,
             rtp_frames,
             sip_responses,
@@ -152,6 +198,27 @@ impl Metrics {
             sms,
             webhook_queue,
             webhook_deliveries,
+            sip_dropped,
+            rtp_dropped,
+        }
+    }
+
+    /// Adds what a call's RTP receiver dropped between two readings of its counters.
+    pub fn rtp_drops(&self, before: crate::rtp::DropStats, after: crate::rtp::DropStats) {
+        for (reason, b, a) in [
+            ("malformed", before.malformed, after.malformed),
+            (
+                "payload_type",
+                before.unknown_payload_type,
+                after.unknown_payload_type,
+            ),
+            ("stale", before.stale, after.stale),
+            ("dtmf", before.bad_dtmf, after.bad_dtmf),
+            ("foreign", before.foreign, after.foreign),
+        ] {
+            if a > b {
+                self.rtp_dropped.with_label_values(&[reason]).inc_by(a - b);
+            }
         }
     }
 

@@ -6,9 +6,13 @@
 
 pub mod agent_bridge;
 pub mod agent_ws;
+pub mod amd_batch;
+pub mod amd_external;
 pub mod amd_files;
 pub mod amd_training;
 pub mod amd_records;
+pub mod amd_serve;
+pub mod amd_serve_bench;
 pub mod api_bench;
 pub mod carrier_sim;
 pub mod clock;
@@ -23,6 +27,7 @@ pub mod fetch;
 pub mod ingredients;
 pub mod load_bench;
 pub mod metrics;
+pub mod nodes;
 pub mod onnx;
 pub mod server;
 pub mod sip_bench;

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::runtime::clock;
 use crate::runtime::dialer::{DialerSettings, Messages};
 use crate::runtime::fetch::{ClientError, FetchConfig, VoicemailLibrary};
-use crate::store::{self, ApiKey, SqliteStore, Store, StoreError};
+use crate::store::{self, ApiKey, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -78,9 +78,51 @@ pub fn wall_ms() -> i64 {
 }
 
 /// Opens the configured store with an id generator seeded from the OS.
-pub fn open_store(config: &Config) -> Result<SqliteStore, ServerError> {
+pub fn open_store(config: &Config) -> Result<Box<dyn Store>, ServerError> {
+    open_node_store(config, &cluster_settings(config, None))
+}
+
+/// Opens the configured store as node `cluster.node_id`.
+pub fn open_node_store(
+    config: &Config,
+    cluster: &store::ClusterSettings,
+) -> Result<Box<dyn Store>, ServerError> {
     let seed = u64::from_le_bytes(os_random::<8>()?);
-    Ok(store::open(config.database_url.expose(), seed)?)
+    Ok(store::open(config.database_url.expose(), seed, cluster)?)
+}
+
+/// This node's identity and shared limits: `node_id` (else `TRUNX_NODE_ID`, else the host
+/// name), the lease (`TRUNX_LEASE_MS`, default 10 s) and the trunk's calls per second.
+pub fn cluster_settings(config: &Config, node_id: Option<&str>) -> store::ClusterSettings {
+    let node_id = node_id
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("TRUNX_NODE_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(hostname);
+    let lease_ms = std::env::var("TRUNX_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 1_000)
+        .unwrap_or(10_000);
+    store::ClusterSettings {
+        node_id,
+        lease_ms,
+        trunk_cps: Some(config.trunk_max_cps).filter(|c| *c > 0.0),
+        shared_pacing: true,
+    }
+}
+
+/// The host name (`/proc/sys/kernel/hostname`, else `HOSTNAME`, else `node`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".into())
 }
 
 /// The API state for `store` with the wall clock and a voicemail library built from the
@@ -93,6 +135,7 @@ pub fn app_state(config: &Config, store: Arc<dyn Store>) -> Result<AppState, Ser
         max_cps: config.trunk_max_cps,
         log_phone_numbers: config.log_phone_numbers,
         voicemail: Arc::new(voicemail),
+        max_abandon_rate: config.max_abandon_rate,
     })
 }
 
@@ -150,13 +193,40 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         },
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
+        amd_engines: crate::runtime::amd_external::AmdEngines::from_config(config),
         log_phone_numbers: config.log_phone_numbers,
         agent: agent_target(config, None)?,
         agent_defaults: agent_defaults(config)?,
-        claim_batch: 200,
+        // Several nodes: a small lease each, so a dead node leaves little to take over.
+        claim_batch: if config.database_url.expose().starts_with("postgres") {
+            25
+        } else {
+            200
+        },
         caller_id: config.caller_id.clone(),
         amd_record: amd_record_store(config)?,
+        compliance: compliance_settings(config)?,
     }))
+}
+
+/// The state rules in force: every `*.toml` of `rules_dir`, else the files in the binary.
+pub fn rule_set(config: &Config) -> Result<Arc<crate::campaign::rules::RuleSet>, ServerError> {
+    Ok(Arc::new(match &config.rules_dir {
+        Some(dir) => load_rules_dir(dir)?,
+        None => crate::campaign::rules::RuleSet::embedded(),
+    }))
+}
+
+/// The dialer's compliance settings from the configuration: the state rules, the
+/// abandonment limit and the built-in identification message.
+pub fn compliance_settings(
+    config: &Config,
+) -> Result<crate::runtime::compliance::ComplianceSettings, ServerError> {
+    Ok(crate::runtime::compliance::ComplianceSettings {
+        rules: rule_set(config)?,
+        max_abandon_rate: config.max_abandon_rate,
+        ..crate::runtime::compliance::ComplianceSettings::default()
+    })
 }
 
 /// The SMS sender's settings from the configuration (`None` without an `smpp_addr`: SMS
@@ -195,6 +265,7 @@ pub fn sms_settings(
         claim_batch: 200,
         caller_id: config.caller_id.clone(),
         receipt_timeout: std::time::Duration::from_secs(u64::from(config.sms_receipt_timeout_s)),
+        rules: rule_set(config)?,
     }))
 }
 
@@ -246,19 +317,15 @@ pub fn agent_defaults(
 
 /// `trunx serve`: the control API and, with a trunk configured, the dialer; blocks until
 /// Ctrl-C or SIGTERM, then lets calls in flight hang up and record their outcomes.
-pub fn serve(config: &Config) -> Result<(), ServerError> {
-    let rules = match &config.rules_dir {
-        Some(dir) => load_rules_dir(dir)?,
-        None => crate::campaign::rules::RuleSet::embedded(),
-    };
-    let states: Vec<String> = rules
+pub fn serve(config: &Config, node_id: Option<&str>) -> Result<(), ServerError> {
+    let states: Vec<String> = rule_set(config)?
         .rules()
         .map(|r| format!("{} {}", r.state, r.version))
         .collect();
     tracing::info!(rules = ?states, "state calling rules loaded");
-    crate::campaign::rules::install(rules);
-    crate::campaign::abandon::install_max_rate(config.max_abandon_rate);
-    let store: Arc<dyn Store> = Arc::new(open_store(config)?);
+    let cluster = cluster_settings(config, node_id);
+    tracing::info!(node = %cluster.node_id, "node");
+    let store: Arc<dyn Store> = Arc::from(open_node_store(config, &cluster)?);
     let state = app_state(config, store.clone())?;
     let dialer = dialer_settings(config)?;
     let sms = sms_settings(config)?;
@@ -303,6 +370,11 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
                 None
             }
         };
+        let beats = tokio::spawn(crate::runtime::nodes::run(
+            cluster.node_id.clone(),
+            state.store.clone(),
+            stop.clone(),
+        ));
         let hooks = tokio::spawn(crate::runtime::webhooks::run(
             webhook_settings(config),
             state.store.clone(),
@@ -320,6 +392,7 @@ pub fn serve(config: &Config) -> Result<(), ServerError> {
         let router = api::router_live(state, live);
         serve_router(listener, router, signal).await?;
         stop.cancel();
+        let _ = beats.await;
         match hooks.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e.into()),

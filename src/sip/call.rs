@@ -625,7 +625,15 @@ impl OutboundCall {
     }
 
     fn on_request(&mut self, _now: Instant, from: SocketAddr, r: RequestInfo) {
-        let mut m = String::from(if r.method == "BYE" || r.method == "OPTIONS" {
+        // An ACK is never answered (RFC 3261 §17.2.1): ours need none, a stray one is dropped.
+        if r.method == "ACK" {
+            self.malformed += 1;
+            return;
+        }
+        let mut m = String::from(if r.method != r.cseq_method {
+            // RFC 4475 mismatch01: the CSeq method must be the request's.
+            "SIP/2.0 400 Bad Request\r\n"
+        } else if r.method == "BYE" || r.method == "OPTIONS" {
             "SIP/2.0 200 OK\r\n"
         } else {
             "SIP/2.0 501 Not Implemented\r\n"
@@ -641,7 +649,7 @@ impl OutboundCall {
             to: from,
             bytes: m.into_bytes(),
         });
-        if r.method == "BYE" && self.state == State::Confirmed {
+        if r.method == "BYE" && r.cseq_method == "BYE" && self.state == State::Confirmed {
             self.state = State::Terminated;
             self.end(Outcome::Completed { by_remote: true });
         }

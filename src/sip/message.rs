@@ -72,40 +72,81 @@ const COMPACT: &[(u8, &str)] = &[
     (b'v', "Via"),
 ];
 
-/// Expands compact header names (`v:` -> `Via:`) in the header section.
-fn expand_compact(datagram: &[u8]) -> Vec<u8> {
+/// Rewrites the header section into the plain form rsip reads: folded lines (a line that
+/// starts with SP or HT continues the previous one, RFC 3261 §7.3.1) joined with one SP,
+/// whitespace around the colon removed, compact names (`v:`) expanded. The body is cut to
+/// Content-Length: over UDP, octets past it are discarded (RFC 3261 §18.3: the second request
+/// of RFC 4475's dblreq); a body shorter than declared, a negative, unreadable or repeated
+/// conflicting Content-Length is an error.
+fn normalize(datagram: &[u8]) -> Result<Vec<u8>, MessageError> {
     let split = datagram
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .unwrap_or(datagram.len());
-    let (head, body) = datagram.split_at(split);
+        .map(|p| (p, p + 4))
+        .ok_or_else(|| MessageError::Unparsable("no empty line after the headers".into()))?;
+    let (head, body) = (&datagram[..split.0], &datagram[split.1..]);
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let folded = matches!(line.first(), Some(b' ' | b'\t')) && lines.len() > 1;
+        match lines.last_mut() {
+            Some(prev) if folded => {
+                prev.push(b' ');
+                prev.extend_from_slice(line.trim_ascii());
+            }
+            _ => lines.push(line.to_vec()),
+        }
+    }
     let mut out = Vec::with_capacity(datagram.len() + 64);
-    for (i, line) in head.split_inclusive(|&b| b == b'\n').enumerate() {
-        let compact = (i > 0)
-            .then(|| {
-                let colon = line.iter().position(|&b| b == b':')?;
+    let mut content_length: Option<usize> = None;
+    for (i, line) in lines.iter().enumerate() {
+        let colon = (i > 0)
+            .then(|| line.iter().position(|&b| b == b':'))
+            .flatten();
+        match colon {
+            Some(colon) => {
                 let name = line[..colon].trim_ascii();
-                (name.len() == 1)
+                let value = line[colon + 1..].trim_ascii();
+                let full = (name.len() == 1)
                     .then(|| {
                         COMPACT
                             .iter()
                             .find(|(c, _)| c.eq_ignore_ascii_case(&name[0]))
                     })
                     .flatten()
-                    .map(|(_, full)| (full, colon))
-            })
-            .flatten();
-        match compact {
-            Some((full, colon)) => {
-                out.extend_from_slice(full.as_bytes());
-                out.extend_from_slice(&line[colon..]);
+                    .map(|(_, full)| full.as_bytes())
+                    .unwrap_or(name);
+                if full.eq_ignore_ascii_case(b"Content-Length") {
+                    let n = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .ok_or(MessageError::Header("Content-Length"))?;
+                    if content_length.is_some_and(|c| c != n) {
+                        return Err(MessageError::Header("Content-Length"));
+                    }
+                    content_length = Some(n);
+                }
+                out.extend_from_slice(full);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value);
             }
             None => out.extend_from_slice(line),
         }
+        out.extend_from_slice(b"\r\n");
     }
+    out.extend_from_slice(b"\r\n");
+    let body = match content_length {
+        Some(declared) if declared > body.len() => {
+            return Err(MessageError::ContentLength {
+                declared,
+                actual: body.len(),
+            });
+        }
+        Some(declared) => &body[..declared],
+        None => body,
+    };
     out.extend_from_slice(body);
-    out
+    Ok(out)
 }
 
 /// The value of parameter `name` in a header value (`;tag=abc`, `;branch=z9hG4bK...`).
@@ -143,7 +184,7 @@ pub fn parse(datagram: &[u8]) -> Result<Incoming, MessageError> {
     if datagram.len() > MAX_SIP_DATAGRAM {
         return Err(MessageError::TooLarge(datagram.len()));
     }
-    let expanded = expand_compact(datagram);
+    let expanded = normalize(datagram)?;
     let message = SipMessage::try_from(expanded.as_slice())
         .map_err(|e| MessageError::Unparsable(e.to_string().chars().take(120).collect()))?;
     let headers = match &message {
@@ -156,7 +197,13 @@ pub fn parse(datagram: &[u8]) -> Result<Incoming, MessageError> {
     let mut record_route = Vec::new();
     for h in headers.iter() {
         match h {
-            Header::Via(v) => vias.push(v.value().to_string()),
+            // `Via: a, b` is two Vias (RFC 3261 §7.3.1).
+            Header::Via(v) => vias.extend(
+                v.value()
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+            ),
             Header::From(v) => from = Some(v.value().to_string()),
             Header::To(v) => to = Some(v.value().to_string()),
             Header::CallId(v) => call_id = Some(v.value().to_string()),

@@ -20,6 +20,7 @@
 //! not revive prospects already cancelled.
 
 pub mod ids;
+pub mod postgres;
 pub mod sqlite;
 
 use serde_json::Value;
@@ -29,6 +30,7 @@ use crate::campaign::{
     Action, AmdResult, CampaignStatus, Channel, Counters, Outcome, ProspectEvent, ProspectStatus,
 };
 
+pub use postgres::{ClusterSettings, PgStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,17 @@ pub enum StoreError {
     Url { url: String, reason: String },
     #[error("database error: {0}")]
     Backend(String),
+    /// Two writers collided (a serialization failure or a deadlock); the transaction was
+    /// rolled back and may be tried again.
+    #[error("write conflict: {0}")]
+    Conflict(String),
+    /// Another live node holds the prospect's lease (it read the prospect to dial it).
+    #[error("prospect {prospect_id} is leased to node {node}")]
+    Leased { prospect_id: String, node: String },
+    /// The campaign's (or the trunk's) calls-per-second budget, shared by every node, is
+    /// spent until `until_ms`; nothing was written.
+    #[error("calls-per-second budget spent until {until_ms}")]
+    Paced { until_ms: i64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The number is on the suppression list; the prospect was cancelled instead of claimed.
@@ -202,6 +215,21 @@ pub struct Suppressed {
     pub added: u64,
     /// Queued prospects cancelled with reason `suppressed`, over all campaigns.
     pub prospects_cancelled: u64,
+}
+
+/// One engine node sharing the store, as its last heartbeat described it (`GET /nodes`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub id: String,
+    pub started_at_ms: i64,
+    pub heartbeat_at_ms: i64,
+    /// Calls in progress on the node.
+    pub calls: u64,
+    /// Calls the node placed since it started.
+    pub calls_placed: u64,
+    /// Calls per second the node placed over the last heartbeat interval.
+    pub cps: f64,
 }
 
 /// A stored API key (the key itself is never stored, only its SHA-256).
@@ -695,16 +723,40 @@ pub trait Store: Send + Sync {
         campaign_id: &str,
         page: &PageRequest,
     ) -> Result<Page<(Attempt, Value)>, StoreError>;
+
+    /// Writes this node's heartbeat row; on a shared store also renews the node's leases and
+    /// ends the live attempts of nodes whose lease ran out (`failed` / `node_lost`, never
+    /// re-dialled). Returns how many such attempts it ended.
+    fn heartbeat(&self, node: &NodeStatus) -> Result<u64, StoreError>;
+    /// Every node that ever beat, by id.
+    fn list_nodes(&self) -> Result<Vec<NodeStatus>, StoreError>;
 }
 
-/// Opens the store a `database_url` names (`sqlite://PATH` or `sqlite:PATH`).
-pub fn open(database_url: &str, seed: u64) -> Result<SqliteStore, StoreError> {
+/// Opens the store a `database_url` names: `sqlite://PATH` (or `sqlite:PATH`), or
+/// `postgres://...` / `postgresql://...` for several nodes (`cluster` names this node).
+pub fn open(
+    database_url: &str,
+    seed: u64,
+    cluster: &ClusterSettings,
+) -> Result<Box<dyn Store>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        return Ok(Box::new(PgStore::open(
+            database_url,
+            seed,
+            cluster.clone(),
+        )?));
+    }
+    Ok(Box::new(open_sqlite(database_url, seed)?))
+}
+
+/// Opens a `sqlite://PATH` (or `sqlite:PATH`) store.
+pub fn open_sqlite(database_url: &str, seed: u64) -> Result<SqliteStore, StoreError> {
     let path = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
         .ok_or_else(|| StoreError::Url {
             url: database_url.to_string(),
-            reason: "expected sqlite://PATH".into(),
+            reason: "expected sqlite://PATH or postgres://...".into(),
         })?;
     if path.is_empty() {
         return Err(StoreError::Url {

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
-mod compliance;
+pub(crate) mod compliance;
 mod events;
 
 use compliance::DncBook;
@@ -22,7 +22,7 @@ use compliance::DncBook;
 use super::ids::new_id;
 use super::{
     ApiKey, Attempt, AttemptResult, AudioAsset, Campaign, DNC_REASON, Did, DidState, DidUpdate,
-    DncImported, DncList, Message, MessageStatus, NO_CONSENT_REASON, NewCampaign, Page,
+    DncImported, DncList, Message, MessageStatus, NO_CONSENT_REASON, NewCampaign, NodeStatus, Page,
     PageRequest, Prospect, ReceiptOutcome, SUPPRESSED_REASON, Store, StoreError, StoredEvent,
     Suppressed, Suppression, WebhookJob,
 };
@@ -254,6 +254,20 @@ ALTER TABLE attempts ADD COLUMN audit TEXT;
 ALTER TABLE attempts ADD COLUMN abandoned INTEGER;
 -- A prospect's consent record (JSON: source, timestamp, textId).
 ALTER TABLE prospects ADD COLUMN consent TEXT;
+"#,
+    ),
+    (
+        7,
+        r#"
+-- The engine nodes sharing this store (one, on SQLite): each writes its row at every beat.
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    calls_placed INTEGER NOT NULL DEFAULT 0,
+    cps REAL NOT NULL DEFAULT 0
+);
 "#,
     ),
 ];
@@ -2232,5 +2246,47 @@ impl Store for SqliteStore {
         req: &PageRequest,
     ) -> Result<Page<(Attempt, Value)>, StoreError> {
         compliance::campaign_audit(self, campaign_id, req)
+    }
+
+    fn heartbeat(&self, b: &NodeStatus) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        inner
+            .conn
+            .prepare_cached(
+                "INSERT INTO nodes (id, started_at, heartbeat_at, calls, calls_placed, cps) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET \
+                 started_at = ?2, heartbeat_at = ?3, calls = ?4, calls_placed = ?5, cps = ?6",
+            )?
+            .execute(params![
+                b.id,
+                b.started_at_ms,
+                b.heartbeat_at_ms,
+                b.calls as i64,
+                b.calls_placed as i64,
+                b.cps
+            ])?;
+        Ok(0)
+    }
+
+    fn list_nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        let inner = self.read();
+        let rows = inner
+            .conn
+            .prepare_cached(
+                "SELECT id, started_at, heartbeat_at, calls, calls_placed, cps FROM nodes \
+                 ORDER BY id",
+            )?
+            .query_map([], |r| {
+                Ok(NodeStatus {
+                    id: r.get(0)?,
+                    started_at_ms: r.get(1)?,
+                    heartbeat_at_ms: r.get(2)?,
+                    calls: r.get::<_, i64>(3)?.max(0) as u64,
+                    calls_placed: r.get::<_, i64>(4)?.max(0) as u64,
+                    cps: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 }

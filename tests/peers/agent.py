@@ -13,6 +13,7 @@ next is chosen by flags:
                        on the first connection only (an outage: trunx should reconnect)
   --garbage            also send messages that are not the protocol
   --refuse N           refuse the first N connection attempts (HTTP 503)
+  --accept-delay-ms N  answer each opening handshake N ms late (a slow agent)
 Every event received is logged as one JSON line with its arrival time (--log).
 """
 
@@ -37,6 +38,7 @@ def main():
     p.add_argument("--drop-after-ms", type=int)
     p.add_argument("--garbage", action="store_true")
     p.add_argument("--refuse", type=int, default=0)
+    p.add_argument("--accept-delay-ms", type=int, default=0)
     args = p.parse_args()
     utterance = open(args.utterance, "rb").read()
     log = open(args.log, "a", buffering=1)
@@ -46,11 +48,15 @@ def main():
         fields["t"] = time.monotonic()
         log.write(json.dumps(fields) + "\n")
 
-    def refuse(connection, request):
+    async def refuse(connection, request):
+        note(event="_request")
         if state["refused"] < args.refuse:
             state["refused"] += 1
             note(event="_refused", n=state["refused"])
             return Response(503, "Service Unavailable", Headers(), b"busy\n")
+        if args.accept_delay_ms:
+            await asyncio.sleep(args.accept_delay_ms / 1000)
+            note(event="_accepting")
         return None
 
     async def later(ms, action):

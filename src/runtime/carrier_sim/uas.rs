@@ -122,6 +122,9 @@ pub struct UasCounters {
     pub keepalives: u64,
     pub concurrent_calls: u64,
     pub peak_concurrent_calls: u64,
+    /// New calls (INVITEs with a new Call-ID) by dialled number, overload-rejected ones too:
+    /// the carrier's own count that proves no prospect was dialled twice.
+    pub invites_by_number: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,6 +513,11 @@ impl Uas {
             .filter(|r| !r.is_empty())
             .take(16)
             .collect();
+        *self
+            .counters
+            .invites_by_number
+            .entry(dialled_number(&invite.uri).to_string())
+            .or_insert(0) += 1;
         if self.calls.len() >= self.config.max_calls {
             self.counters.overload_rejected += 1;
             let bytes = self.response(503, &invite, &record_route, Some("sim"), None);

@@ -70,6 +70,8 @@ pub struct SmsSenderSettings {
     /// A `sent` message with no final receipt after this long is failed with `no_receipt`, so
     /// its campaign can complete (`sms_receipt_timeout`).
     pub receipt_timeout: Duration,
+    /// The state calling rules in force (they narrow the SMS window too).
+    pub rules: Arc<crate::campaign::rules::RuleSet>,
 }
 
 /// Counters of one sender run.

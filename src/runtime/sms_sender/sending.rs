@@ -83,7 +83,12 @@ impl Sender {
                 Ok(list) => {
                     e_mut(&mut self.campaigns, id).empty_since_ms = None;
                     for p in list {
-                        let wait = window_wait(&self.campaigns[id].window, &p.phone, now);
+                        let wait = window_wait(
+                            &self.campaigns[id].window,
+                            &p.phone,
+                            &self.settings.rules,
+                            now,
+                        );
                         match wait {
                             None => e_mut(&mut self.campaigns, id).buffer.push_back(p),
                             Some((until, reason)) => self.defer(id, &p, until, &reason, now).await,
@@ -102,8 +107,12 @@ impl Sender {
         };
         // Again just before the submit: the buffer may have waited past the window's end.
         let now = wall_ms();
-        if let Some((until, reason)) = window_wait(&self.campaigns[id].window, &prospect.phone, now)
-        {
+        if let Some((until, reason)) = window_wait(
+            &self.campaigns[id].window,
+            &prospect.phone,
+            &self.settings.rules,
+            now,
+        ) {
             self.defer(id, &prospect, until, &reason, now).await;
             return Step::Progress;
         }

@@ -24,7 +24,7 @@ const CHUNK: usize = 250_000;
 /// The DNC list versions in force and their sets.
 #[derive(Debug, Default)]
 pub(crate) struct DncBook {
-    lists: Vec<(DncList, DncSet)>,
+    pub(crate) lists: Vec<(DncList, DncSet)>,
 }
 
 impl DncBook {
