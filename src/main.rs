@@ -229,10 +229,14 @@ enum BenchCommand {
         /// No ONNX model: the beep rules confirm beeps and the greeting rules judge.
         #[arg(long)]
         no_model: bool,
-        /// Keep the beep model but let the greeting rules, not the greeting model, judge.
-        #[arg(long)]
+        /// Let the greeting rules judge even if the AMD config turns the greeting model on.
+        #[arg(long, conflicts_with = "with_greeting_model")]
         no_greeting_model: bool,
-        /// A greeting model file instead of the embedded one (e.g. a cross-generator model).
+        /// Let the greeting model (off by default), not the greeting rules, judge.
+        #[arg(long)]
+        with_greeting_model: bool,
+        /// A greeting model file instead of the embedded one (e.g. a cross-generator model);
+        /// implies --with-greeting-model.
         #[arg(long, value_name = "FILE")]
         greeting_model: Option<PathBuf>,
         /// TOML file overriding AMD thresholds (field names of AmdConfig).
@@ -452,6 +456,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             no_model,
             no_greeting_model,
+            with_greeting_model,
             greeting_model,
             amd_config,
             per_call,
@@ -485,10 +490,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             model
                         })
                     };
-                    amd_files::Engine::Builtin {
-                        config: load_amd_config(amd_config.as_deref())?,
-                        model,
+                    let mut amd = load_amd_config(amd_config.as_deref())?;
+                    if with_greeting_model || greeting_model.is_some() {
+                        amd.greeting_model = true;
                     }
+                    if no_greeting_model {
+                        amd.greeting_model = false;
+                    }
+                    amd_files::Engine::Builtin { config: amd, model }
                 }
                 BenchProvider::Asterisk => {
                     amd_files::Engine::Asterisk(trunx::amd::asterisk::AsteriskConfig::default())

@@ -117,8 +117,7 @@ impl CueTracker {
                 self.longest_gap = self.longest_gap.max(self.silence_run);
             }
             if self.segments == 1 {
-                self.first_segment_hops =
-                    self.hop - self.first_speech_hop.unwrap_or(self.hop - 1);
+                self.first_segment_hops = self.hop - self.first_speech_hop.unwrap_or(self.hop - 1);
             }
             self.speech_run += 1;
             self.silence_run = 0;
@@ -156,7 +155,13 @@ impl CueTracker {
     fn row(&self, floor_db: f32) -> [f32; CUE_FEATURES] {
         let secs = |hops: u32| (hops as f32 / 100.0).min(MAX_SECONDS);
         let n = self.speech_hops.max(1) as f64;
-        let mean = |sum: f64| if self.speech_hops == 0 { 0.0 } else { (sum / n) as f32 };
+        let mean = |sum: f64| {
+            if self.speech_hops == 0 {
+                0.0
+            } else {
+                (sum / n) as f32
+            }
+        };
         let speech_db = if self.speech_hops == 0 {
             floor_db
         } else {

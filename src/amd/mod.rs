@@ -193,6 +193,9 @@ pub struct Amd {
     greeting_model_failed: bool,
     human_min_silence_hops: u32,
     model_deadline_hops: u64,
+    /// Consecutive model ticks at or above the human threshold, at or below the machine one.
+    human_ticks: u32,
+    machine_ticks: u32,
 }
 
 impl Amd {
@@ -219,6 +222,8 @@ impl Amd {
             greeting_model_failed: false,
             human_min_silence_hops: config.greeting_human_min_silence_ms / 10,
             model_deadline_hops: u64::from(config::hops(config.max_analysis_ms)),
+            human_ticks: 0,
+            machine_ticks: 0,
             config,
         }
     }
@@ -435,11 +440,16 @@ impl Amd {
     }
 
     fn judged_by_model(&self) -> bool {
-        !self.greeting_model_failed && self.model.as_ref().is_some_and(BeepModel::has_greeting)
+        self.config.greeting_model
+            && !self.greeting_model_failed
+            && self.model.as_ref().is_some_and(BeepModel::has_greeting)
     }
 
-    /// One 100 ms judgement of the greeting model: `human` at or above the human threshold
-    /// after a short silence, `machine` at or below the machine threshold, else wait.
+    /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
+    /// above the human threshold for `greeting_confirm_ticks` ticks and the caller has been
+    /// silent for `greeting_human_min_silence_ms`; `machine` once it stayed at or below the
+    /// machine threshold as long; else wait. `models/train_greeting.py` (`simulate`) applies
+    /// exactly this policy to choose the thresholds.
     fn judge_by_model(&mut self, row: &[f32; CUE_FEATURES]) -> Option<AmdEvent> {
         let scored = self.model.as_ref()?.score_greeting(row)?;
         self.stats.model_runs += 1;
@@ -454,9 +464,14 @@ impl Amd {
         self.last_human_probability = Some(p);
         let at = self.now();
         let permille = |x: f32| (x * 1000.0).round() as u32;
-        if p >= self.config.greeting_human_threshold
-            && self.silence_run >= self.human_min_silence_hops
-        {
+        let bump = |run: u32, on: bool| if on { run + 1 } else { 0 };
+        self.human_ticks = bump(self.human_ticks, p >= self.config.greeting_human_threshold);
+        self.machine_ticks = bump(
+            self.machine_ticks,
+            p <= self.config.greeting_machine_threshold,
+        );
+        let confirm = self.config.greeting_confirm_ticks.max(1);
+        if self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops {
             self.phase = Phase::Done;
             return Some(AmdEvent {
                 kind: AmdEventKind::Human,
@@ -469,7 +484,7 @@ impl Amd {
                 )),
             });
         }
-        if p <= self.config.greeting_machine_threshold {
+        if self.machine_ticks >= confirm {
             self.phase = Phase::AwaitingEnd {
                 since_hop: self.hop,
             };

@@ -4,7 +4,8 @@
 //!   beep probability; it runs once per tone candidate, never per frame;
 //! - the greeting model judges human against machine. Input `features` [N, 26] (the cue row of
 //!   [`super::cues`]), output `probs` [N, 2], column 1 the probability that a person answered;
-//!   it runs once per 100 ms while the call is undecided.
+//!   it runs once per 100 ms while the call is undecided, and only when
+//!   `AmdConfig::greeting_model` is on (off by default: see `models/MODEL_CARD.md`).
 //!
 //! Each session sits behind its own mutex: a run is short (tens of microseconds) and ONNX
 //! Runtime sessions are expensive to create.
@@ -45,7 +46,8 @@ impl BeepModel {
         }
     }
 
-    /// Adds the greeting model: from now on it, not the greeting rules, judges human/machine.
+    /// Adds the greeting model: with `AmdConfig::greeting_model` on it, not the greeting rules,
+    /// judges human/machine.
     pub fn with_greeting(mut self, session: Session) -> Self {
         self.greeting = Some(Arc::new(Mutex::new(session)));
         self

@@ -37,7 +37,7 @@ pub enum AmdFilesError {
 }
 
 /// Loads the AMD's models: the beep model (the configured file, else the embedded one) and the
-/// embedded greeting model.
+/// embedded greeting model (used only when `AmdConfig::greeting_model` is on).
 pub fn load_beep_model(
     ort_library: Option<&Path>,
     model_path: Option<&Path>,
@@ -68,6 +68,7 @@ pub fn load_models(
     Ok(BeepModel::new(beep).with_greeting(greeting))
 }
 
+/// Reads any audio file as 8 kHz mono PCM without changing its level.
 pub fn read_call_audio(path: &Path) -> Result<Vec<i16>, AmdFilesError> {
     if let Ok(pcm) = read_telephone_wav(path) {
         return Ok(pcm);
