@@ -135,10 +135,10 @@ impl Default for AmdConfig {
             beep_gap_ms: 50,
             beep_model_threshold: 0.5,
             greeting_model: false,
-            greeting_human_threshold: 0.9,
-            greeting_machine_threshold: 0.1,
-            greeting_human_min_silence_ms: 200,
-            greeting_confirm_ticks: 1,
+            greeting_human_threshold: 0.8,
+            greeting_machine_threshold: 0.01,
+            greeting_human_min_silence_ms: 500,
+            greeting_confirm_ticks: 6,
         }
     }
 }
