@@ -396,8 +396,12 @@ impl Amd {
                         GreetingRule::TooLong { total_ms },
                     ));
                 }
+                // Every tick after speech began is judged, a ringing tone included, so the
+                // decision is exactly the policy `models/train_greeting.py` replays on the cue
+                // rows (skipping busy ticks made the detector decide later than its replay; a
+                // beep still ends the call through the tone detector).
                 let row = cue_row?;
-                if self.tones.busy() || !self.cues.speech_started() {
+                if !self.cues.speech_started() {
                     return None;
                 }
                 self.judge_by_model(&row)
