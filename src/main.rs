@@ -226,9 +226,19 @@ enum BenchCommand {
         /// One JSON object with the figures.
         #[arg(long)]
         json: bool,
-        /// Confirm beeps with the fixed rules instead of the ONNX model.
+        /// No ONNX model: the beep rules confirm beeps and the greeting rules judge.
         #[arg(long)]
         no_model: bool,
+        /// Let the greeting rules judge even if the AMD config turns the greeting model on.
+        #[arg(long, conflicts_with = "with_greeting_model")]
+        no_greeting_model: bool,
+        /// Let the greeting model (off by default), not the greeting rules, judge.
+        #[arg(long)]
+        with_greeting_model: bool,
+        /// A greeting model file instead of the embedded one (e.g. a cross-generator model);
+        /// implies --with-greeting-model.
+        #[arg(long, value_name = "FILE")]
+        greeting_model: Option<PathBuf>,
         /// TOML file overriding AMD thresholds (field names of AmdConfig).
         #[arg(long, value_name = "FILE")]
         amd_config: Option<PathBuf>,
@@ -291,6 +301,14 @@ enum BenchCommand {
         /// Local SIP address (default: the configured sip_addr).
         #[arg(long)]
         local: Option<std::net::SocketAddr>,
+    },
+    /// Write the greeting model's training set (a cue row per 100 ms of labelled calls).
+    GreetingFeatures {
+        /// Directories of labelled calls; each directory's name is its rows' `set`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Decision latency of the detector in-process and through `trunx amd serve` (WebSocket,
     /// AudioSocket, FreeSWITCH path), every recording of DIR streamed at its real pace.
@@ -445,6 +463,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             labels,
             json,
             no_model,
+            no_greeting_model,
+            with_greeting_model,
+            greeting_model,
             amd_config,
             per_call,
         }) => {
@@ -462,10 +483,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => dir.context("give a directory of labelled calls, or --split")?,
             };
             let engine = match provider {
-                BenchProvider::Builtin => amd_files::Engine::Builtin {
-                    config: load_amd_config(amd_config.as_deref())?,
-                    model: model_unless(no_model, &config)?,
-                },
+                BenchProvider::Builtin => {
+                    let model = if no_model {
+                        None
+                    } else {
+                        let model = amd_files::load_models(
+                            config.ort_dylib_path.as_deref(),
+                            config.beep_model_path.as_deref(),
+                            greeting_model.as_deref(),
+                        )?;
+                        Some(if no_greeting_model {
+                            model.without_greeting()
+                        } else {
+                            model
+                        })
+                    };
+                    let mut amd = load_amd_config(amd_config.as_deref())?;
+                    if with_greeting_model || greeting_model.is_some() {
+                        amd.greeting_model = true;
+                    }
+                    if no_greeting_model {
+                        amd.greeting_model = false;
+                    }
+                    amd_files::Engine::Builtin { config: amd, model }
+                }
                 BenchProvider::Asterisk => {
                     amd_files::Engine::Asterisk(trunx::amd::asterisk::AsteriskConfig::default())
                 }
@@ -618,6 +659,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()?;
             let report = runtime.block_on(trunx::runtime::sip_bench::run(&options))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::GreetingFeatures { dirs, out }) => {
+            let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+            let (calls, rows) = trunx::runtime::amd_training::write_greeting_features(
+                &dirs,
+                &AmdConfig::default(),
+                &out,
+            )?;
+            eprintln!("wrote {}: {rows} rows of {calls} calls", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::AmdServe {

@@ -80,6 +80,23 @@ pub struct AmdConfig {
     pub beep_gap_ms: u32,
     /// Beep-model probability needed to confirm a candidate.
     pub beep_model_threshold: f32,
+
+    // --- the greeting model (when on and loaded it, not the greeting rules, judges) ---
+    /// Let the greeting model (`models/greeting.onnx`) judge human/machine instead of the
+    /// greeting rules. Off by default: on the dev splits it does not yet beat the rules on
+    /// both generators (see `models/MODEL_CARD.md`); `trunx bench amd --greeting-model-on`
+    /// or `greeting_model = true` in an `--amd-config` file tries it.
+    pub greeting_model: bool,
+    /// Probability of a person at or above which the call is `human`; chosen on the dev
+    /// splits by `models/train_greeting.py` (see `models/greeting_metrics.json`).
+    pub greeting_human_threshold: f32,
+    /// Probability of a person at or below which the call is `machine`.
+    pub greeting_machine_threshold: f32,
+    /// Silence needed after speech before the model may say `human` (a person mid-word is
+    /// not yet waiting for an answer).
+    pub greeting_human_min_silence_ms: u32,
+    /// Consecutive 100 ms model ticks on the same side of a threshold before it decides.
+    pub greeting_confirm_ticks: u32,
 }
 
 impl Default for AmdConfig {
@@ -117,6 +134,11 @@ impl Default for AmdConfig {
             beep_max_ms: 2500,
             beep_gap_ms: 50,
             beep_model_threshold: 0.5,
+            greeting_model: false,
+            greeting_human_threshold: 0.8,
+            greeting_machine_threshold: 0.01,
+            greeting_human_min_silence_ms: 500,
+            greeting_confirm_ticks: 6,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod asterisk;
 pub mod bench;
 pub mod config;
+pub mod cues;
 pub mod decision;
 pub mod features;
 pub mod model;
@@ -24,6 +25,7 @@ pub use model::BeepModel;
 pub use provider::AmdProvider;
 
 use crate::audio::{FRAME_SAMPLES, Frame, SampleTime};
+use cues::{CUE_FEATURES, CueTracker};
 use decision::{Greeting, GreetingRule, GreetingVerdict};
 use features::{HOP, HopAnalyzer};
 use tones::{BeepCandidate, ToneContext, ToneTracker, ToneVerdict};
@@ -184,6 +186,16 @@ pub struct Amd {
     /// views for the per-call AMD record).
     last_speech: bool,
     last_model_probability: Option<f32>,
+    /// The greeting model's inputs, and its last probability that a person answered.
+    cues: CueTracker,
+    last_human_probability: Option<f32>,
+    /// Set when the greeting model failed on this call: the greeting rules judge from then on.
+    greeting_model_failed: bool,
+    human_min_silence_hops: u32,
+    model_deadline_hops: u64,
+    /// Consecutive model ticks at or above the human threshold, at or below the machine one.
+    human_ticks: u32,
+    machine_ticks: u32,
 }
 
 impl Amd {
@@ -205,6 +217,13 @@ impl Amd {
             candidate_log: None,
             last_speech: false,
             last_model_probability: None,
+            cues: CueTracker::new(),
+            last_human_probability: None,
+            greeting_model_failed: false,
+            human_min_silence_hops: config.greeting_human_min_silence_ms / 10,
+            model_deadline_hops: u64::from(config::hops(config.max_analysis_ms)),
+            human_ticks: 0,
+            machine_ticks: 0,
             config,
         }
     }
@@ -217,6 +236,11 @@ impl Amd {
     /// The beep model's probability for the last candidate it scored, if any.
     pub fn last_model_probability(&self) -> Option<f32> {
         self.last_model_probability
+    }
+
+    /// The greeting model's last probability that a person answered, if it ran.
+    pub fn last_human_probability(&self) -> Option<f32> {
+        self.last_human_probability
     }
 
     /// Training mode: every tone candidate is recorded and none ends the analysis, so a whole
@@ -327,6 +351,7 @@ impl Amd {
         let features = self.analyzer.push(hop);
         let speech = self.vad.push(&features);
         self.last_speech = speech;
+        let cue_row = self.cues.push(&features, speech, self.vad.floor_db());
         if speech {
             self.silence_run = 0;
         } else {
@@ -348,14 +373,38 @@ impl Amd {
             Phase::Listening => {
                 // A tone too quiet for the speech gate is still not silence: the human rule
                 // must not fire while a beep is ringing, nor before its group is judged.
-                let (verdict, rule) = if !speech && self.tones.busy() {
-                    self.greeting.push_hold()?
+                let ruled = if !speech && self.tones.busy() {
+                    self.greeting.push_hold()
                 } else if !speech && self.vad.is_background() {
-                    self.greeting.push_background()?
+                    self.greeting.push_background()
                 } else {
-                    self.greeting.push(speech)?
+                    self.greeting.push(speech)
                 };
-                Some(self.on_greeting(verdict, rule))
+                if !self.judged_by_model() {
+                    let (verdict, rule) = ruled?;
+                    return Some(self.on_greeting(verdict, rule));
+                }
+                // The model judges; the rules that stay rules are silence at answer and the
+                // analysis limit.
+                if let Some((verdict, rule @ GreetingRule::NoSpeech { .. })) = ruled {
+                    return Some(self.on_greeting(verdict, rule));
+                }
+                if self.hop >= self.model_deadline_hops {
+                    let total_ms = (self.hop * 10) as u32;
+                    return Some(self.on_greeting(
+                        GreetingVerdict::Unknown,
+                        GreetingRule::TooLong { total_ms },
+                    ));
+                }
+                // Every tick after speech began is judged, a ringing tone included, so the
+                // decision is exactly the policy `models/train_greeting.py` replays on the cue
+                // rows (skipping busy ticks made the detector decide later than its replay; a
+                // beep still ends the call through the tone detector).
+                let row = cue_row?;
+                if !self.cues.speech_started() {
+                    return None;
+                }
+                self.judge_by_model(&row)
             }
             Phase::AwaitingEnd { since_hop } => {
                 self.after_machine_silence = if speech {
@@ -392,6 +441,70 @@ impl Amd {
             }
             Phase::Done => None,
         }
+    }
+
+    fn judged_by_model(&self) -> bool {
+        self.config.greeting_model
+            && !self.greeting_model_failed
+            && self.model.as_ref().is_some_and(BeepModel::has_greeting)
+    }
+
+    /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
+    /// above the human threshold for `greeting_confirm_ticks` ticks and the caller has been
+    /// silent for `greeting_human_min_silence_ms`; `machine` once it stayed at or below the
+    /// machine threshold as long; else wait. `models/train_greeting.py` (`simulate`) applies
+    /// exactly this policy to choose the thresholds.
+    fn judge_by_model(&mut self, row: &[f32; CUE_FEATURES]) -> Option<AmdEvent> {
+        let scored = self.model.as_ref()?.score_greeting(row)?;
+        self.stats.model_runs += 1;
+        let p = match scored {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.model_errors += 1;
+                self.greeting_model_failed = true;
+                return None;
+            }
+        };
+        self.last_human_probability = Some(p);
+        let at = self.now();
+        let permille = |x: f32| (x * 1000.0).round() as u32;
+        let bump = |run: u32, on: bool| if on { run + 1 } else { 0 };
+        self.human_ticks = bump(self.human_ticks, p >= self.config.greeting_human_threshold);
+        self.machine_ticks = bump(
+            self.machine_ticks,
+            p <= self.config.greeting_machine_threshold,
+        );
+        let confirm = self.config.greeting_confirm_ticks.max(1);
+        if self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops {
+            self.phase = Phase::Done;
+            return Some(AmdEvent {
+                kind: AmdEventKind::Human,
+                at,
+                confidence: p,
+                cause: Cause::new(format_args!(
+                    "MODEL-HUMAN-{}-{}",
+                    permille(p),
+                    self.silence_run * 10
+                )),
+            });
+        }
+        if self.machine_ticks >= confirm {
+            self.phase = Phase::AwaitingEnd {
+                since_hop: self.hop,
+            };
+            self.after_machine_silence = 0;
+            return Some(AmdEvent {
+                kind: AmdEventKind::Machine,
+                at,
+                confidence: 1.0 - p,
+                cause: Cause::new(format_args!(
+                    "MODEL-MACHINE-{}-{}",
+                    permille(1.0 - p),
+                    self.cues.speech_ms()
+                )),
+            });
+        }
+        None
     }
 
     fn on_greeting(&mut self, verdict: GreetingVerdict, rule: GreetingRule) -> AmdEvent {

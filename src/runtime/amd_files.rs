@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::amd::asterisk::{AsteriskAmd, AsteriskConfig};
 use crate::amd::bench::{self, BenchReport, CallOutcome, Label, Truth};
-use crate::amd::model::EMBEDDED_BEEP_MODEL;
+use crate::amd::model::{EMBEDDED_BEEP_MODEL, EMBEDDED_GREETING_MODEL};
 use crate::amd::tones::BEEP_FEATURES;
 use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, AmdProvider, BeepModel, analyse_recording};
 use crate::audio::prompt::{decode_file, resample_to_8k, to_i16};
@@ -36,28 +36,36 @@ pub enum AmdFilesError {
     Empty(String),
 }
 
-/// Loads the beep model: the configured file, else the embedded one.
+/// Loads the AMD's models: the beep model (the configured file, else the embedded one) and the
+/// embedded greeting model (used only when `AmdConfig::greeting_model` is on).
 pub fn load_beep_model(
     ort_library: Option<&Path>,
     model_path: Option<&Path>,
 ) -> Result<BeepModel, AmdFilesError> {
+    load_models(ort_library, model_path, None)
+}
+
+/// [`load_beep_model`] with a greeting model file instead of the embedded one.
+pub fn load_models(
+    ort_library: Option<&Path>,
+    beep_path: Option<&Path>,
+    greeting_path: Option<&Path>,
+) -> Result<BeepModel, AmdFilesError> {
     let env = onnx::environment(ort_library)?;
-    let (what, bytes) = match model_path {
-        Some(path) => (
-            path.display().to_string(),
-            std::fs::read(path).map_err(|e| AmdFilesError::Read {
+    let read = |path: Option<&Path>, name: &str, embedded: &[u8]| match path {
+        Some(path) => std::fs::read(path)
+            .map(|bytes| (path.display().to_string(), bytes))
+            .map_err(|e| AmdFilesError::Read {
                 path: path.display().to_string(),
                 reason: e.to_string(),
-            })?,
-        ),
-        None => (
-            "embedded beep.onnx".to_string(),
-            EMBEDDED_BEEP_MODEL.to_vec(),
-        ),
+            }),
+        None => Ok((format!("embedded {name}"), embedded.to_vec())),
     };
-    Ok(BeepModel::new(onnx::session_from_memory(
-        &env, &what, &bytes,
-    )?))
+    let (what, bytes) = read(beep_path, "beep.onnx", EMBEDDED_BEEP_MODEL)?;
+    let beep = onnx::session_from_memory(&env, &what, &bytes)?;
+    let (what, bytes) = read(greeting_path, "greeting.onnx", EMBEDDED_GREETING_MODEL)?;
+    let greeting = onnx::session_from_memory(&env, &what, &bytes)?;
+    Ok(BeepModel::new(beep).with_greeting(greeting))
 }
 
 /// Reads any audio file as 8 kHz mono PCM without changing its level.

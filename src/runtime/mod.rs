@@ -12,6 +12,7 @@ pub mod amd_files;
 pub mod amd_records;
 pub mod amd_serve;
 pub mod amd_serve_bench;
+pub mod amd_training;
 pub mod api_bench;
 pub mod carrier_sim;
 pub mod clock;
