@@ -200,6 +200,64 @@ fn postgres_sms_per_did_pacing_holds_across_nodes() {
     assert_eq!(b.list_messages(&c.id, &page).unwrap().items.len(), 6);
 }
 
+/// Two campaigns share caller IDs; node a dials for one, node b for the other, and at each
+/// round both claim a call with the same fresh DID at the same instant (a barrier between the
+/// lease and the claim). Only the per-DID lock keeps this at one call per DID: each node's
+/// campaign row lock is its own, so without it both would count zero and both would insert.
+#[test]
+fn postgres_two_campaigns_sharing_a_did_stay_under_its_cap() {
+    let Some(url) = pg_server::database_or_skip("two_campaigns_share_a_did") else {
+        return;
+    };
+    let limits = DidLimits {
+        calls_per_hour: Some(1),
+        ..DidLimits::default()
+    };
+    let (a, b) = (node("a", &url, limits), node("b", &url, limits));
+    let rounds = 40;
+    let dids: Vec<String> = (0..rounds).map(|k| format!("+1949555{k:04}")).collect();
+    let make = |s: &PgStore, base: u64| {
+        let mut new = campaign(Channel::Voice, None);
+        new.caller_ids = dids.clone();
+        let c = s.create_campaign(new, 0).unwrap();
+        s.add_prospects(&c.id, &phones(rounds, base), 1).unwrap();
+        s.transition_campaign(&c.id, Action::Start, 2).unwrap();
+        c.id
+    };
+    let (ca, cb) = (make(&a, 700), make(&b, 800));
+    let now = 10_000;
+    let mut started = [0usize; 2];
+    for did in &dids {
+        let gate = std::sync::Barrier::new(2);
+        let claim = |s: &PgStore, c: &str| {
+            let p = s.due_prospects(c, now, 1).unwrap().remove(0);
+            gate.wait();
+            match s.begin_attempt(c, &p.id, did, now) {
+                Ok(_) => true,
+                Err(StoreError::DidLimit { did: d, .. }) => {
+                    // The prospect stays this node's (its own lease) for the next round.
+                    assert_eq!(&d, did);
+                    false
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let won = std::thread::scope(|sc| {
+            let ta = sc.spawn(|| claim(&a, &ca));
+            let tb = sc.spawn(|| claim(&b, &cb));
+            [ta.join().unwrap(), tb.join().unwrap()]
+        });
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{did}: {won:?}");
+        for (k, w) in won.iter().enumerate() {
+            started[k] += usize::from(*w);
+        }
+    }
+    let dialing = a.stats(&ca).unwrap().dialing + b.stats(&cb).unwrap().dialing;
+    assert_eq!(dialing as usize, rounds, "one call per DID over both campaigns");
+    // Both nodes won some rounds: the lock queued real contenders, not one idle node.
+    assert!(started.iter().all(|n| *n > 0), "{started:?}");
+}
+
 /// A real HTTP receiver: how many POSTs each event id got.
 #[derive(Clone, Default)]
 struct Receiver {

@@ -1,16 +1,21 @@
 //! Floods while real calls run: junk SIP (garbage, truncated messages, INVITE/OPTIONS from an
 //! unknown source), junk RTP/RTCP and well-formed RTP from a foreign source and SSRC, sent as
 //! fast as one thread can (target `FLOOD_PPS`, default 50,000 packets/s) at the SIP ports and
-//! the RTP/RTCP ports of live calls against the carrier simulator. The same calls are placed
-//! once quietly and once under the flood: the AMD results (and beep ends) must not change, the
-//! junk is counted in `trunx_sip_dropped_total` / `trunx_rtp_dropped_total` and dropped, the
-//! flooder gets no answer at all (no amplification) and memory stays bounded.
+//! the RTP/RTCP ports of 50 live calls: 40 against the carrier simulator and 10 against real
+//! sipp UASes streaming recorded calls. The same calls are placed once quietly and once under
+//! the flood: the AMD results (and beep ends) must not change, the junk is counted in
+//! `trunx_sip_dropped_total` / `trunx_rtp_dropped_total` and dropped, the flooder gets no
+//! answer at all (no amplification) and memory stays bounded.
+
+mod common;
 
 use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::{Sipp, completed, start_sipp, ulaw_file};
 use trunx::amd::AmdConfig;
 use trunx::runtime::amd_files::load_beep_model;
 use trunx::runtime::carrier_sim::{
@@ -20,9 +25,17 @@ use trunx::runtime::dial::{DialOptions, DialReport, dial};
 use trunx::runtime::metrics;
 
 const SEED: u64 = 42;
-const CALLS: usize = 8;
+/// Calls against the carrier simulator (half people, half voicemails with a beep).
+const SIM_CALLS: usize = 40;
+/// Calls against sipp UASes (one sipp per call, half people, half voicemails).
+const SIPP_CALLS: usize = 10;
+const CALLS: usize = SIM_CALLS + SIPP_CALLS;
 const SIP_BASE: u16 = 34_600;
 const RTP_BASE: u16 = 34_700;
+const SIPP_SIP_BASE: u16 = 34_950;
+const SIPP_MEDIA_BASE: u16 = 35_000;
+const HUMAN_WAV: &str = "0008-human_hello_hello.wav";
+const MACHINE_WAV: &str = "0087-machine_beep_single.wav";
 
 fn numbers(n: usize, accept: impl Fn(Scenario) -> bool) -> Vec<String> {
     (0..400_000)
@@ -36,13 +49,47 @@ fn plays(s: Scenario, files: &[&str]) -> bool {
     s.playback().is_some_and(|p| files.contains(&p.file()))
 }
 
+/// The recording sipp call `k` streams: even calls a person, odd ones a voicemail.
+fn sipp_wav(k: usize) -> &'static str {
+    if k.is_multiple_of(2) { HUMAN_WAV } else { MACHINE_WAV }
+}
+
+/// One sipp UAS per sipp call, each for one call, streaming its recording.
+fn start_sipps(dir: &Path) -> Vec<Sipp> {
+    (0..SIPP_CALLS)
+        .map(|k| {
+            // Each sipp gets its own copy: rewriting a shared file while another sipp caches it
+            // makes that sipp exit with "Cannot read/cache rtpstream file".
+            let sub = dir.join(format!("sipp{k}"));
+            std::fs::create_dir_all(&sub).unwrap();
+            let audio = ulaw_file(&sub, sipp_wav(k));
+            start_sipp(
+                &sub,
+                "uas_stream.xml",
+                Some(&audio),
+                SIPP_SIP_BASE + k as u16,
+                SIPP_MEDIA_BASE + 10 * k as u16,
+            )
+        })
+        .collect()
+}
+
+/// Where call `i` goes: the simulator for the first `SIM_CALLS`, then sipp `i - SIM_CALLS`.
+fn trunk_of(i: usize, sim: SocketAddr) -> SocketAddr {
+    if i < SIM_CALLS {
+        sim
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], SIPP_SIP_BASE + (i - SIM_CALLS) as u16))
+    }
+}
+
 async fn place_all(sim: SocketAddr, phones: &[String]) -> Vec<DialReport> {
     let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
     let calls = phones.iter().enumerate().map(|(i, number)| {
         let options = DialOptions {
             target: number.clone(),
             from: "+15550001111".into(),
-            trunk: format!("sip:{sim}"),
+            trunk: format!("sip:{}", trunk_of(i, sim)),
             username: None,
             password: None,
             ring_timeout: Duration::from_secs(20),
@@ -65,6 +112,30 @@ async fn place_all(sim: SocketAddr, phones: &[String]) -> Vec<DialReport> {
         }
     });
     futures_util::future::join_all(calls).await
+}
+
+/// Places every call with fresh sipp UASes; each sipp must see its BYE.
+async fn place_round(sim: SocketAddr, phones: &[String], dir: &Path) -> Vec<DialReport> {
+    let mut sipps = start_sipps(dir);
+    // sipp needs a moment to bind its sockets (Timer A would retransmit anyway).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (k, sipp) in sipps.iter_mut().enumerate() {
+        let exited = sipp.0.try_wait().unwrap();
+        let stderr = std::fs::read_to_string(dir.join(format!("sipp{k}/sipp.stderr")));
+        assert!(
+            exited.is_none(),
+            "sipp {k} exited before its call: {exited:?} {stderr:?}"
+        );
+    }
+    let reports = place_all(sim, phones).await;
+    for (k, sipp) in sipps.into_iter().enumerate() {
+        let report = &reports[SIM_CALLS + k];
+        assert!(
+            completed(sipp).await,
+            "sipp {k} did not end its scenario after the call: {report:?}"
+        );
+    }
+    reports
 }
 
 fn rss_kb() -> u64 {
@@ -218,17 +289,26 @@ async fn calls_keep_their_amd_results_under_a_junk_flood() {
     })
     .await
     .expect("the sim starts");
-    let mut phones = numbers(CALLS / 2, |s| {
-        matches!(s, Scenario::Human { .. }) && plays(s, &["0008-human_hello_hello.wav"])
+    let mut phones = numbers(SIM_CALLS / 2, |s| {
+        matches!(s, Scenario::Human { .. }) && plays(s, &[HUMAN_WAV])
     });
-    phones.extend(numbers(CALLS - phones.len(), |s| {
-        matches!(s, Scenario::MachineBeep { .. }) && plays(s, &["0087-machine_beep_single.wav"])
+    phones.extend(numbers(SIM_CALLS - phones.len(), |s| {
+        matches!(s, Scenario::MachineBeep { .. }) && plays(s, &[MACHINE_WAV])
     }));
+    phones.extend((0..SIPP_CALLS).map(|k| format!("+1555900{k:04}")));
     assert_eq!(phones.len(), CALLS);
+    let dir = tempfile::tempdir().unwrap();
 
-    let quiet = place_all(sim.sip_addr(), &phones).await;
-    for r in &quiet {
+    let quiet = place_round(sim.sip_addr(), &phones, dir.path()).await;
+    for (i, r) in quiet.iter().enumerate() {
         assert_eq!(r.outcome, "answered", "{r:?}");
+        let wav = if i < SIM_CALLS {
+            if i < SIM_CALLS / 2 { HUMAN_WAV } else { MACHINE_WAV }
+        } else {
+            sipp_wav(i - SIM_CALLS)
+        };
+        let want = if wav == HUMAN_WAV { "human" } else { "machine_end_beep" };
+        assert_eq!(r.amd, Some(want), "call {i} ({wav}): {r:?}");
     }
 
     let pps: u64 = std::env::var("FLOOD_PPS")
@@ -256,7 +336,7 @@ async fn calls_keep_their_amd_results_under_a_junk_flood() {
     };
     // The flood is on before the calls start and lasts until they all ended.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let loud = place_all(sim.sip_addr(), &phones).await;
+    let loud = place_round(sim.sip_addr(), &phones, dir.path()).await;
     stop.store(true, Ordering::Relaxed);
     let f = tokio::task::spawn_blocking(move || flooder.join().unwrap())
         .await

@@ -70,7 +70,7 @@ pub fn start_sipp_calls(
         .args(["-m", &calls.to_string(), "-nostdin", "-timeout", "120s"])
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("sipp.stderr")).unwrap())
         .spawn()
         .expect("sipp starts");
     Sipp(child)
