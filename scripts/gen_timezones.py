@@ -4,7 +4,7 @@
 The table maps E.164 number prefixes (country code first, no '+') to the IANA time zones
 libphonenumber associates with them, one row per prefix, `PREFIX|Zone1&Zone2`, sorted by
 prefix, in the shape of libphonenumber's resources/timezones/map_data.txt. The Rust side
-(src/campaign/window.rs) embeds the file and picks the longest matching prefix.
+(src/campaign/window/zones.rs) embeds the file and picks the longest matching prefix.
 
 It is a dev-time tool: the generated files are committed, and building trunx never needs
 Python. Refresh by bumping PHONENUMBERS_VERSION and running, from the repository root:

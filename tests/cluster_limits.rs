@@ -1,9 +1,9 @@
-//! What several nodes sharing one PostgreSQL must hold together, beyond leases and the
-//! campaign's rate (those are in `tests/store.rs` and `tests/cluster.rs`): a caller ID's hourly
-//! and daily caps and an SMS DID's per-hour cap and least gap are counted over every node, and
-//! a webhook event is posted by one node only. Two `PgStore` handles with their own node ids
-//! and connection pools are the two nodes; they race from two threads (or two webhook senders)
-//! against one server the test starts from the Debian package (`tests/pg_server`).
+//! What several nodes sharing one PostgreSQL must hold together, beyond leases and the campaign's
+//! rate (those are in `tests/store_cluster.rs` and `tests/cluster.rs`): a caller ID's hourly and
+//! daily caps and an SMS DID's per-hour cap and least gap are counted over every node, and a
+//! webhook event is posted by one node only. Two `PgStore` handles with their own node ids and
+//! connection pools are the two nodes; they race from two threads (or two webhook senders) against
+//! one server the test starts from the Debian package (`tests/pg_server`).
 
 mod pg_server;
 

@@ -10,10 +10,10 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use super::{
-    ATTEMPT_COLUMNS, ATTEMPT_FROM, SqliteStore, attempt_row, campaign_page, campaign_seq,
-    cancel_with_reason_in, complete_if_done_in, prospect_in,
-};
+use super::SqliteStore;
+use super::campaigns::{campaign_seq, complete_if_done_in};
+use super::prospects::{cancel_with_reason_in, prospect_in};
+use super::rows::{ATTEMPT_COLUMNS, ATTEMPT_FROM, attempt_row, campaign_page};
 use crate::campaign::ProspectStatus;
 use crate::campaign::dnc::DncSet;
 use crate::store::{Attempt, DNC_REASON, DncImported, DncList, Page, PageRequest, StoreError};

@@ -5,9 +5,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::{Value, json};
 
-use super::{SqliteStore, StoreError, rows_of};
+use super::SqliteStore;
+use super::rows::rows_of;
 use crate::campaign::{AmdResult, CampaignStatus, Outcome};
-use crate::store::{AttemptResult, Prospect, StoredEvent, WebhookJob};
+use crate::store::{AttemptResult, Prospect, StoreError, StoredEvent, WebhookJob};
 
 /// Appends an event and its pending outbox row. The id is 96 random bits from SQLite.
 fn insert(
