@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use trunx::runtime::carrier_sim::{PopulationMix, scenario_for};
+use trunx::tools::carrier_sim::{PopulationMix, scenario_for};
 use trunx::runtime::clock;
-use trunx::runtime::endpoint::call_id_of;
+use trunx::runtime::call::routing::call_id_of;
 use trunx::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Timers};
 use trunx::sip::sdp;
 

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use trunx::amd::AmdConfig;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::carrier_sim::{
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, Scenario, SimTiming, scenario_for,
 };
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 use trunx::runtime::metrics;
 
 const SEED: u64 = 42;

@@ -18,7 +18,7 @@ use crate::api::dto::rfc3339;
 use crate::campaign::webhook::{self, Retry};
 use crate::egress::redact_url;
 use crate::runtime::fetch::{self, ClientError, FetchConfig};
-use crate::runtime::server::wall_ms;
+use crate::runtime::clock::wall_ms;
 use crate::store::{Store, StoredEvent, WebhookJob};
 
 /// How often the outbox is looked at when idle.
