@@ -130,7 +130,7 @@ enum Command {
     /// Generate the labelled call corpus the AMD is measured on (seeded, deterministic).
     Corpus {
         #[command(subcommand)]
-        command: trunx::tools::corpus::ingredients::CorpusCommand,
+        command: trunx::tools::corpus::cli::CorpusCommand,
     },
 }
 
@@ -708,7 +708,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Corpus { command } => {
-            print!("{}", trunx::tools::corpus::ingredients::run(command)?);
+            print!("{}", trunx::tools::corpus::cli::run(command)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { node_id } => {

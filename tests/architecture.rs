@@ -29,6 +29,18 @@ const OVER_THE_LIMIT: &[(&str, usize)] = &[
     ("src/sms/pdu.rs", 1153),
 ];
 
+/// Imports that close a circle today, outside the engine, ignored by the circle check until
+/// they are untangled: (importing file, imported file). This list is to shrink to empty; an
+/// entry whose import is gone fails the check, so it cannot go stale.
+const KNOWN_CIRCLES: &[(&str, &str)] = &[
+    // `campaign::mode` validates `mode.amdExternalUrl` with `config::parse_ws_url`, while
+    // `config` builds on the campaign types (config.rs is being split on another branch).
+    ("src/campaign/mode.rs", "src/config.rs"),
+    // The PostgreSQL store's crash recovery (`cluster`) finishes attempts through `claims`,
+    // whose claims take the cluster's tokens.
+    ("src/store/postgres/cluster.rs", "src/store/postgres/claims.rs"),
+];
+
 /// Module trees that are sans-IO (or the engine) and so may never import `crate::tools`.
 const NO_TOOLS: &[&str] = &[
     "amd", "sip", "rtp", "agent", "sms", "campaign", "audio", "call", "runtime",
@@ -563,7 +575,11 @@ fn every_library_file_is_in_the_module_tree() {
 
 #[test]
 fn no_import_circles_between_files() {
-    let g = graph(&library());
+    let mut g = graph(&library());
+    for (from, to) in KNOWN_CIRCLES {
+        let known = g.get_mut(*from).is_some_and(|deps| deps.remove(*to));
+        assert!(known, "{from} no longer imports {to}: remove it from KNOWN_CIRCLES");
+    }
     if let Some(cycle) = find_cycle(&g) {
         panic!("import circle: {}", cycle.join(" -> "));
     }

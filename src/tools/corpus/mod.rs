@@ -14,6 +14,7 @@
 mod bank;
 mod calls;
 pub mod channel;
+pub mod cli;
 pub mod corpus2;
 pub mod gen2;
 pub mod ingredients;
