@@ -6,3 +6,4 @@ pub mod dialer;
 pub mod dnc_import;
 pub mod smpp;
 pub mod sms_sender;
+pub(crate) mod windows;

@@ -399,7 +399,7 @@ impl Sender {
         if let Some(why) = &blocked {
             tracing::error!(campaign = %c.id, reason = %why, "SMS campaign held");
         }
-        let window = crate::runtime::campaigns::dialer::campaign_window(&c);
+        let window = crate::runtime::campaigns::windows::campaign_window(&c);
         SmsCampaign {
             campaign: c,
             text,

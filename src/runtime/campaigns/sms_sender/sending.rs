@@ -3,7 +3,7 @@
 //! the submit, and what goes back to the queue. Part of the sender task.
 
 use super::*;
-use crate::runtime::campaigns::dialer::window_wait;
+use crate::runtime::campaigns::windows::window_wait;
 
 impl Sender {
     /// Capacity for one more message in the session.
