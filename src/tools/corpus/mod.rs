@@ -6,10 +6,11 @@
 //! prompts and music, espeak-ng lines, synthesised tones), the telephone channel every call
 //! passes through, the labels (`labels.csv`), the golden-subset choice and the licence text.
 //!
-//! Must not: read or write files, spawn processes, read the clock or use unseeded randomness.
-//! The runtime (`tools::corpus::ingredients`) loads the ingredients, hands them over as plain sample
-//! buffers and writes what comes back. The same ingredients, seed and count always give the
-//! same samples and labels.
+//! Must not (outside its I/O children): read or write files, spawn processes, read the clock or
+//! use unseeded randomness. The I/O lives in the child modules `ingredients`, `corpus2` and
+//! `cli` (`trunx corpus`): they load the ingredients, hand them over as plain sample buffers
+//! and write what comes back. The same ingredients, seed and count always give the same
+//! samples and labels.
 
 mod bank;
 mod calls;
