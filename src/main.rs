@@ -400,13 +400,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }),
             ..
         } => {
-            trunx::runtime::amd::serve::run_until_signal(trunx::runtime::amd::serve::ServeOptions {
-                ws,
-                audiosocket,
-                max_sessions: max_sessions as usize,
-                amd: load_amd_config(amd_config.as_deref())?,
-                model: model_unless(no_model, &config)?,
-            })?;
+            trunx::runtime::amd::serve::run_until_signal(
+                trunx::runtime::amd::serve::ServeOptions {
+                    ws,
+                    audiosocket,
+                    max_sessions: max_sessions as usize,
+                    amd: load_amd_config(amd_config.as_deref())?,
+                    model: model_unless(no_model, &config)?,
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Amd {
@@ -474,8 +476,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(split) => {
                     let generator = trunx::tools::corpus::split::Generator::from_number(generator)
                         .context("--generator must be 1 or 2")?;
-                    let (dir, generated) =
-                        trunx::tools::corpus::corpus2::ensure_split(generator, split, dir.as_deref())?;
+                    let (dir, generated) = trunx::tools::corpus::corpus2::ensure_split(
+                        generator,
+                        split,
+                        dir.as_deref(),
+                    )?;
                     if let Some(summary) = generated {
                         eprint!("{summary}");
                     }

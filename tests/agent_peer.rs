@@ -15,8 +15,8 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
-use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 /// One second of a 1 kHz tone as μ-law, base64 in 20 ms media messages.

@@ -23,8 +23,8 @@ use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
 use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::audio::wav::read_telephone_wav;
-use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 fn repo() -> &'static Path {

@@ -22,13 +22,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use trunx::amd::AmdConfig;
 use trunx::amd::provider::external::audiosocket;
+use trunx::runtime::amd::files::{load_beep_model, read_call_audio};
 use trunx::runtime::call::amd_external::ExternalTarget;
 use trunx::runtime::call::dial::dial_with_engine;
-use trunx::runtime::amd::files::{load_beep_model, read_call_audio};
+use trunx::runtime::call::dial::{DialOptions, DialReport};
 use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, SimTiming, scenario_for,
 };
-use trunx::runtime::call::dial::{DialOptions, DialReport};
 
 const SEED: u64 = 42;
 const BIN: &str = env!("CARGO_BIN_EXE_trunx");

@@ -38,7 +38,10 @@ const KNOWN_CIRCLES: &[(&str, &str)] = &[
     ("src/campaign/mode.rs", "src/config.rs"),
     // The PostgreSQL store's crash recovery (`cluster`) finishes attempts through `claims`,
     // whose claims take the cluster's tokens.
-    ("src/store/postgres/cluster.rs", "src/store/postgres/claims.rs"),
+    (
+        "src/store/postgres/cluster.rs",
+        "src/store/postgres/claims.rs",
+    ),
 ];
 
 /// Module trees that are sans-IO (or the engine) and so may never import `crate::tools`.
@@ -75,7 +78,10 @@ fn blank(src: &str) -> String {
     while i < b.len() {
         let c = b[i];
         if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            let end = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p);
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |p| i + p);
             keep_newlines(&b[i..end], &mut out);
             i = end;
         } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
@@ -106,7 +112,13 @@ fn blank(src: &str) -> String {
                 if j >= b.len() {
                     break;
                 }
-                if b[j] == b'"' && b[j + 1..].iter().take(hashes).filter(|&&h| h == b'#').count() == hashes
+                if b[j] == b'"'
+                    && b[j + 1..]
+                        .iter()
+                        .take(hashes)
+                        .filter(|&&h| h == b'#')
+                        .count()
+                        == hashes
                 {
                     j += 1 + hashes;
                     break;
@@ -126,7 +138,10 @@ fn blank(src: &str) -> String {
         } else if c == b'\'' {
             // A char literal ('a', '\n', '\u{1F600}', '"') or a lifetime ('a).
             let end = if b.get(i + 1) == Some(&b'\\') {
-                b[i + 2..].iter().position(|&c| c == b'\'').map(|p| i + 2 + p + 1)
+                b[i + 2..]
+                    .iter()
+                    .position(|&c| c == b'\'')
+                    .map(|p| i + 2 + p + 1)
             } else if b.get(i + 2) == Some(&b'\'') {
                 Some(i + 3)
             } else {
@@ -239,7 +254,8 @@ fn named_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
                 }
             }
             Tok::Ident(kw) if kw == "mod" => {
-                if let (Some(Tok::Ident(name)), Some(Tok::Open)) = (toks.get(i + 1), toks.get(i + 2))
+                if let (Some(Tok::Ident(name)), Some(Tok::Open)) =
+                    (toks.get(i + 1), toks.get(i + 2))
                 {
                     inline.push((name.clone(), depth));
                     depth += 1;
@@ -249,7 +265,10 @@ fn named_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
             }
             Tok::Ident(kw) if kw == "use" => {
                 let here = here(module, &inline);
-                let end = toks[i..].iter().position(|t| *t == Tok::Semi).map_or(toks.len(), |p| i + p);
+                let end = toks[i..]
+                    .iter()
+                    .position(|t| *t == Tok::Semi)
+                    .map_or(toks.len(), |p| i + p);
                 let mut prefix = Vec::new();
                 use_tree(&toks[i + 1..end], &mut prefix, &here, &mut out);
                 i = end + 1;
@@ -310,7 +329,11 @@ fn skip_item(toks: &[Tok], mut i: usize) -> usize {
 }
 
 fn here(module: &[String], inline: &[(String, usize)]) -> Vec<String> {
-    module.iter().cloned().chain(inline.iter().map(|(n, _)| n.clone())).collect()
+    module
+        .iter()
+        .cloned()
+        .chain(inline.iter().map(|(n, _)| n.clone()))
+        .collect()
 }
 
 /// `crate::a::b` or `super::super::c` from `here` -> the absolute module path (without
@@ -424,7 +447,11 @@ fn library() -> Vec<Source> {
                 Some(p) => dir.join(p),
                 None => {
                     let flat = child_dir.join(format!("{name}.rs"));
-                    if flat.exists() { flat } else { child_dir.join(&name).join("mod.rs") }
+                    if flat.exists() {
+                        flat
+                    } else {
+                        child_dir.join(&name).join("mod.rs")
+                    }
                 }
             };
             let mut m = module.clone();
@@ -463,7 +490,10 @@ fn file_mods(text: &str, code: &str) -> Vec<(String, Option<String>, bool)> {
             cfg_test = true;
             continue;
         }
-        let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub(super) ")).unwrap_or(l);
+        let l = l
+            .strip_prefix("pub(crate) ")
+            .or_else(|| l.strip_prefix("pub(super) "))
+            .unwrap_or(l);
         let l = l.strip_prefix("pub ").unwrap_or(l);
         if let Some(name) = l.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
             out.push((name.trim().to_string(), path_attr.take(), cfg_test));
@@ -483,8 +513,10 @@ fn resolve<'a>(files: &'a BTreeMap<Vec<String>, String>, path: &[String]) -> Opt
 
 /// The file-level import graph: file -> files it names.
 fn graph(sources: &[Source]) -> BTreeMap<String, BTreeSet<String>> {
-    let files: BTreeMap<Vec<String>, String> =
-        sources.iter().map(|s| (s.module.clone(), s.rel.clone())).collect();
+    let files: BTreeMap<Vec<String>, String> = sources
+        .iter()
+        .map(|s| (s.module.clone(), s.rel.clone()))
+        .collect();
     let mut g = BTreeMap::new();
     for s in sources.iter().filter(|s| !s.test_only) {
         let deps: BTreeSet<String> = named_paths(&s.module, &s.code)
@@ -514,7 +546,9 @@ fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
         // Iterative DFS: the stack holds (node, its remaining successors).
         let mut stack: Vec<(&str, Vec<&str>)> = Vec::new();
         let succ = |n: &str| -> Vec<&str> {
-            g.get(n).map(|s| s.iter().map(String::as_str).collect()).unwrap_or_default()
+            g.get(n)
+                .map(|s| s.iter().map(String::as_str).collect())
+                .unwrap_or_default()
         };
         mark.insert(start, Mark::Open);
         stack.push((start, succ(start)));
@@ -546,7 +580,9 @@ fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -567,10 +603,18 @@ fn every_library_file_is_in_the_module_tree() {
     rust_files(&root().join("src"), &mut all);
     let missing: Vec<String> = all
         .iter()
-        .map(|p| p.strip_prefix(root()).unwrap_or(p).to_string_lossy().replace('\\', "/"))
+        .map(|p| {
+            p.strip_prefix(root())
+                .unwrap_or(p)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .filter(|p| p != "src/main.rs" && !known.contains(p))
         .collect();
-    assert!(missing.is_empty(), "files the module walk did not reach: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files the module walk did not reach: {missing:?}"
+    );
 }
 
 #[test]
@@ -578,7 +622,10 @@ fn no_import_circles_between_files() {
     let mut g = graph(&library());
     for (from, to) in KNOWN_CIRCLES {
         let known = g.get_mut(*from).is_some_and(|deps| deps.remove(*to));
-        assert!(known, "{from} no longer imports {to}: remove it from KNOWN_CIRCLES");
+        assert!(
+            known,
+            "{from} no longer imports {to}: remove it from KNOWN_CIRCLES"
+        );
     }
     if let Some(cycle) = find_cycle(&g) {
         panic!("import circle: {}", cycle.join(" -> "));
@@ -592,8 +639,14 @@ fn no_file_over_the_line_limit() {
     rust_files(&root().join("tests"), &mut files);
     let mut bad = Vec::new();
     for f in files {
-        let rel = f.strip_prefix(root()).unwrap_or(&f).to_string_lossy().replace('\\', "/");
-        let lines = std::fs::read_to_string(&f).map(|t| t.lines().count()).unwrap_or(0);
+        let rel = f
+            .strip_prefix(root())
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let lines = std::fs::read_to_string(&f)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         let ceiling = OVER_THE_LIMIT
             .iter()
             .find(|(p, _)| *p == rel)
@@ -610,7 +663,11 @@ fn the_engine_and_the_sans_io_cores_never_import_tools() {
     let sources = library();
     let mut bad = Vec::new();
     for s in &sources {
-        if !s.module.first().is_some_and(|m| NO_TOOLS.contains(&m.as_str())) {
+        if !s
+            .module
+            .first()
+            .is_some_and(|m| NO_TOOLS.contains(&m.as_str()))
+        {
             continue;
         }
         for p in named_paths(&s.module, &s.code) {
@@ -626,7 +683,10 @@ fn the_engine_and_the_sans_io_cores_never_import_tools() {
 // The checker's own tests
 
 fn m(path: &str) -> Vec<String> {
-    path.split("::").filter(|s| !s.is_empty()).map(str::to_string).collect()
+    path.split("::")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -641,10 +701,12 @@ fn use_trees_and_code_paths_are_resolved() {
          mod tests { use crate::test_only::Helper; }\n",
     );
     let got = named_paths(&m("x::y"), &code);
-    let want: Vec<Vec<String>> = ["a::b", "a::c", "a::c::D", "x::e", "h::i", "j::K", "x::y", "x::l"]
-        .iter()
-        .map(|p| m(p))
-        .collect();
+    let want: Vec<Vec<String>> = [
+        "a::b", "a::c", "a::c::D", "x::e", "h::i", "j::K", "x::y", "x::l",
+    ]
+    .iter()
+    .map(|p| m(p))
+    .collect();
     assert_eq!(got, want);
 }
 
@@ -659,7 +721,11 @@ fn a_two_file_circle_is_found() {
     let sources = vec![
         src("src/lib.rs", "", "pub mod a; pub mod b;"),
         src("src/a.rs", "a", "use crate::b::Thing; pub struct Other;"),
-        src("src/b.rs", "b", "pub struct Thing; fn f() -> super::a::Other { todo!() }"),
+        src(
+            "src/b.rs",
+            "b",
+            "pub struct Thing; fn f() -> super::a::Other { todo!() }",
+        ),
     ];
     let cycle = find_cycle(&graph(&sources)).expect("the circle a -> b -> a");
     assert_eq!(cycle.first(), cycle.last());

@@ -13,13 +13,13 @@ use tokio::net::UdpSocket;
 use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
+use trunx::sip::message::{self, Incoming, ResponseInfo};
 use trunx::tools::carrier_sim::population::catalogue;
 use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, Scenario, ScenarioKind, SimCounters, SimTiming,
     playback_codes, scenario_for,
 };
-use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
-use trunx::sip::message::{self, Incoming, ResponseInfo};
 
 const SEED: u64 = 42;
 

@@ -19,11 +19,11 @@ use trunx::api::{self, AppState, auth};
 use trunx::audio::prompt::Prompt;
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, CampaignStatus, Channel, ProspectStatus};
-use trunx::tools::carrier_sim::{CarrierSim, CarrierSimConfig};
-use trunx::runtime::clock;
 use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
+use trunx::runtime::clock;
 use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store, StoreError};
+use trunx::tools::carrier_sim::{CarrierSim, CarrierSimConfig};
 
 const KEY: &str = "trunx_test_key";
 

@@ -24,11 +24,11 @@ use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, AmdResult, CampaignStatus, Channel, Outcome};
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
+use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
 use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, ScenarioKind, scenario_for,
 };
-use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
-use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
 
 const MESSAGE: &str = "audio-fixtures/prompts/voicemail-10s.mp3";
 /// Four caller IDs: the default caps allow 30 calls an hour on each.

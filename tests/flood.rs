@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use trunx::amd::AmdConfig;
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::metrics;
 use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, Scenario, SimTiming, scenario_for,
 };
-use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
-use trunx::runtime::metrics;
 
 const SEED: u64 = 42;
 const CALLS: usize = 8;

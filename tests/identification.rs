@@ -24,8 +24,8 @@ use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::audio::wav::read_telephone_wav;
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, AmdResult, CampaignStatus, Channel, Outcome};
-use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
 use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
 use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
 

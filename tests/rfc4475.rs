@@ -323,10 +323,10 @@ fn torture_inside_a_ringing_call_leaves_it_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ua_keeps_serving_calls_after_the_torture() {
     use trunx::amd::AmdConfig;
+    use trunx::runtime::call::dial::{DialOptions, dial};
     use trunx::tools::carrier_sim::{
         CarrierSim, CarrierSimConfig, PopulationMix, Scenario, SimTiming, scenario_for,
     };
-    use trunx::runtime::call::dial::{DialOptions, dial};
     let seed = 42;
     let sim = CarrierSim::start(CarrierSimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::api::{self, AppState};
 use crate::campaign::scheduler::NodeLimits;
 use crate::config::Config;
-use crate::runtime::clock::{os_random, wall_ms};
 use crate::runtime::campaigns::dialer::{DialerSettings, Messages};
+use crate::runtime::clock::{os_random, wall_ms};
 use crate::runtime::fetch::{ClientError, FetchConfig, VoicemailLibrary};
 use crate::store::{self, ApiKey, Store, StoreError};
 
@@ -248,19 +248,23 @@ pub fn sms_settings(
     let mut session = crate::sms::session::SessionConfig::new(system_id, password);
     session.system_type = config.smpp_system_type.clone().unwrap_or_default();
     session.window = config.smpp_window as usize;
-    Ok(Some(crate::runtime::campaigns::sms_sender::SmsSenderSettings {
-        smpp: crate::runtime::campaigns::smpp::SmppSettings::new(addr, session),
-        pacing: config.sms_pacing,
-        replies: crate::sms::inbound::Replies {
-            stop: config.sms_stop_reply.clone(),
-            help: config.sms_help_reply.clone(),
+    Ok(Some(
+        crate::runtime::campaigns::sms_sender::SmsSenderSettings {
+            smpp: crate::runtime::campaigns::smpp::SmppSettings::new(addr, session),
+            pacing: config.sms_pacing,
+            replies: crate::sms::inbound::Replies {
+                stop: config.sms_stop_reply.clone(),
+                help: config.sms_help_reply.clone(),
+            },
+            log_phone_numbers: config.log_phone_numbers,
+            claim_batch: 200,
+            caller_id: config.caller_id.clone(),
+            receipt_timeout: std::time::Duration::from_secs(u64::from(
+                config.sms_receipt_timeout_s,
+            )),
+            rules: rule_set(config)?,
         },
-        log_phone_numbers: config.log_phone_numbers,
-        claim_batch: 200,
-        caller_id: config.caller_id.clone(),
-        receipt_timeout: std::time::Duration::from_secs(u64::from(config.sms_receipt_timeout_s)),
-        rules: rule_set(config)?,
-    }))
+    ))
 }
 
 /// The configured agent (or `url` instead of `agent_url`) with the configured headers,

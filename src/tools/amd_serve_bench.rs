@@ -16,12 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::runtime::amd::serve::{AmdServer, ServeOptions};
-use crate::runtime::amd::{batch as amd_batch, files as amd_files};
-use crate::runtime::clock;
 use crate::amd::provider::external::{Encoding, audiosocket, is_final, l16_bytes, start_message};
 use crate::amd::{Amd, AmdConfig, BeepModel};
 use crate::audio::{FRAME_SAMPLES, frames_of};
+use crate::runtime::amd::serve::{AmdServer, ServeOptions};
+use crate::runtime::amd::{batch as amd_batch, files as amd_files};
+use crate::runtime::clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {

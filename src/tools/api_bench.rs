@@ -11,8 +11,8 @@ use tower::ServiceExt;
 
 use crate::api::{self, AppState, auth};
 use crate::runtime::clock;
-use crate::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use crate::runtime::clock::{os_random, wall_ms};
+use crate::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use crate::runtime::server::ServerError;
 use crate::store::{SqliteStore, Store};
 

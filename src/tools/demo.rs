@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api;
 use crate::campaign::window::{VOICE_WINDOW, WindowCheck, check};
 use crate::config::Config;
-use crate::tools::carrier_sim::{CarrierSim, CarrierSimConfig, ScenarioKind};
 use crate::runtime::campaigns::dialer::{self, DialerStats, Messages};
 use crate::store::{SqliteStore, Store};
+use crate::tools::carrier_sim::{CarrierSim, CarrierSimConfig, ScenarioKind};
 
 use crate::runtime::clock::{self, os_random, wall_ms};
 use crate::runtime::server;

@@ -27,9 +27,9 @@ use crate::audio::prompt::{Prompt, PromptOptions};
 use crate::campaign::callerid::CallerIdConfig;
 use crate::campaign::scheduler::NodeLimits;
 use crate::campaign::{Action, Channel};
-use crate::tools::carrier_sim::{PopulationMix, ScenarioKind, scenario_for};
 use crate::runtime::campaigns::dialer::{self, DialerSettings, Messages};
 use crate::store::{ClusterSettings, NewCampaign, PageRequest, PgStore, SqliteStore, Store};
+use crate::tools::carrier_sim::{PopulationMix, ScenarioKind, scenario_for};
 
 use crate::runtime::clock;
 use crate::runtime::clock::{os_random, wall_ms};

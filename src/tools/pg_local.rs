@@ -73,7 +73,8 @@ impl LocalPg {
     pub fn start() -> Result<LocalPg, PgLocalError> {
         let bin = bin_dir().ok_or(PgLocalError::NotInstalled)?;
         let tag = u64::from_le_bytes(
-            crate::runtime::clock::os_random::<8>().map_err(|e| PgLocalError::Start(e.to_string()))?,
+            crate::runtime::clock::os_random::<8>()
+                .map_err(|e| PgLocalError::Start(e.to_string()))?,
         );
         let dir = std::env::temp_dir().join(format!("trunx-bench-pg-{tag:016x}"));
         std::fs::create_dir_all(&dir).map_err(|e| PgLocalError::Start(e.to_string()))?;

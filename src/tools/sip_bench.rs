@@ -13,8 +13,8 @@ use tokio::net::UdpSocket;
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
-use crate::runtime::clock;
 use crate::runtime::call::routing::call_id_of;
+use crate::runtime::clock;
 
 #[derive(Clone, Debug)]
 pub struct SipBenchOptions {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use crate::runtime::amd::files;
 use crate::amd::{AmdConfig, BeepModel, analyse_recording};
+use crate::runtime::amd::files;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {

@@ -23,9 +23,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::call::agent_ws::{self, AgentIn, AgentLink, AgentTarget, Outbound};
-use crate::runtime::call::endpoint::EndpointHandle;
-use crate::runtime::call::sip_leg::{self, LegEvent, LegLink, LegParams};
 use crate::agent::{
     AgentStream, Inbound, InboundLimits, MULAW_FRAME_BYTES, Playout, Reconnect, ReconnectStep,
     StartInfo, StreamIds, parse_inbound,
@@ -34,6 +31,9 @@ use crate::audio::g711::Law;
 use crate::audio::prompt::Prompt;
 use crate::audio::{FRAME_SAMPLES, SampleTime};
 use crate::call::identification::{GRACE, Identification};
+use crate::runtime::call::agent_ws::{self, AgentIn, AgentLink, AgentTarget, Outbound};
+use crate::runtime::call::endpoint::EndpointHandle;
+use crate::runtime::call::sip_leg::{self, LegEvent, LegLink, LegParams};
 
 /// What the call needs to place a SIP agent leg of its own.
 #[derive(Clone)]

@@ -17,7 +17,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::clock;
 use crate::amd::provider::external::arbiter::Arbiter;
 use crate::amd::provider::external::{
     Encoding, ServerMessage, l16_bytes, parse_server_text, start_message,
@@ -25,6 +24,7 @@ use crate::amd::provider::external::{
 use crate::amd::{Amd, AmdConfig, AmdEvent, BeepModel};
 use crate::audio::{FRAME_SAMPLES, Frame};
 use crate::config::{AmdProviderKind, Config, Secret};
+use crate::runtime::clock;
 
 /// Where the external engine is and how long it may take.
 #[derive(Clone)]

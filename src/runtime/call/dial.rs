@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-
 use crate::amd::{AmdConfig, AmdEvent, AmdEventKind, BeepModel};
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
@@ -24,13 +23,17 @@ use crate::rtp::rtcp::{RtcpReporter, SendStats};
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 
-use crate::runtime::call::agent_bridge::{AgentBridge, AgentStats, BridgeAction, BridgeIn, LegContext};
+use crate::agent::StartInfo;
+use crate::runtime::call::agent_bridge::{
+    AgentBridge, AgentStats, BridgeAction, BridgeIn, LegContext,
+};
 use crate::runtime::call::agent_ws::AgentTarget;
 use crate::runtime::call::amd_external::ExternalTarget;
 use crate::runtime::call::endpoint::SipEndpoint;
-use crate::runtime::call::net::{DialError, bind_rtp, local_ip_towards, media_target, resolve_trunk};
+use crate::runtime::call::net::{
+    DialError, bind_rtp, local_ip_towards, media_target, resolve_trunk,
+};
 use crate::runtime::clock;
-use crate::agent::StartInfo;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug)]
@@ -201,8 +204,7 @@ pub async fn dial_with_engine(
     stop: CancellationToken,
 ) -> Result<DialReport, DialError> {
     let (trunk, host, port) = resolve_trunk(&opts.trunk).await?;
-    let endpoint =
-        SipEndpoint::open(opts.sip_addr, &opts.trunk, trunk, &host).await?;
+    let endpoint = SipEndpoint::open(opts.sip_addr, &opts.trunk, trunk, &host).await?;
     let local_ip = local_ip_towards(opts.sip_addr.ip(), trunk).await?;
     let shared = SharedEndpoint {
         endpoint: &endpoint,
@@ -217,8 +219,7 @@ pub async fn dial_with_engine(
             ai: opts.agent.is_some(),
         },
     });
-    let report =
-        run_call_with(&shared, opts, plan, amd_config, model, external, stop).await;
+    let report = run_call_with(&shared, opts, plan, amd_config, model, external, stop).await;
     endpoint.shutdown().await;
     report
 }
@@ -280,9 +281,13 @@ pub async fn run_call_with(
         format!("sip:{}@{host}:{port}", opts.target)
     };
     // SRTP (SDES): required over TLS unless configured otherwise.
-    let srtp_policy = crate::runtime::call::sip_tls::settings().srtp.effective(tls);
-    let (sdp_offer, srtp_key) =
-        crate::runtime::call::sip_tls::media_offer(srtp_policy, sdp::offer(local_ip, rtp_port, seed >> 1, 1))?;
+    let srtp_policy = crate::runtime::call::sip_tls::settings()
+        .srtp
+        .effective(tls);
+    let (sdp_offer, srtp_key) = crate::runtime::call::sip_tls::media_offer(
+        srtp_policy,
+        sdp::offer(local_ip, rtp_port, seed >> 1, 1),
+    )?;
     let start = clock::now();
     let mut call = OutboundCall::new(
         start,

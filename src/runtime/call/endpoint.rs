@@ -101,7 +101,8 @@ impl SipEndpoint {
         }
         let settings = crate::runtime::call::sip_tls::settings();
         let config = crate::runtime::call::sip_tls::client_config(settings.ca_file.as_deref())?;
-        let stream = crate::runtime::call::sip_tls::connect(addr.ip(), trunk, host, config.clone()).await?;
+        let stream =
+            crate::runtime::call::sip_tls::connect(addr.ip(), trunk, host, config.clone()).await?;
         let local = stream.get_ref().0.local_addr()?;
         let (out, out_rx) = mpsc::channel::<Transmit>(SEND_QUEUE);
         let (routes, routes_rx) = mpsc::channel::<(String, mpsc::Sender<Inbound>)>(64);

@@ -14,14 +14,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::clock;
-use crate::runtime::call::net::{bind_rtp, media_target, resolve_trunk};
-use crate::runtime::call::endpoint::EndpointHandle;
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::g711::Law;
 use crate::rtp::RtpReceiver;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::packet;
+use crate::runtime::call::endpoint::EndpointHandle;
+use crate::runtime::call::net::{bind_rtp, media_target, resolve_trunk};
+use crate::runtime::clock;
 use crate::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Outcome, Timers};
 use crate::sip::sdp;
 

@@ -7,9 +7,9 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use crate::campaign::dnc::{self, DncParse, DncReadError};
 use crate::runtime::clock::os_random;
 use crate::runtime::server::ServerError;
-use crate::campaign::dnc::{self, DncParse, DncReadError};
 use crate::store::{DncImported, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +122,8 @@ fn bench_on(
             hits += u64::from(store.dnc_hit(p).is_some());
         }
     }
-    let lookup_ns =
-        crate::runtime::clock::seconds_since(started) * 1e9 / (rounds * sample.len() as u64).max(1) as f64;
+    let lookup_ns = crate::runtime::clock::seconds_since(started) * 1e9
+        / (rounds * sample.len() as u64).max(1) as f64;
     Ok(json!({
         "lines": parsed.lines,
         "malformed": parsed.malformed,

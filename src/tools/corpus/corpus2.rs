@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::audio::wav::write_telephone_wav;
+use crate::tools::corpus::gen2::{self, Gen2, Ingredients2};
 use crate::tools::corpus::ingredients::{
     CorpusError, GenerateOptions, IngredientSources, TtsStats, generate, io_err, load_music,
     synthesise_all, write_text,
 };
-use crate::audio::wav::write_telephone_wav;
-use crate::tools::corpus::gen2::{self, Gen2, Ingredients2};
 use crate::tools::corpus::labels;
 use crate::tools::corpus::split::{Generator, Split, default_dir, split_plan};
 

@@ -5,15 +5,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-
+use crate::campaign::Outcome;
 use crate::campaign::callerid::{
     self, CallRecord, CallerIdConfig, DidView, HealthBand, NoCallerId,
 };
 use crate::campaign::scheduler::Pacing;
-use crate::campaign::Outcome;
-use crate::store::{
-    AttemptResult, DidState, DidUpdate, PageRequest, Store, StoreError,
-};
+use crate::store::{AttemptResult, DidState, DidUpdate, PageRequest, Store, StoreError};
 
 use crate::runtime::campaigns::windows::DAY_MS;
 

@@ -10,7 +10,6 @@
 //! It must not hold policy of its own: pacing, retries, windows and caller-ID choice are the
 //! pure `campaign` modules; this task only feeds them time and events.
 
-
 mod caller_ids;
 mod outcomes;
 mod placing;
@@ -33,15 +32,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::amd::{AmdConfig, BeepModel};
 use crate::audio::prompt::Prompt;
-use crate::campaign::callerid::{
-    self, CallRecord, CallerIdConfig, CallerIdSelector, DidView,
-};
+use crate::campaign::callerid::{self, CallRecord, CallerIdConfig, CallerIdSelector, DidView};
 use crate::campaign::scheduler::{Hold, NodeLimits, Pacing};
 use crate::campaign::window::LocalWindow;
 use crate::campaign::{CampaignStatus, Channel};
-use crate::store::{
-    Campaign, PageRequest, Prospect, Store, StoreError,
-};
+use crate::store::{Campaign, PageRequest, Prospect, Store, StoreError};
 
 use crate::runtime::call::endpoint::SipEndpoint;
 use crate::runtime::call::net;
@@ -209,8 +204,12 @@ pub async fn run(
     let mut campaigns: BTreeMap<String, CampaignEntry> = BTreeMap::new();
     let mut next_refresh_ms = 0i64;
     let host: Arc<str> = host.into();
-    let (registered, mut books) =
-        load_did_books(&store, &settings.caller_id, crate::runtime::clock::wall_ms()).await?;
+    let (registered, mut books) = load_did_books(
+        &store,
+        &settings.caller_id,
+        crate::runtime::clock::wall_ms(),
+    )
+    .await?;
     let mut rng = {
         use rand::SeedableRng;
         let seed = crate::runtime::clock::os_random::<8>().map_err(net::DialError::from)?;
@@ -278,10 +277,15 @@ pub async fn run(
                             // Claim time: prospects outside their window wait with the reason
                             // while the others are dialled.
                             for p in list {
-                                if let Some(why) =
-                                    crate::runtime::campaigns::compliance::refusal(store.as_ref(), &entry.campaign, &p)
-                                {
-                                    crate::runtime::campaigns::compliance::cancel(&store, &id, &p, why, now).await;
+                                if let Some(why) = crate::runtime::campaigns::compliance::refusal(
+                                    store.as_ref(),
+                                    &entry.campaign,
+                                    &p,
+                                ) {
+                                    crate::runtime::campaigns::compliance::cancel(
+                                        &store, &id, &p, why, now,
+                                    )
+                                    .await;
                                     continue;
                                 }
                                 match window_wait(&entry.window, &p.phone, rules, now) {
@@ -534,7 +538,14 @@ async fn refresh_campaigns(
                 e.campaign = c;
             }
             None => {
-                crate::runtime::campaigns::compliance::load_budget(store, pacing, &c, max_abandon_rate, now).await;
+                crate::runtime::campaigns::compliance::load_budget(
+                    store,
+                    pacing,
+                    &c,
+                    max_abandon_rate,
+                    now,
+                )
+                .await;
                 campaigns.insert(
                     c.id.clone(),
                     CampaignEntry {

@@ -3,13 +3,10 @@
 
 use std::collections::HashMap;
 
-
 use crate::call::FlowOutcome;
 use crate::campaign::retry::{AttemptEnd, after_attempt};
 use crate::campaign::{AmdResult, Outcome};
-use crate::store::{
-    AttemptResult, Store, StoreError,
-};
+use crate::store::{AttemptResult, Store, StoreError};
 
 use crate::runtime::call::dial::DialReport;
 

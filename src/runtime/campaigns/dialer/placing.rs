@@ -11,9 +11,7 @@ use crate::audio::prompt::Prompt;
 use crate::call::VoiceMode;
 use crate::campaign::retry::{AttemptEnd, after_attempt};
 use crate::campaign::{Outcome, ProspectEvent, redact};
-use crate::store::{
-    Attempt, AttemptResult, Store, StoreError,
-};
+use crate::store::{Attempt, AttemptResult, Store, StoreError};
 
 use crate::runtime::call::dial::{self, CallPlan, DialOptions, SharedEndpoint};
 use crate::runtime::call::endpoint::SipEndpoint;
@@ -60,10 +58,12 @@ impl CallJob {
             voicemail: self.prompt.clone(),
             agent: if self.plan.ai {
                 (match (&s.agent, &self.plan.agent_url) {
-                    _ if self.plan.agent_sip_uri.is_some() => Some(crate::runtime::call::agent_ws::AgentTarget {
-                        sip_uri: self.plan.agent_sip_uri.clone(),
-                        ..s.agent_defaults.clone()
-                    }),
+                    _ if self.plan.agent_sip_uri.is_some() => {
+                        Some(crate::runtime::call::agent_ws::AgentTarget {
+                            sip_uri: self.plan.agent_sip_uri.clone(),
+                            ..s.agent_defaults.clone()
+                        })
+                    }
                     (Some(t), None) => Some(t.clone()),
                     (Some(t), Some(u)) => Some(crate::runtime::call::agent_ws::AgentTarget {
                         url: u.clone(),

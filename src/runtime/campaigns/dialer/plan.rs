@@ -1,9 +1,6 @@
 //! A campaign's `mode` as the dialer reads it (`VoicePlan`), with its defaults.
 
-
 use serde_json::Value;
-
-
 
 /// A campaign's `mode`, as the dialer uses it.
 #[derive(Clone, Debug, PartialEq)]

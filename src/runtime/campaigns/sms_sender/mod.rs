@@ -45,8 +45,8 @@ use crate::sms::receipt::ReceiptOutcome;
 use crate::sms::session::{SessionEvent, SubmitRequest};
 use crate::store::{Campaign, DidState, PageRequest, Prospect, Store, StoreError};
 
-use crate::runtime::clock::wall_ms;
 use crate::runtime::campaigns::smpp::{SmppClient, SmppEvent, SmppSettings, SmppStats};
+use crate::runtime::clock::wall_ms;
 
 mod events;
 mod sending;

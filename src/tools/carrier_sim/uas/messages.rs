@@ -4,16 +4,19 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-
-use crate::tools::carrier_sim::population::number_hash;
+use super::{MediaCommand, OwnBye, Retransmit, State, Uas};
 use crate::audio::g711::Law;
 use crate::sip::message::{self, RequestInfo};
-use super::{MediaCommand, OwnBye, Retransmit, State, Uas};
+use crate::tools::carrier_sim::population::number_hash;
 
 /// Values of a header (full and compact name), from the raw datagram: rsip's parse in
 /// `sip::message` keeps only what a client needs, and a server also needs Contact and
 /// Record-Route of the INVITE.
-pub(super) fn raw_headers<'a>(datagram: &'a [u8], full: &str, compact: Option<&str>) -> Vec<&'a str> {
+pub(super) fn raw_headers<'a>(
+    datagram: &'a [u8],
+    full: &str,
+    compact: Option<&str>,
+) -> Vec<&'a str> {
     let Ok(text) = std::str::from_utf8(datagram) else {
         return Vec::new();
     };

@@ -33,13 +33,7 @@ fn invite_offering(call_id: &str, branch: &str, number: &str, formats: &str) -> 
     .into_bytes()
 }
 
-fn request(
-    method: &str,
-    call_id: &str,
-    branch: &str,
-    to_tag: Option<&str>,
-    cseq: u32,
-) -> Vec<u8> {
+fn request(method: &str, call_id: &str, branch: &str, to_tag: Option<&str>, cseq: u32) -> Vec<u8> {
     let to = match to_tag {
         Some(t) => format!("<sip:x@127.0.0.1>;tag={t}"),
         None => "<sip:x@127.0.0.1>".into(),
