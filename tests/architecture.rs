@@ -269,8 +269,7 @@ fn named_paths(module: &[String], code: &str) -> Vec<Vec<String>> {
                     .iter()
                     .position(|t| *t == Tok::Semi)
                     .map_or(toks.len(), |p| i + p);
-                let mut prefix = Vec::new();
-                use_tree(&toks[i + 1..end], &mut prefix, &here, &mut out);
+                use_tree(&toks[i + 1..end], &[], &here, &mut out);
                 i = end + 1;
                 continue;
             }
@@ -361,7 +360,7 @@ fn absolute(here: &[String], segs: &[String]) -> Option<Vec<String>> {
 
 /// Walks a `use` tree (the tokens after `use`), pushing every leaf path that starts with
 /// `crate` or `super`, made absolute.
-fn use_tree(toks: &[Tok], prefix: &mut Vec<String>, here: &[String], out: &mut Vec<Vec<String>>) {
+fn use_tree(toks: &[Tok], prefix: &[String], here: &[String], out: &mut Vec<Vec<String>>) {
     let mut i = 0;
     let mut segs: Vec<String> = Vec::new();
     let emit = |segs: &[String], prefix: &[String], out: &mut Vec<Vec<String>>| {
@@ -381,9 +380,9 @@ fn use_tree(toks: &[Tok], prefix: &mut Vec<String>, here: &[String], out: &mut V
             Tok::Ident(s) => segs.push(s.clone()),
             Tok::Open => {
                 let close = matching(toks, i);
-                let mut inner = prefix.clone();
+                let mut inner = prefix.to_vec();
                 inner.extend(segs.iter().cloned());
-                use_tree(&toks[i + 1..close], &mut inner, here, out);
+                use_tree(&toks[i + 1..close], &inner, here, out);
                 segs.clear();
                 i = close + 1;
                 continue;
