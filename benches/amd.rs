@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use trunx::amd::bench::parse_labels;
 use trunx::amd::{AmdConfig, analyse_recording};
 use trunx::audio::wav::read_telephone_wav;
-use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::amd::files::load_beep_model;
 
 fn amd(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls");

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use trunx::runtime::carrier_sim::{PopulationMix, scenario_for};
+use trunx::runtime::call::routing::call_id_of;
 use trunx::runtime::clock;
-use trunx::runtime::endpoint::call_id_of;
 use trunx::sip::call::{CallEvent, CallParams, Ids, OutboundCall, Timers};
 use trunx::sip::sdp;
+use trunx::tools::carrier_sim::{PopulationMix, scenario_for};
 
 /// CPU seconds (user + system) of a process, from /proc/PID/stat.
 fn cpu_seconds(pid: &str) -> f64 {

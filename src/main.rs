@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use trunx::amd::{AmdConfig, BeepModel, analyse_recording};
 use trunx::config::{Config, LogFormat};
-use trunx::runtime::{amd_files, server};
+use trunx::runtime::amd::files as amd_files;
+use trunx::runtime::server;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -125,11 +126,11 @@ enum Command {
     Bench(BenchCommand),
     /// Run the simulated carrier (a SIP UAS answering with the bundled recorded calls) until
     /// SIGINT or SIGTERM; prints its counters as JSON on exit.
-    CarrierSim(trunx::runtime::carrier_sim::CarrierSimArgs),
+    CarrierSim(trunx::tools::carrier_sim::CarrierSimArgs),
     /// Generate the labelled call corpus the AMD is measured on (seeded, deterministic).
     Corpus {
         #[command(subcommand)]
-        command: trunx::runtime::ingredients::CorpusCommand,
+        command: trunx::tools::corpus::cli::CorpusCommand,
     },
 }
 
@@ -213,7 +214,7 @@ enum BenchCommand {
         dir: Option<PathBuf>,
         /// Score a fixed split (generated first unless DIR already holds exactly it).
         #[arg(long, value_enum)]
-        split: Option<trunx::corpus::split::Split>,
+        split: Option<trunx::tools::corpus::split::Split>,
         /// Generator of the split: 1 or 2.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
         generator: u8,
@@ -399,13 +400,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }),
             ..
         } => {
-            trunx::runtime::amd_serve::run_until_signal(trunx::runtime::amd_serve::ServeOptions {
-                ws,
-                audiosocket,
-                max_sessions: max_sessions as usize,
-                amd: load_amd_config(amd_config.as_deref())?,
-                model: model_unless(no_model, &config)?,
-            })?;
+            trunx::runtime::amd::serve::run_until_signal(
+                trunx::runtime::amd::serve::ServeOptions {
+                    ws,
+                    audiosocket,
+                    max_sessions: max_sessions as usize,
+                    amd: load_amd_config(amd_config.as_deref())?,
+                    model: model_unless(no_model, &config)?,
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Amd {
@@ -423,7 +426,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let jobs = jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
                 let stdout = std::io::stdout();
-                let (n, failed) = trunx::runtime::amd_batch::run(
+                let (n, failed) = trunx::runtime::amd::batch::run(
                     &file,
                     &amd_config,
                     model,
@@ -471,10 +474,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             let dir = match split {
                 Some(split) => {
-                    let generator = trunx::corpus::split::Generator::from_number(generator)
+                    let generator = trunx::tools::corpus::split::Generator::from_number(generator)
                         .context("--generator must be 1 or 2")?;
-                    let (dir, generated) =
-                        trunx::runtime::corpus2::ensure_split(generator, split, dir.as_deref())?;
+                    let (dir, generated) = trunx::tools::corpus::corpus2::ensure_split(
+                        generator,
+                        split,
+                        dir.as_deref(),
+                    )?;
                     if let Some(summary) = generated {
                         eprint!("{summary}");
                     }
@@ -559,7 +565,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             nodes,
             json,
         }) => {
-            use trunx::runtime::load_bench;
+            use trunx::tools::load_bench;
             let opts = load_bench::LoadOptions {
                 calls,
                 concurrent,
@@ -584,11 +590,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Dnc(DncCommand::Import { file, list, json }) => {
             let store = server::open_store(&config)?;
-            let (imported, parsed) = trunx::runtime::dnc_import::import_file(
+            let (imported, parsed) = trunx::runtime::campaigns::dnc_import::import_file(
                 store.as_ref(),
                 &file,
                 &list,
-                server::wall_ms(),
+                trunx::runtime::clock::wall_ms(),
             )?;
             let report = trunx::api::compliance::import_report(&imported, &parsed);
             if json {
@@ -623,7 +629,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Dnc { dir, lines, gzip }) => {
-            let report = trunx::runtime::dnc_import::bench(&dir, lines, gzip)?;
+            let report = trunx::runtime::campaigns::dnc_import::bench(&dir, lines, gzip)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -632,7 +638,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runs,
             stats_reads,
         }) => {
-            let report = trunx::runtime::api_bench::run(&dir, runs, stats_reads)?;
+            let report = trunx::tools::api_bench::run(&dir, runs, stats_reads)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -647,7 +653,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .trim_start_matches("sip:")
                 .parse()
                 .with_context(|| format!("--target {target:?}: expected sip:IP:PORT"))?;
-            let options = trunx::runtime::sip_bench::SipBenchOptions {
+            let options = trunx::tools::sip_bench::SipBenchOptions {
                 target: target_addr,
                 local: local.unwrap_or(config.sip_addr),
                 calls,
@@ -657,13 +663,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(trunx::runtime::sip_bench::run(&options))?;
+            let report = runtime.block_on(trunx::tools::sip_bench::run(&options))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::GreetingFeatures { dirs, out }) => {
             let dirs: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
-            let (calls, rows) = trunx::runtime::amd_training::write_greeting_features(
+            let (calls, rows) = trunx::runtime::amd::training::write_greeting_features(
                 &dirs,
                 &AmdConfig::default(),
                 &out,
@@ -680,7 +686,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(trunx::runtime::amd_serve_bench::run(
+            let report = runtime.block_on(trunx::tools::amd_serve_bench::run(
                 &dir,
                 calls,
                 AmdConfig::default(),
@@ -699,15 +705,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { json } => {
-            trunx::runtime::demo::run(json)?;
+            trunx::tools::demo::run(json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CarrierSim(args) => {
-            trunx::runtime::carrier_sim::run_until_signal(&args, &mut std::io::stdout())?;
+            trunx::tools::carrier_sim::run_until_signal(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Corpus { command } => {
-            print!("{}", trunx::runtime::ingredients::run(command)?);
+            print!("{}", trunx::tools::corpus::cli::run(command)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { node_id } => {
@@ -752,7 +758,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let model = model_unless(no_model, &config)?;
             let agent = match agent_sip_uri {
-                Some(uri) => Some(trunx::runtime::agent_ws::AgentTarget {
+                Some(uri) => Some(trunx::runtime::call::agent_ws::AgentTarget {
                     sip_uri: Some(uri),
                     ..trunx::runtime::server::agent_defaults(&config)?
                 }),
@@ -762,16 +768,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // `sip:USER@HOST[:PORT]` target is dialled directly.
             let trunk = trunk
                 .or(config.trunk_uri.clone())
-                .or_else(|| trunx::runtime::dial::direct_next_hop(&target))
+                .or_else(|| trunx::runtime::call::net::direct_next_hop(&target))
                 .context(
                     "no trunk: pass --trunk sip:HOST:PORT, set TRUNX_TRUNK_URI, \
                      or dial a full sip:USER@HOST[:PORT] URI",
                 )?;
-            trunx::runtime::sip_tls::configure(trunx::runtime::sip_tls::TrunkTls {
+            trunx::runtime::call::sip_tls::configure(trunx::runtime::call::sip_tls::TrunkTls {
                 ca_file: config.trunk_tls_ca_file.clone(),
                 srtp: config.trunk_srtp,
             });
-            let options = trunx::runtime::dial::DialOptions {
+            let options = trunx::runtime::call::dial::DialOptions {
                 target,
                 from,
                 trunk,
@@ -829,9 +835,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 });
                 // ACTIVE_AMD_PROVIDER=external: the call's audio also goes to the external
                 // engine, whose decision stands unless it is late or fails.
-                let external = trunx::runtime::amd_external::AmdEngines::from_config(&config)
+                let external = trunx::runtime::call::amd_external::AmdEngines::from_config(&config)
                     .for_campaign(None, None);
-                trunx::runtime::amd_external::dial_with_engine(
+                trunx::runtime::call::dial::dial_with_engine(
                     &options,
                     &AmdConfig::default(),
                     model,

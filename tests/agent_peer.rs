@@ -15,9 +15,9 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
-use trunx::runtime::agent_ws::AgentTarget;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 /// One second of a 1 kHz tone as μ-law, base64 in 20 ms media messages.
 fn tone_messages() -> Vec<String> {

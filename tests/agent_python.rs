@@ -23,9 +23,9 @@ use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
 use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::audio::wav::read_telephone_wav;
-use trunx::runtime::agent_ws::AgentTarget;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -461,7 +461,7 @@ async fn keys_the_person_presses_reach_the_agent_as_dtmf_events() {
 /// What a campaign needs of prepared messages: none here (an `ai` campaign without voicemail).
 struct NoMessages;
 
-impl trunx::runtime::dialer::Messages for NoMessages {
+impl trunx::runtime::campaigns::dialer::Messages for NoMessages {
     fn get(&self, _url: &str) -> Option<Arc<Prompt>> {
         None
     }
@@ -512,9 +512,9 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
         .add_prospects(&c.id, &numbers_open_now(PROSPECTS, 30 * 60_000), 0)
         .unwrap();
     store
-        .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+        .transition_campaign(&c.id, Action::Start, trunx::runtime::clock::wall_ms())
         .unwrap();
-    let settings = trunx::runtime::dialer::DialerSettings {
+    let settings = trunx::runtime::campaigns::dialer::DialerSettings {
         trunk_uri: "sip:127.0.0.1:23970".into(),
         sip_addr: "127.0.0.1:23962".parse().unwrap(),
         rtp_ports: 23900..=23940,
@@ -538,7 +538,7 @@ async fn an_ai_campaign_hands_every_person_to_the_agent_and_records_the_bridge()
         compliance: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
-    let run = tokio::spawn(trunx::runtime::dialer::run(
+    let run = tokio::spawn(trunx::runtime::campaigns::dialer::run(
         settings,
         store.clone(),
         Arc::new(NoMessages),

@@ -6,8 +6,8 @@
 //! detector worse fails here; speed is measured by `trunx bench amd`, not asserted.
 
 use trunx::amd::AmdConfig;
-use trunx::runtime::amd_files::{bench_dir, load_beep_model};
-use trunx::runtime::ingredients::{GenerateOptions, IngredientSources, generate};
+use trunx::runtime::amd::files::{bench_dir, load_beep_model};
+use trunx::tools::corpus::ingredients::{GenerateOptions, IngredientSources, generate};
 
 #[test]
 fn generated_corpus_scores_at_least_the_recorded_figures() {

@@ -14,10 +14,10 @@ use trunx::amd::bench::{CallOutcome, Label, Truth, parse_labels, report};
 use trunx::amd::{AmdEvent, AmdEventKind, Cause};
 use trunx::audio::SampleTime;
 use trunx::audio::wav::write_telephone_wav;
-use trunx::corpus::gen2::Kind;
-use trunx::runtime::amd_files::{Engine, bench_dir_with};
-use trunx::runtime::corpus2::generate2;
-use trunx::runtime::ingredients::{GenerateOptions, IngredientSources};
+use trunx::runtime::amd::files::{Engine, bench_dir_with};
+use trunx::tools::corpus::corpus2::generate2;
+use trunx::tools::corpus::gen2::Kind;
+use trunx::tools::corpus::ingredients::{GenerateOptions, IngredientSources};
 
 fn read_pcm(path: &Path) -> Vec<i16> {
     trunx::audio::wav::read_telephone_wav(path).unwrap()

@@ -22,12 +22,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use trunx::amd::AmdConfig;
 use trunx::amd::provider::external::audiosocket;
-use trunx::runtime::amd_external::{ExternalTarget, dial_with_engine};
-use trunx::runtime::amd_files::{load_beep_model, read_call_audio};
-use trunx::runtime::carrier_sim::{
+use trunx::runtime::amd::files::{load_beep_model, read_call_audio};
+use trunx::runtime::call::amd_external::ExternalTarget;
+use trunx::runtime::call::dial::dial_with_engine;
+use trunx::runtime::call::dial::{DialOptions, DialReport};
+use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, SimTiming, scenario_for,
 };
-use trunx::runtime::dial::{DialOptions, DialReport};
 
 const SEED: u64 = 42;
 const BIN: &str = env!("CARGO_BIN_EXE_trunx");
@@ -472,7 +473,7 @@ async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
     use trunx::audio::prompt::{Prompt, PromptOptions};
     use trunx::campaign::scheduler::NodeLimits;
     use trunx::campaign::{Action, CampaignStatus, Channel};
-    use trunx::runtime::dialer::{self, DialerSettings, Messages};
+    use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
     use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store};
 
     struct Prepared(HashMap<String, Arc<Prompt>>);
@@ -506,7 +507,7 @@ async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
         url.to_string(),
         Arc::new(prompt),
     )])));
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let dids = vec!["+12125550100".to_string(), "+13125550100".to_string()];
     store.add_dids(&dids, now).unwrap();
     let engine = format!("ws://{}/amd/v1/stream", served.ws);
@@ -532,12 +533,12 @@ async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
             .unwrap();
         store.add_prospects(&c.id, &phones, now).unwrap();
         store
-            .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+            .transition_campaign(&c.id, Action::Start, trunx::runtime::clock::wall_ms())
             .unwrap();
         campaigns.push(c.id);
     }
     let stop = CancellationToken::new();
-    let mut engines = trunx::runtime::amd_external::AmdEngines::default();
+    let mut engines = trunx::runtime::call::amd_external::AmdEngines::default();
     // Long greetings decide after 4 s: the engine gets longer than any of them takes.
     engines.external.timeout = Duration::from_secs(15);
     let run = tokio::spawn(dialer::run(
@@ -557,7 +558,7 @@ async fn a_campaign_with_mode_amd_provider_external_ends_like_a_builtin_one() {
             model: Some(load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"))),
             log_phone_numbers: false,
             agent: None,
-            agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
+            agent_defaults: trunx::runtime::call::agent_ws::AgentTarget::new(String::new()),
             claim_batch: 100,
             caller_id: Default::default(),
             amd_record: None,

@@ -7,7 +7,7 @@ use std::path::Path;
 use trunx::amd::bench::{Truth, parse_labels};
 use trunx::amd::{AmdConfig, AmdEventKind, analyse_recording};
 use trunx::audio::wav::read_telephone_wav;
-use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::amd::files::load_beep_model;
 
 /// Calls whose truth the detector is known to miss, with the reason. Every other call must
 /// be classified correctly.

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use trunx::amd::AmdConfig;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialOptions, dial};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, dial};
 
 fn binary(name: &str, package: &str) -> PathBuf {
     ["/usr/bin", "/usr/sbin"]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use trunx::amd::model::EMBEDDED_BEEP_MODEL;
 use trunx::amd::tones::BEEP_FEATURES;
-use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::amd::files::load_beep_model;
 
 fn models_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")

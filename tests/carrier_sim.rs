@@ -1,5 +1,5 @@
 //! The built-in simulated carrier over real UDP sockets on loopback: trunx's own dialer
-//! (`runtime::dial::dial`) calls numbers whose scenario is known from `scenario_for`, and the
+//! (`runtime::call::dial::dial`) calls numbers whose scenario is known from `scenario_for`, and the
 //! outcome, the AMD result and the sim's counters must match that truth. A raw-socket caller
 //! checks what the dialer cannot see (the RTP stream itself, INVITE retransmissions, the sim's
 //! own BYE), and a second process (`trunx carrier-sim`) must agree on the truth.
@@ -12,14 +12,14 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use trunx::amd::AmdConfig;
 use trunx::audio::g711::Law;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::carrier_sim::population::catalogue;
-use trunx::runtime::carrier_sim::{
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
+use trunx::sip::message::{self, Incoming, ResponseInfo};
+use trunx::tools::carrier_sim::population::catalogue;
+use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, Scenario, ScenarioKind, SimCounters, SimTiming,
     playback_codes, scenario_for,
 };
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
-use trunx::sip::message::{self, Incoming, ResponseInfo};
 
 const SEED: u64 = 42;
 

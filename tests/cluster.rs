@@ -159,7 +159,7 @@ fn n(v: &Value, key: &str) -> i64 {
 }
 
 fn wall_ms() -> i64 {
-    trunx::runtime::server::wall_ms()
+    trunx::runtime::clock::wall_ms()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

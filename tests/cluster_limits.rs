@@ -253,7 +253,10 @@ fn postgres_two_campaigns_sharing_a_did_stay_under_its_cap() {
         }
     }
     let dialing = a.stats(&ca).unwrap().dialing + b.stats(&cb).unwrap().dialing;
-    assert_eq!(dialing as usize, rounds, "one call per DID over both campaigns");
+    assert_eq!(
+        dialing as usize, rounds,
+        "one call per DID over both campaigns"
+    );
     // Both nodes won some rounds: the lock queued real contenders, not one idle node.
     assert!(started.iter().all(|n| *n > 0), "{started:?}");
 }

@@ -19,11 +19,11 @@ use trunx::api::{self, AppState, auth};
 use trunx::audio::prompt::Prompt;
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, CampaignStatus, Channel, ProspectStatus};
-use trunx::runtime::carrier_sim::{CarrierSim, CarrierSimConfig};
+use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
 use trunx::runtime::clock;
-use trunx::runtime::dialer::{self, DialerSettings, Messages};
 use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
 use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store, StoreError};
+use trunx::tools::carrier_sim::{CarrierSim, CarrierSimConfig};
 
 const KEY: &str = "trunx_test_key";
 
@@ -338,7 +338,7 @@ fn settings(sim: &CarrierSim, rtp: std::ops::RangeInclusive<u16>) -> DialerSetti
         amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
-        agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
+        agent_defaults: trunx::runtime::call::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
@@ -388,7 +388,7 @@ async fn a_dnc_prospect_is_never_dialled_by_the_simulated_carrier_count() {
     .await
     .unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("t.db"), 5).unwrap());
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let dids = vec!["+12125550100".to_string(), "+12125550101".to_string()];
     store.add_dids(&dids, now).unwrap();
     let c = store

@@ -17,8 +17,8 @@ use trunx::amd::AmdConfig;
 use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, AmdResult, CampaignStatus, Channel, Outcome};
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dialer::{self, DialerSettings, Messages};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
 use trunx::store::{NewCampaign, PageRequest, SqliteStore, Store};
 
 struct Prepared(HashMap<String, Arc<Prompt>>);
@@ -47,7 +47,7 @@ fn settings(trunk_port: u16, sip_port: u16, rtp: u16, credentials: bool) -> Dial
         amd_engines: Default::default(),
         log_phone_numbers: false,
         agent: None,
-        agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
+        agent_defaults: trunx::runtime::call::agent_ws::AgentTarget::new(String::new()),
         claim_batch: 100,
         caller_id: Default::default(),
         amd_record: None,
@@ -118,7 +118,7 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
         .add_prospects(&c.id, &[phones.clone(), closed.clone()].concat(), 0)
         .unwrap();
     store
-        .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+        .transition_campaign(&c.id, Action::Start, trunx::runtime::clock::wall_ms())
         .unwrap();
 
     let stop = CancellationToken::new();
@@ -166,7 +166,7 @@ async fn a_campaign_through_kamailio_to_sipp_drops_every_voicemail_and_counts_ex
     for p in &waiting {
         assert_eq!((p.attempts, p.status.as_str()), (0, "queued"), "{p:?}");
         assert!(
-            p.next_attempt_at_ms.unwrap() > trunx::runtime::server::wall_ms(),
+            p.next_attempt_at_ms.unwrap() > trunx::runtime::clock::wall_ms(),
             "{p:?}"
         );
         assert!(

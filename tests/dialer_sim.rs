@@ -23,12 +23,12 @@ use trunx::amd::AmdConfig;
 use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, AmdResult, CampaignStatus, Channel, Outcome};
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::carrier_sim::{
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
+use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
+use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, ScenarioKind, scenario_for,
 };
-use trunx::runtime::dialer::{self, DialerSettings, Messages};
-use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
 
 const MESSAGE: &str = "audio-fixtures/prompts/voicemail-10s.mp3";
 /// Four caller IDs: the default caps allow 30 calls an hour on each.
@@ -189,7 +189,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
         .unwrap(),
     );
     let messages = Arc::new(Prepared(HashMap::from([(url.to_string(), prompt)])));
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let dids: Vec<String> = CALLER_IDS.iter().map(|s| s.to_string()).collect();
     store.add_dids(&dids, now).unwrap();
     let c = store
@@ -208,7 +208,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
         .unwrap();
     store.add_prospects(&c.id, &phones, now).unwrap();
     store
-        .transition_campaign(&c.id, Action::Start, trunx::runtime::server::wall_ms())
+        .transition_campaign(&c.id, Action::Start, trunx::runtime::clock::wall_ms())
         .unwrap();
 
     let stop = CancellationToken::new();
@@ -230,7 +230,7 @@ async fn a_campaign_against_the_simulated_carrier_matches_its_truth() {
             amd_engines: Default::default(),
             log_phone_numbers: false,
             agent: None,
-            agent_defaults: trunx::runtime::agent_ws::AgentTarget::new(String::new()),
+            agent_defaults: trunx::runtime::call::agent_ws::AgentTarget::new(String::new()),
             claim_batch: 100,
             caller_id: Default::default(),
             amd_record: None,

@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use common::{Sipp, completed, start_sipp, ulaw_file};
 use trunx::amd::AmdConfig;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::carrier_sim::{
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::metrics;
+use trunx::tools::carrier_sim::{
     CarrierSim, CarrierSimConfig, PopulationMix, Scenario, SimTiming, scenario_for,
 };
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
-use trunx::runtime::metrics;
 
 const SEED: u64 = 42;
 /// Calls against the carrier simulator (half people, half voicemails with a beep).
@@ -51,7 +51,11 @@ fn plays(s: Scenario, files: &[&str]) -> bool {
 
 /// The recording sipp call `k` streams: even calls a person, odd ones a voicemail.
 fn sipp_wav(k: usize) -> &'static str {
-    if k.is_multiple_of(2) { HUMAN_WAV } else { MACHINE_WAV }
+    if k.is_multiple_of(2) {
+        HUMAN_WAV
+    } else {
+        MACHINE_WAV
+    }
 }
 
 /// One sipp UAS per sipp call, each for one call, streaming its recording.
@@ -303,11 +307,19 @@ async fn calls_keep_their_amd_results_under_a_junk_flood() {
     for (i, r) in quiet.iter().enumerate() {
         assert_eq!(r.outcome, "answered", "{r:?}");
         let wav = if i < SIM_CALLS {
-            if i < SIM_CALLS / 2 { HUMAN_WAV } else { MACHINE_WAV }
+            if i < SIM_CALLS / 2 {
+                HUMAN_WAV
+            } else {
+                MACHINE_WAV
+            }
         } else {
             sipp_wav(i - SIM_CALLS)
         };
-        let want = if wav == HUMAN_WAV { "human" } else { "machine_end_beep" };
+        let want = if wav == HUMAN_WAV {
+            "human"
+        } else {
+            "machine_end_beep"
+        };
         assert_eq!(r.amd, Some(want), "call {i} ({wav}): {r:?}");
     }
 

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use trunx::amd::cues::{CUE_FEATURES, rows_of_recording};
 use trunx::amd::model::EMBEDDED_GREETING_MODEL;
 use trunx::amd::{AmdConfig, AmdEventKind, analyse_recording};
-use trunx::corpus::split::{Generator, Split};
-use trunx::runtime::amd_files::{labelled_files, load_beep_model, read_call_audio};
-use trunx::runtime::corpus2::ensure_split;
+use trunx::runtime::amd::files::{labelled_files, load_beep_model, read_call_audio};
+use trunx::tools::corpus::corpus2::ensure_split;
+use trunx::tools::corpus::split::{Generator, Split};
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")

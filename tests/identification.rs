@@ -24,9 +24,9 @@ use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::audio::wav::read_telephone_wav;
 use trunx::campaign::scheduler::NodeLimits;
 use trunx::campaign::{Action, AmdResult, CampaignStatus, Channel, Outcome};
-use trunx::runtime::agent_ws::AgentTarget;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dialer::{self, DialerSettings, Messages};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::agent_ws::AgentTarget;
+use trunx::runtime::campaigns::dialer::{self, DialerSettings, Messages};
 use trunx::store::{Attempt, NewCampaign, PageRequest, SqliteStore, Store};
 
 fn repo() -> &'static Path {
@@ -260,7 +260,7 @@ async fn run_campaign(
         )
         .unwrap();
     store.add_prospects(&c.id, &[phone.to_string()], 0).unwrap();
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     store
         .transition_campaign(&c.id, Action::Start, now)
         .unwrap();
@@ -557,7 +557,7 @@ async fn the_api_validates_and_prepares_the_identification_url() {
         .unwrap();
     let router = api::router(AppState {
         store: store.clone(),
-        now_ms: Arc::new(trunx::runtime::server::wall_ms),
+        now_ms: Arc::new(trunx::runtime::clock::wall_ms),
         max_cps: 10.0,
         log_phone_numbers: false,
         voicemail: Arc::new(VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap()),

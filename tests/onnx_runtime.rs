@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::Array2;
 use ort::value::TensorRef;
-use trunx::runtime::onnx;
+use trunx::runtime::amd::onnx;
 
 #[test]
 fn smoke_model_output_matches_its_generator() {

@@ -323,10 +323,10 @@ fn torture_inside_a_ringing_call_leaves_it_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ua_keeps_serving_calls_after_the_torture() {
     use trunx::amd::AmdConfig;
-    use trunx::runtime::carrier_sim::{
+    use trunx::runtime::call::dial::{DialOptions, dial};
+    use trunx::tools::carrier_sim::{
         CarrierSim, CarrierSimConfig, PopulationMix, Scenario, SimTiming, scenario_for,
     };
-    use trunx::runtime::dial::{DialOptions, dial};
     let seed = 42;
     let sim = CarrierSim::start(CarrierSimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -352,7 +352,7 @@ async fn the_ua_keeps_serving_calls_after_the_torture() {
         })
         .unwrap();
     let model =
-        trunx::runtime::amd_files::load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+        trunx::runtime::amd::files::load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
     let sip_addr: SocketAddr = "127.0.0.1:35200".parse().unwrap();
     let options = |rtp: u16| DialOptions {
         target: number.clone(),

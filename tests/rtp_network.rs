@@ -14,7 +14,7 @@ use trunx::audio::g711::Law;
 use trunx::audio::wav::read_telephone_wav;
 use trunx::audio::{FRAME_SAMPLES, frames_of};
 use trunx::rtp::{RtpReceiver, packet};
-use trunx::runtime::amd_files::load_beep_model;
+use trunx::runtime::amd::files::load_beep_model;
 
 /// Sends `pcm` as 20 ms μ-law packets through a lossy, jittery network into an `RtpReceiver`
 /// and the AMD, on virtual time. Returns the AMD events and the receiver's loss count.

@@ -11,8 +11,8 @@ mod common;
 use common::*;
 use trunx::amd::AmdConfig;
 use trunx::amd::bench::parse_labels;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 async fn place(sip_port: u16, trunk_port: u16, rtp: u16) -> DialReport {
     place_with_ring(sip_port, trunk_port, rtp, Duration::from_secs(20)).await
@@ -177,7 +177,7 @@ async fn a_load_run_against_sipp_completes_every_call() {
             .expect("sipp starts"),
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let report = trunx::runtime::sip_bench::run(&trunx::runtime::sip_bench::SipBenchOptions {
+    let report = trunx::tools::sip_bench::run(&trunx::tools::sip_bench::SipBenchOptions {
         target: "127.0.0.1:15670".parse().unwrap(),
         local: "127.0.0.1:15662".parse().unwrap(),
         calls,
@@ -260,7 +260,7 @@ async fn stopping_a_ringing_call_sends_cancel_and_waits_for_the_487() {
     };
     let report = tokio::time::timeout(
         Duration::from_secs(20),
-        trunx::runtime::dial::dial_until(&options, &AmdConfig::default(), None, stop),
+        trunx::runtime::call::dial::dial_until(&options, &AmdConfig::default(), None, stop),
     )
     .await
     .expect("the call ends soon after the stop")

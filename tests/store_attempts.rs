@@ -206,7 +206,7 @@ fn attempts_left_live_by_a_crash_are_resolved_as_interrupted() {
     };
     let s = SqliteStore::open(&path, 2).unwrap();
     assert_eq!(s.live_attempts().unwrap().len(), 2);
-    let n = trunx::runtime::dialer::recover_interrupted(&s, 1_000).unwrap();
+    let n = trunx::runtime::campaigns::dialer::recover_interrupted(&s, 1_000).unwrap();
     assert_eq!(n, 2);
     assert!(s.live_attempts().unwrap().is_empty());
     let st = s.stats(&cid).unwrap();

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use trunx::amd::AmdConfig;
 use trunx::audio::prompt::{Prompt, PromptOptions};
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialError, DialOptions, dial};
-use trunx::runtime::sip_tls::{self, SrtpPolicy, TlsError, TrunkTls};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, dial};
+use trunx::runtime::call::net::DialError;
+use trunx::runtime::call::sip_tls::{self, SrtpPolicy, TlsError, TrunkTls};
 
 const SIP_PORT: u16 = 17090;
 /// baresip listens for TLS one above its UDP/TCP port.

@@ -19,8 +19,8 @@ use trunx::amd::{AmdConfig, AmdEventKind};
 use trunx::audio::prompt::{Prompt, PromptOptions};
 use trunx::audio::wav::read_telephone_wav;
 use trunx::call::replay::message_start;
-use trunx::runtime::amd_files::load_beep_model;
-use trunx::runtime::dial::{DialOptions, DialReport, dial};
+use trunx::runtime::amd::files::load_beep_model;
+use trunx::runtime::call::dial::{DialOptions, DialReport, dial};
 
 /// The far end's budget: the message must start within this of the end of the greeting's
 /// beep (or of the `human` decision, or of the end silence).

@@ -55,7 +55,7 @@ async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Sta
             .unwrap_or("")
             .to_string()
     };
-    let now = trunx::runtime::server::wall_ms() / 1000;
+    let now = trunx::runtime::clock::wall_ms() / 1000;
     let signature_ok = webhook::verify(SECRET.as_bytes(), &h("x-trunx-signature"), &body, now, 300)
         .map_err(|e| format!("{e}: {}", h("x-trunx-signature")));
     r.accepted.lock().unwrap().push(Delivery {

@@ -18,7 +18,7 @@ use ort::value::TensorRef;
 
 use super::cues::CUE_FEATURES;
 use super::tones::{BEEP_FEATURES, BeepCandidate};
-use crate::runtime::onnx::OnnxError;
+use crate::runtime::amd::onnx::OnnxError;
 
 /// The model trained by `models/train_beep.py`, embedded so the binary needs no model file.
 pub static EMBEDDED_BEEP_MODEL: &[u8] = include_bytes!("../../models/beep.onnx");

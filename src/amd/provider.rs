@@ -1,7 +1,7 @@
 //! The engine switch: every AMD engine implements [`AmdProvider`] and emits the same events.
 //! `ACTIVE_AMD_PROVIDER` (config key `amd_provider`) picks one per process; a campaign's
 //! `mode.amdProvider` overrides it. The external engine streams over a socket, so only its
-//! pure parts live here ([`external`]); `runtime::amd_external` connects it per call.
+//! pure parts live here ([`external`]); `runtime::call::amd_external` connects it per call.
 
 #[path = "external/mod.rs"]
 pub mod external;
@@ -44,7 +44,7 @@ impl AmdProvider for Amd {
 pub enum ProviderError {
     #[error(
         "the external AMD engine streams over a socket: a call task connects it \
-         (runtime::amd_external), not this pure constructor"
+         (runtime::call::amd_external), not this pure constructor"
     )]
     ExternalNeedsRuntime,
 }

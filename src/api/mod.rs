@@ -78,7 +78,7 @@ pub struct Live {
     /// wait on them forever.
     pub stop: tokio_util::sync::CancellationToken,
     /// `amd_record`: the per-call AMD records (`None`: off).
-    pub amd_records: Option<Arc<crate::runtime::amd_records::AmdRecordStore>>,
+    pub amd_records: Option<Arc<crate::runtime::amd::records::AmdRecordStore>>,
 }
 
 /// The whole API with the default [`Live`] options. Every route but `/openapi.json` needs an

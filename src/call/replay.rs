@@ -1,6 +1,6 @@
 //! A recorded call replayed through the detector and the call flow in audio time, frame by
 //! frame as a live call feeds them: when the prepared message would start and which AMD event
-//! started it. This is the sans-IO twin of the voicemail drop in `runtime::dial`, used to
+//! started it. This is the sans-IO twin of the voicemail drop in `runtime::call::dial`, used to
 //! measure the start delay after the beep over a whole corpus without sockets. It owns only
 //! the replay loop; it reads no file and no clock.
 

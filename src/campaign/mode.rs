@@ -168,7 +168,7 @@ fn validate_voice(obj: &Map<String, Value>, max_cps: f64) -> Result<ModeRefs, Fi
                 format!("must be at most {MAX_AGENT_ADDRESS} characters"),
             ));
         }
-        crate::config::parse_ws_url(s).map_err(|m| FieldError::new("mode.amdExternalUrl", m))?;
+        parse_ws_url(s).map_err(|m| FieldError::new("mode.amdExternalUrl", m))?;
         if obj.get("amdProvider").and_then(Value::as_str) != Some("external") {
             return Err(FieldError::new(
                 "mode.amdExternalUrl",
@@ -297,6 +297,15 @@ pub fn validate_caller_id_strategy(v: &Value) -> Result<(), FieldError> {
         ));
     }
     Ok(())
+}
+
+/// A `ws://` or `wss://` URL with a host.
+pub fn parse_ws_url(v: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
+        return Err("must be a ws:// or wss:// URL with a host".into());
+    }
+    Ok(v.to_string())
 }
 
 #[cfg(test)]

@@ -33,14 +33,8 @@ pub(super) fn parse_headers(v: &str) -> Result<Vec<(String, Secret)>, String> {
     Ok(out)
 }
 
-/// A `ws://` or `wss://` URL with a host.
-pub fn parse_ws_url(v: &str) -> Result<String, String> {
-    let url = Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
-    if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
-        return Err("must be a ws:// or wss:// URL with a host".into());
-    }
-    Ok(v.to_string())
-}
+// The campaign layer validates `mode.amdExternalUrl` with the same rule; config builds on it.
+pub use crate::campaign::mode::parse_ws_url;
 
 pub(super) fn parse_socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()

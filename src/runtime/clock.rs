@@ -15,6 +15,22 @@ pub fn wall_now() -> SystemTime {
     SystemTime::now()
 }
 
+/// Wall-clock Unix milliseconds.
+pub fn wall_ms() -> i64 {
+    wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Bytes from the operating system's generator.
+pub fn os_random<const N: usize>() -> Result<[u8; N], std::io::Error> {
+    use std::io::Read;
+    let mut buf = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
 /// CPU-free measure of elapsed seconds since `start`, for benchmarks and reports.
 pub fn seconds_since(start: Instant) -> f64 {
     now().duration_since(start).as_secs_f64()

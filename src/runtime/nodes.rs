@@ -22,10 +22,10 @@ pub fn call_placed() {
 
 /// Beats until `stop` is cancelled.
 pub async fn run(node_id: String, store: Arc<dyn Store>, stop: CancellationToken) {
-    let started_at_ms = super::server::wall_ms();
+    let started_at_ms = crate::runtime::clock::wall_ms();
     let mut last = (started_at_ms, PLACED.load(Ordering::Relaxed));
     loop {
-        let now = super::server::wall_ms();
+        let now = crate::runtime::clock::wall_ms();
         let placed = PLACED.load(Ordering::Relaxed);
         let secs = ((now - last.0).max(1) as f64) / 1000.0;
         let beat = NodeStatus {

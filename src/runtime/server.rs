@@ -3,15 +3,14 @@
 //! they made is already committed). Also the OS randomness and wall time the API and the
 //! `keys` commands are given.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::api::{self, AppState};
 use crate::campaign::scheduler::NodeLimits;
 use crate::config::Config;
-use crate::runtime::clock;
-use crate::runtime::dialer::{DialerSettings, Messages};
+use crate::runtime::campaigns::dialer::{DialerSettings, Messages};
+use crate::runtime::clock::{os_random, wall_ms};
 use crate::runtime::fetch::{ClientError, FetchConfig, VoicemailLibrary};
 use crate::store::{self, ApiKey, Store, StoreError};
 
@@ -30,11 +29,11 @@ pub enum ServerError {
     #[error(transparent)]
     HttpClient(#[from] ClientError),
     #[error(transparent)]
-    Dialer(#[from] crate::runtime::dialer::DialerError),
+    Dialer(#[from] crate::runtime::campaigns::dialer::DialerError),
     #[error(transparent)]
-    Sms(#[from] crate::runtime::sms_sender::SmsSenderError),
+    Sms(#[from] crate::runtime::campaigns::sms_sender::SmsSenderError),
     #[error(transparent)]
-    Model(#[from] crate::runtime::amd_files::AmdFilesError),
+    Model(#[from] crate::runtime::amd::files::AmdFilesError),
     #[error("{key}: {reason}")]
     Setting { key: &'static str, reason: String },
     #[error("API key name must be 1 to 100 characters of letters, digits, '-', '_' or '.'")]
@@ -60,21 +59,6 @@ pub fn load_rules_dir(
     }
     files.sort();
     Ok(crate::campaign::rules::RuleSet::parse(&files)?)
-}
-
-/// Bytes from the operating system's generator.
-pub fn os_random<const N: usize>() -> Result<[u8; N], std::io::Error> {
-    let mut buf = [0u8; N];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-/// Wall-clock Unix milliseconds.
-pub fn wall_ms() -> i64 {
-    clock::wall_now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Opens the configured store with an id generator seeded from the OS.
@@ -178,11 +162,11 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
     let Some(trunk_uri) = config.trunk_uri.clone() else {
         return Ok(None);
     };
-    crate::runtime::sip_tls::configure(crate::runtime::sip_tls::TrunkTls {
+    crate::runtime::call::sip_tls::configure(crate::runtime::call::sip_tls::TrunkTls {
         ca_file: config.trunk_tls_ca_file.clone(),
         srtp: config.trunk_srtp,
     });
-    let model = crate::runtime::amd_files::load_beep_model(
+    let model = crate::runtime::amd::files::load_beep_model(
         config.ort_dylib_path.as_deref(),
         config.beep_model_path.as_deref(),
     )?;
@@ -203,7 +187,7 @@ pub fn dialer_settings(config: &Config) -> Result<Option<DialerSettings>, Server
         },
         amd: crate::amd::AmdConfig::default(),
         model: Some(model),
-        amd_engines: crate::runtime::amd_external::AmdEngines::from_config(config),
+        amd_engines: crate::runtime::call::amd_external::AmdEngines::from_config(config),
         log_phone_numbers: config.log_phone_numbers,
         agent: agent_target(config, None)?,
         agent_defaults: agent_defaults(config)?,
@@ -231,11 +215,11 @@ pub fn rule_set(config: &Config) -> Result<Arc<crate::campaign::rules::RuleSet>,
 /// abandonment limit and the built-in identification message.
 pub fn compliance_settings(
     config: &Config,
-) -> Result<crate::runtime::compliance::ComplianceSettings, ServerError> {
-    Ok(crate::runtime::compliance::ComplianceSettings {
+) -> Result<crate::runtime::campaigns::compliance::ComplianceSettings, ServerError> {
+    Ok(crate::runtime::campaigns::compliance::ComplianceSettings {
         rules: rule_set(config)?,
         max_abandon_rate: config.max_abandon_rate,
-        ..crate::runtime::compliance::ComplianceSettings::default()
+        ..crate::runtime::campaigns::compliance::ComplianceSettings::default()
     })
 }
 
@@ -243,7 +227,7 @@ pub fn compliance_settings(
 /// campaigns are accepted but wait).
 pub fn sms_settings(
     config: &Config,
-) -> Result<Option<crate::runtime::sms_sender::SmsSenderSettings>, ServerError> {
+) -> Result<Option<crate::runtime::campaigns::sms_sender::SmsSenderSettings>, ServerError> {
     let Some(addr) = config.smpp_addr.clone() else {
         return Ok(None);
     };
@@ -264,19 +248,23 @@ pub fn sms_settings(
     let mut session = crate::sms::session::SessionConfig::new(system_id, password);
     session.system_type = config.smpp_system_type.clone().unwrap_or_default();
     session.window = config.smpp_window as usize;
-    Ok(Some(crate::runtime::sms_sender::SmsSenderSettings {
-        smpp: crate::runtime::smpp::SmppSettings::new(addr, session),
-        pacing: config.sms_pacing,
-        replies: crate::sms::inbound::Replies {
-            stop: config.sms_stop_reply.clone(),
-            help: config.sms_help_reply.clone(),
+    Ok(Some(
+        crate::runtime::campaigns::sms_sender::SmsSenderSettings {
+            smpp: crate::runtime::campaigns::smpp::SmppSettings::new(addr, session),
+            pacing: config.sms_pacing,
+            replies: crate::sms::inbound::Replies {
+                stop: config.sms_stop_reply.clone(),
+                help: config.sms_help_reply.clone(),
+            },
+            log_phone_numbers: config.log_phone_numbers,
+            claim_batch: 200,
+            caller_id: config.caller_id.clone(),
+            receipt_timeout: std::time::Duration::from_secs(u64::from(
+                config.sms_receipt_timeout_s,
+            )),
+            rules: rule_set(config)?,
         },
-        log_phone_numbers: config.log_phone_numbers,
-        claim_batch: 200,
-        caller_id: config.caller_id.clone(),
-        receipt_timeout: std::time::Duration::from_secs(u64::from(config.sms_receipt_timeout_s)),
-        rules: rule_set(config)?,
-    }))
+    ))
 }
 
 /// The configured agent (or `url` instead of `agent_url`) with the configured headers,
@@ -284,11 +272,11 @@ pub fn sms_settings(
 pub fn agent_target(
     config: &Config,
     url: Option<String>,
-) -> Result<Option<crate::runtime::agent_ws::AgentTarget>, ServerError> {
+) -> Result<Option<crate::runtime::call::agent_ws::AgentTarget>, ServerError> {
     let Some(url) = url.or(config.agent_url.clone()) else {
         return Ok(None);
     };
-    Ok(Some(crate::runtime::agent_ws::AgentTarget {
+    Ok(Some(crate::runtime::call::agent_ws::AgentTarget {
         url,
         ..agent_defaults(config)?
     }))
@@ -298,8 +286,8 @@ pub fn agent_target(
 /// here, once: a file that cannot be played stops start-up with the key named.
 pub fn agent_defaults(
     config: &Config,
-) -> Result<crate::runtime::agent_ws::AgentTarget, ServerError> {
-    let mut t = crate::runtime::agent_ws::AgentTarget::new(String::new());
+) -> Result<crate::runtime::call::agent_ws::AgentTarget, ServerError> {
+    let mut t = crate::runtime::call::agent_ws::AgentTarget::new(String::new());
     t.headers = config
         .agent_headers
         .iter()
@@ -353,7 +341,7 @@ pub fn serve(config: &Config, node_id: Option<&str>) -> Result<(), ServerError> 
         let texting = match sms {
             Some(settings) => {
                 tracing::info!(smsc = %settings.smpp.addr, "SMS sender running");
-                Some(tokio::spawn(crate::runtime::sms_sender::run(
+                Some(tokio::spawn(crate::runtime::campaigns::sms_sender::run(
                     settings,
                     store.clone(),
                     stop.clone(),
@@ -368,7 +356,7 @@ pub fn serve(config: &Config, node_id: Option<&str>) -> Result<(), ServerError> 
             Some(settings) => {
                 let messages: Arc<dyn Messages> = state.voicemail.clone();
                 tracing::info!(trunk = %settings.trunk_uri, "dialer running");
-                Some(tokio::spawn(crate::runtime::dialer::run(
+                Some(tokio::spawn(crate::runtime::campaigns::dialer::run(
                     settings,
                     store,
                     messages,
@@ -439,11 +427,11 @@ pub fn live_options(config: &Config) -> Result<api::Live, ServerError> {
 /// The AMD record directory with `amd_record` on (created if missing).
 pub fn amd_record_store(
     config: &Config,
-) -> Result<Option<Arc<crate::runtime::amd_records::AmdRecordStore>>, ServerError> {
+) -> Result<Option<Arc<crate::runtime::amd::records::AmdRecordStore>>, ServerError> {
     if !config.amd_record {
         return Ok(None);
     }
-    crate::runtime::amd_records::AmdRecordStore::new(
+    crate::runtime::amd::records::AmdRecordStore::new(
         config.amd_record_dir.clone(),
         config.amd_record_keep as usize,
     )

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::dto::rfc3339;
 use crate::campaign::webhook::{self, Retry};
 use crate::egress::redact_url;
+use crate::runtime::clock::wall_ms;
 use crate::runtime::fetch::{self, ClientError, FetchConfig};
-use crate::runtime::server::wall_ms;
 use crate::store::{Store, StoredEvent, WebhookJob};
 
 /// How often the outbox is looked at when idle.

@@ -1,6 +1,6 @@
 //! What trunx does with a mobile-originated (MO) message: whose number it is, whether it is
 //! answered, with what text and from which sender number. Pure decisions for
-//! `runtime::sms_sender`, which carries them out (suppression in the store, the reply through
+//! `runtime::campaigns::sms_sender`, which carries them out (suppression in the store, the reply through
 //! the session).
 //!
 //! Rules: an opt-out (STOP family) is confirmed once, only when it newly put the number on

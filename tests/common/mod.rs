@@ -184,7 +184,7 @@ const ZONE_PREFIXES: [&str; 14] = [
 /// window, 08:00-21:00 in their zone).
 pub fn numbers_open_now(n: usize, margin_ms: i64) -> Vec<String> {
     use trunx::campaign::window::{VOICE_WINDOW, WindowCheck, check};
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let prefix = ZONE_PREFIXES
         .iter()
         .find(|p| {
@@ -198,7 +198,7 @@ pub fn numbers_open_now(n: usize, margin_ms: i64) -> Vec<String> {
 /// `n` numbers that may not be called now nor for the next `margin_ms`.
 pub fn numbers_closed_now(n: usize, margin_ms: i64) -> Vec<String> {
     use trunx::campaign::window::{VOICE_WINDOW, WindowCheck, check};
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let prefix = ZONE_PREFIXES
         .iter()
         .find(|p| {
@@ -316,7 +316,7 @@ impl Drop for Baresip {
 /// next `margin_ms`.
 pub fn sms_numbers_open_now(n: usize, margin_ms: i64) -> Vec<String> {
     use trunx::campaign::window::{SMS_WINDOW, WindowCheck, check};
-    let now = trunx::runtime::server::wall_ms();
+    let now = trunx::runtime::clock::wall_ms();
     let prefix = ZONE_PREFIXES
         .iter()
         .find(|p| {

@@ -269,7 +269,7 @@ pub fn db_in(dir: &Path) -> (PathBuf, String) {
 /// A carrier-sim seed under which `phones` hold at least one person and one machine and no
 /// number rings out (so a campaign ends in seconds, not ring timeouts).
 pub fn quick_seed(phones: &[String], base: u64) -> u64 {
-    use trunx::runtime::carrier_sim::{PopulationMix, ScenarioKind, scenario_for};
+    use trunx::tools::carrier_sim::{PopulationMix, ScenarioKind, scenario_for};
     let mix = PopulationMix::default();
     (base..base + 5000)
         .find(|seed| {

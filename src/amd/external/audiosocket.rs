@@ -4,7 +4,7 @@
 //! A frame is a 1-byte kind, a 2-byte big-endian payload length and the payload. Kinds:
 //! `0x00` hangup, `0x01` the call's UUID (16 bytes), `0x10` audio (8 kHz signed linear 16-bit
 //! little-endian), `0xff` error. Owns the parsing and encoding only; the TCP task is in
-//! `runtime::amd_serve`.
+//! `runtime::amd::serve`.
 
 pub const KIND_HANGUP: u8 = 0x00;
 pub const KIND_UUID: u8 = 0x01;

@@ -6,7 +6,7 @@
 //! to the built-in detector, the AudioSocket frame codec ([`audiosocket`]), and the
 //! [`arbiter::Arbiter`] that chooses, per call, between an external engine's decisions and the
 //! built-in detector running alongside it. It never touches a socket or the clock: the socket
-//! tasks live in `runtime::amd_external` (client) and `runtime::amd_serve` (server), and every
+//! tasks live in `runtime::call::amd_external` (client) and `runtime::amd::serve` (server), and every
 //! time-dependent method takes `now`.
 //!
 //! Client to server: one text message `{"event":"start","start":{"callId":ID,"mediaFormat":

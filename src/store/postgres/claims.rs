@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::rows::*;
-use super::{PgStore, Tx, cluster, events};
+use super::{PgStore, Tx, events, pacing};
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::status;
 use crate::campaign::{
@@ -456,8 +456,8 @@ impl PgStore {
             }
             super::did_limits::check_calls(tx, &self.cluster.did_limits, caller_id, now_ms)?;
             if self.cluster.shared_pacing {
-                cluster::take_campaign_token(tx, seq, now_ms)?;
-                cluster::take_trunk_token(tx, &self.cluster, now_ms)?;
+                pacing::take_campaign_token(tx, seq, now_ms)?;
+                pacing::take_trunk_token(tx, &self.cluster, now_ms)?;
             }
             let (pseq, p) =
                 match claim_in(tx, &dnc, seq, prospect_id, &ProspectEvent::Dialing, now_ms)? {

@@ -13,7 +13,7 @@
 //! Must not: run on SQLite (one node there: the node's own book is the whole truth).
 
 use super::Tx;
-use super::cluster::DidLimits;
+use super::pacing::DidLimits;
 use crate::store::StoreError;
 
 const HOUR_MS: i64 = 3_600_000;

@@ -32,10 +32,11 @@ mod did_limits;
 mod events;
 mod migrations;
 mod more;
+mod pacing;
 mod rows;
 mod store_impl;
 
-pub use cluster::{ClusterSettings, DidLimits};
+pub use pacing::{ClusterSettings, DidLimits};
 
 use super::StoreError;
 use super::sqlite::compliance::DncBook;

@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::SqliteStore;
 use super::campaigns::{campaign_seq, complete_if_done_in};
-use super::prospects::{cancel_with_reason_in, prospect_in};
+use super::rows::prospect_in;
 use super::rows::{ATTEMPT_COLUMNS, ATTEMPT_FROM, attempt_row, campaign_page};
+use super::suppression::cancel_with_reason_in;
 use crate::campaign::ProspectStatus;
 use crate::campaign::dnc::DncSet;
 use crate::store::{Attempt, DNC_REASON, DncImported, DncList, Page, PageRequest, StoreError};

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::SqliteStore;
 use super::campaigns::{bump_counters, campaign_seq, campaign_seq_status, complete_if_done_in};
-use super::prospects::{Claim, apply_event_in, claim_in, prospect_in};
+use super::prospects::{Claim, apply_event_in, claim_in};
+use super::rows::prospect_in;
 use super::rows::{MESSAGE_COLUMNS, MESSAGE_FROM, campaign_page, message_row, rows_of};
 use super::suppression::{cancel_suppressed_in, is_suppressed_in};
 use crate::campaign::prospect::{self, ProspectState};

@@ -2,12 +2,12 @@
 //! prospects, applying their events (row and campaign counters in one transaction) and
 //! claiming one for a call or a message. It must not create attempts or messages itself.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::campaigns::{bump_counters, campaign_seq, campaign_seq_status, complete_if_done_in};
-use super::rows::{PROSPECT_COLUMNS, page, prospect_row};
-use super::suppression::{cancel_suppressed_in, is_suppressed_in};
+use super::rows::{PROSPECT_COLUMNS, page, prospect_in, prospect_row};
+use super::suppression::{cancel_suppressed_in, cancel_with_reason_in, is_suppressed_in};
 use super::{Inner, SqliteStore, compliance::DncBook};
 use crate::campaign::prospect::{self, ProspectState};
 use crate::campaign::{
@@ -17,24 +17,6 @@ use crate::store::ids::new_id;
 use crate::store::{
     DNC_REASON, NO_CONSENT_REASON, Page, PageRequest, Prospect, SUPPRESSED_REASON, StoreError,
 };
-
-/// One prospect of a campaign, with its row position.
-pub(super) fn prospect_in(
-    conn: &Connection,
-    campaign_seq: i64,
-    prospect_id: &str,
-) -> Result<(i64, Prospect), StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
-         ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
-    ))?
-    .query_row(params![prospect_id, campaign_seq], prospect_row)
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "prospect",
-        id: prospect_id.to_string(),
-    })
-}
 
 /// Applies a prospect event inside a transaction: the prospect row and the campaign counters.
 pub(super) fn apply_event_in(
@@ -98,35 +80,6 @@ pub(super) fn apply_event_in(
         return Ok((pseq, cancelled));
     }
     Ok((pseq, after))
-}
-
-/// Cancels a queued prospect with `reason` (its `wait_reason`), counted in `cancelled`.
-pub(super) fn cancel_with_reason_in(
-    tx: &Transaction,
-    campaign_seq: i64,
-    prospect_seq: i64,
-    before: Prospect,
-    reason: &str,
-    now_ms: i64,
-) -> Result<Prospect, StoreError> {
-    let old = ProspectState {
-        status: before.status,
-        last_outcome: before.last_outcome,
-    };
-    let new = prospect::apply(old, &ProspectEvent::Cancel)?;
-    tx.prepare_cached(
-        "UPDATE prospects SET status = ?2, next_attempt_at = NULL, wait_reason = ?3, \
-         updated_at = ?4 WHERE seq = ?1",
-    )?
-    .execute(params![prospect_seq, new.status.as_str(), reason, now_ms])?;
-    bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
-    Ok(Prospect {
-        status: new.status,
-        next_attempt_at_ms: None,
-        wait_reason: Some(reason.to_string()),
-        updated_at_ms: now_ms,
-        ..before
-    })
 }
 
 /// The result of claiming a queued prospect for a call or a message.

@@ -1,8 +1,8 @@
 //! Row decoding and the shared statement pieces of the SQLite store: the column lists, the
-//! row-to-value decoders and the page helpers every table family uses. It must not open
-//! transactions or write: it only turns rows into values.
+//! row-to-value decoders, the page helpers and the one-prospect reader every table family
+//! uses. It must not open transactions or write: it only turns rows into values.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::campaign::{AmdResult, CampaignStatus, Channel, Counters, Outcome, ProspectStatus};
@@ -287,4 +287,22 @@ pub(super) fn campaign_page<T>(
         )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(page(rows, req.limit))
+}
+
+/// One prospect of a campaign, with its row position.
+pub(super) fn prospect_in(
+    conn: &Connection,
+    campaign_seq: i64,
+    prospect_id: &str,
+) -> Result<(i64, Prospect), StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {PROSPECT_COLUMNS} FROM prospects p JOIN campaigns c \
+         ON c.seq = p.campaign_seq WHERE p.id = ?1 AND p.campaign_seq = ?2"
+    ))?
+    .query_row(params![prospect_id, campaign_seq], prospect_row)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "prospect",
+        id: prospect_id.to_string(),
+    })
 }

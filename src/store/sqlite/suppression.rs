@@ -1,15 +1,15 @@
 //! The `suppression` table of the SQLite store (the do-not-contact list): suppressing a
-//! number (cancelling its queued prospects), lifting it, and checking and listing it. The
-//! do-not-call list versions live in `compliance`, not here.
+//! number (cancelling its queued prospects), lifting it, and checking and listing it, and the
+//! cancel-with-a-reason step the do-not-call check shares. The do-not-call list versions live
+//! in `compliance`, not here.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
 use super::campaigns::{bump_counters, complete_if_done_in};
-use super::prospects::cancel_with_reason_in;
 use super::rows::page;
-use crate::campaign::prospect::ProspectState;
-use crate::campaign::{Counters, ProspectStatus};
+use crate::campaign::prospect::{self, ProspectState};
+use crate::campaign::{Counters, ProspectEvent, ProspectStatus};
 use crate::store::{
     Page, PageRequest, Prospect, SUPPRESSED_REASON, StoreError, Suppressed, Suppression,
 };
@@ -17,6 +17,35 @@ use crate::store::{
 pub(super) fn is_suppressed_in(conn: &Connection, phone: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS(SELECT 1 FROM suppression WHERE phone = ?1)")?
         .query_row([phone], |r| r.get(0))
+}
+
+/// Cancels a queued prospect with `reason` (its `wait_reason`), counted in `cancelled`.
+pub(super) fn cancel_with_reason_in(
+    tx: &Transaction,
+    campaign_seq: i64,
+    prospect_seq: i64,
+    before: Prospect,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Prospect, StoreError> {
+    let old = ProspectState {
+        status: before.status,
+        last_outcome: before.last_outcome,
+    };
+    let new = prospect::apply(old, &ProspectEvent::Cancel)?;
+    tx.prepare_cached(
+        "UPDATE prospects SET status = ?2, next_attempt_at = NULL, wait_reason = ?3, \
+         updated_at = ?4 WHERE seq = ?1",
+    )?
+    .execute(params![prospect_seq, new.status.as_str(), reason, now_ms])?;
+    bump_counters(tx, campaign_seq, &Counters::delta(old, new))?;
+    Ok(Prospect {
+        status: new.status,
+        next_attempt_at_ms: None,
+        wait_reason: Some(reason.to_string()),
+        updated_at_ms: now_ms,
+        ..before
+    })
 }
 
 /// Cancels a queued prospect whose number is suppressed: reason `suppressed`, counted in
