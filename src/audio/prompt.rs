@@ -240,6 +240,9 @@ pub fn decode_bytes(
         })?;
 
     let mut rate = params.sample_rate.unwrap_or(0);
+    if rate != 0 {
+        check_rate(what, rate)?;
+    }
     let mut channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
     let mut interleaved: Vec<f32> = Vec::new();
     let mut scratch: Vec<f32> = Vec::new();
@@ -265,6 +268,7 @@ pub fn decode_bytes(
         };
         rate = buffer.spec().rate();
         channels = buffer.spec().channels().count();
+        check_rate(what, rate)?;
         buffer.copy_to_vec_interleaved(&mut scratch);
         interleaved.extend_from_slice(&scratch);
         let limit = max_seconds as usize * rate.max(1) as usize * channels.max(1);
@@ -302,8 +306,27 @@ pub fn decode_bytes(
     })
 }
 
+/// The source sample rates a prompt may have. A header claiming more (fuzz/prompt_decode found
+/// a WAV at 125 MHz) would make the resampler ask for gigabytes.
+pub const SOURCE_RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
+fn check_rate(what: &str, rate: u32) -> Result<(), PromptError> {
+    if SOURCE_RATES.contains(&rate) {
+        return Ok(());
+    }
+    Err(PromptError::Malformed {
+        what: what.to_string(),
+        reason: format!(
+            "sample rate {rate} Hz outside {}-{} Hz",
+            SOURCE_RATES.start(),
+            SOURCE_RATES.end()
+        ),
+    })
+}
+
 /// Resamples mono audio to 8 kHz (a copy when it already is).
 pub fn resample_to_8k(what: &str, mono: &[f32], rate: u32) -> Result<Vec<f32>, PromptError> {
+    check_rate(what, rate)?;
     if rate == SAMPLE_RATE {
         return Ok(mono.to_vec());
     }
