@@ -37,6 +37,15 @@ SIM_PID=$!; PIDS+=($SIM_PID)
     >"$DIR/http.log" 2>&1 &
 PIDS+=($!)
 
+# One caller ID carries the whole run: lift its hourly/daily caps (default 30/h, 100/day) and
+# never pull it for a poor answer rate, so the soak measures restarts, not caller-ID policy.
+cat >"$DIR/caller_id.toml" <<'TOML'
+max_calls_per_hour = 1000000
+max_calls_per_day = 10000000
+healthy_min = 0.0
+pulled_below = 0.0
+TOML
+export TRUNX_CALLER_ID_POLICY=$DIR/caller_id.toml
 export TRUNX_DATABASE_URL=sqlite://$DIR/soak.db TRUNX_API_ADDR=127.0.0.1:$API_PORT \
     TRUNX_SIP_ADDR=127.0.0.1:$SIP_PORT TRUNX_RTP_PORTS=$((BASE + 1000))-$((BASE + 2999)) \
     TRUNX_TRUNK_URI=sip:127.0.0.1:$SIM_PORT TRUNX_TRUNK_MAX_CPS=$CPS TRUNX_RING_TIMEOUT=15 \
