@@ -16,12 +16,12 @@ export RUSTC_BOOTSTRAP=1
 mkdir -p logs
 run() {
     local t=$1
-    mkdir -p "corpus/$t"
+    mkdir -p "corpus/$t" "artifacts/$t"
     local rc=0
     # The binary cargo-fuzz built, run directly: `cargo fuzz run` would rebuild on any source
     # change while the other targets run.
     nice "target/x86_64-unknown-linux-gnu/release/$t" "corpus/$t" "seeds/$t" \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+        -max_total_time="$SECONDS_EACH" -artifact_prefix="artifacts/$t/" -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
         >"logs/$t.log" 2>&1 || rc=$?
     local done_line execs
     done_line=$(grep -E '^Done [0-9]+ runs' "logs/$t.log" | tail -1 || true)
@@ -36,6 +36,6 @@ for t in "${TARGETS[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
 done
 wait
-if ls artifacts/*/crash-* >/dev/null 2>&1; then
-    echo "crashes found:" >&2; ls artifacts/*/crash-* >&2; exit 1
+if ls artifacts/*/crash-* artifacts/*/oom-* artifacts/*/timeout-* >/dev/null 2>&1; then
+    echo "crashes found:" >&2; ls artifacts/*/crash-* artifacts/*/oom-* artifacts/*/timeout-* 2>/dev/null >&2; exit 1
 fi
