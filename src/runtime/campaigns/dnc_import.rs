@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::campaign::dnc::{self, DncParse, DncReadError};
 use crate::runtime::clock::os_random;
-use crate::runtime::server::ServerError;
 use crate::store::{DncImported, SqliteStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +26,6 @@ pub enum DncImportError {
     Empty { lines: u64, malformed: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Server(#[from] ServerError),
     #[error("cannot write the benchmark file: {0}")]
     Write(std::io::Error),
 }
