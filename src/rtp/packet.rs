@@ -154,6 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn csrcs_extension_and_padding_are_read_as_webrtc_rs_reads_them() {
+        // V2, P, X, CC=2; PT 8; two CSRCs; a one-word 0xBEDE block; 3 payload bytes; 2 padding.
+        let mut d = vec![0xB2, 8, 0x12, 0x34, 0, 0, 0, 160, 0xCA, 0x11, 0, 1];
+        d.extend([0, 0, 0, 1, 0, 0, 0, 2]);
+        d.extend([0xBE, 0xDE, 0, 1, 0x10, 0xAA, 0, 0]);
+        d.extend([7, 8, 9, 0, 2]);
+        let ours = parse(&d).unwrap();
+        let theirs = Packet::unmarshal(&mut d.as_slice()).unwrap();
+        assert_eq!(&ours.payload[..], &[7, 8, 9]);
+        assert_eq!(ours.payload, theirs.payload);
+        assert_eq!(
+            (ours.payload_type, ours.sequence, ours.timestamp, ours.ssrc),
+            (8, 0x1234, 160, 0xCA11_0001)
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error() {
         assert_eq!(parse(&[0u8; 4]), Err(PacketError::BadVersion));
         assert_eq!(parse(&[0x00; 20]), Err(PacketError::BadVersion));

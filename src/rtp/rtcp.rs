@@ -335,6 +335,36 @@ mod tests {
         assert!(peer.remote().bye);
     }
 
+    #[test]
+    fn a_malformed_packet_rejects_the_whole_compound() {
+        let t0 = crate::runtime::clock::now();
+        let mut r = RtcpReporter::new(t0, 42, "trunx@test");
+        let sent = SendStats {
+            packets: 1,
+            octets: 160,
+            last_timestamp: 160,
+        };
+        let sr = r.bye(t0, 0x1111_2222_0000_0000, Some(sent), None).unwrap();
+        let mut peer = RtcpReporter::new(t0, 7, "peer");
+        // A valid SR+SDES+BYE, then an RR whose count claims a block it does not carry.
+        let mut bad = sr.to_vec();
+        bad.extend([0x81, 201, 0, 1, 0, 0, 0, 9]);
+        assert!(matches!(
+            peer.handle(t0, &bad),
+            Err(RtcpError::Malformed(_))
+        ));
+        assert_eq!(peer.remote().sender_reports, 0);
+        assert!(!peer.remote().bye);
+        // Padding anywhere but on the last packet, and a length past the datagram.
+        let mut padded = sr.to_vec();
+        padded[0] |= 0x20;
+        assert!(peer.handle(t0, &padded).is_err());
+        assert!(peer.handle(t0, &sr[..sr.len() - 4]).is_err());
+        peer.handle(t0, &sr).unwrap();
+        assert_eq!(peer.remote().sender_reports, 1);
+        assert!(peer.remote().bye);
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
