@@ -379,6 +379,13 @@ async fn calls_keep_their_amd_results_under_a_junk_flood() {
         rss_before,
         rss_after
     );
+    let skipped = sim.counters().await.media_slots_skipped;
+    let lost = |r: &[DialReport]| r.iter().map(|d| d.rx_lost + d.rx_late).sum::<u64>();
+    eprintln!(
+        "frames lost or late at the receiver: quiet {}, flooded {}; sim media slots skipped {skipped}",
+        lost(&quiet),
+        lost(&loud)
+    );
     for (q, l) in quiet.iter().zip(&loud) {
         assert_eq!(l.outcome, "answered", "{l:?}");
         assert_eq!(
@@ -386,7 +393,11 @@ async fn calls_keep_their_amd_results_under_a_junk_flood() {
             "the flood changed the AMD result: {q:?} vs {l:?}"
         );
         if let (Some(a), Some(b)) = (q.beep_end_ms, l.beep_end_ms) {
-            assert!(a.abs_diff(b) <= 60, "beep end {a} ms quiet, {b} ms flooded");
+            assert!(
+                a.abs_diff(b) <= 60,
+                "beep end {a} ms quiet, {b} ms flooded (sim media slots skipped: {skipped}): \
+                 {q:?} vs {l:?}"
+            );
         }
         assert!(!l.no_media, "{l:?}");
     }

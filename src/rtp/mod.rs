@@ -37,6 +37,22 @@ pub struct DropStats {
 /// its place (an SBC or carrier switching media); until then such packets are dropped.
 pub const STREAM_SWITCH_AFTER: Duration = Duration::from_millis(500);
 
+/// Consecutive in-sequence packets (one address, one SSRC) a source other than the SDP's must
+/// send before its audio is taken: Asterisk's strict-RTP learning uses 4, RFC 3550 A.1 at
+/// least 2. A flood of forged packets (random SSRC and sequence) never passes it, so it can
+/// neither anchor the playout clock nor put a frame in front of the AMD.
+pub const PROBATION_PACKETS: u8 = 4;
+
+/// A source on probation: where it sends from, its SSRC, its last sequence number and how
+/// many in-sequence packets it has sent.
+#[derive(Clone, Copy)]
+struct Candidate {
+    source: SocketAddr,
+    ssrc: u32,
+    sequence: u16,
+    count: u8,
+}
+
 /// The receive half of a call's media: datagrams in, frames and DTMF out.
 pub struct RtpReceiver {
     law: Law,
@@ -57,6 +73,8 @@ pub struct RtpReceiver {
     expected_seen: bool,
     /// When the current stream's source took over.
     stream_since: Option<Instant>,
+    /// A source other than the SDP's that is proving itself (see [`PROBATION_PACKETS`]).
+    candidate: Option<Candidate>,
 }
 
 impl RtpReceiver {
@@ -74,6 +92,7 @@ impl RtpReceiver {
             expected: None,
             expected_seen: false,
             stream_since: None,
+            candidate: None,
         }
     }
 
@@ -113,6 +132,16 @@ impl RtpReceiver {
             self.drops.foreign += 1;
             return;
         }
+        let new_stream = self
+            .stream
+            .is_none_or(|(source, ssrc, _)| source != from || (ssrc != packet.ssrc && !event));
+        if new_stream
+            && self.expected.is_some_and(|e| e != from)
+            && !self.passes_probation(from, packet.ssrc, packet.sequence)
+        {
+            self.drops.foreign += 1;
+            return;
+        }
         if event {
             match self.dtmf.handle(packet.timestamp, &packet.payload, 8000) {
                 Ok(Some(event)) => self.dtmf_events = Some(event),
@@ -145,6 +174,35 @@ impl RtpReceiver {
         self.stream = Some((from, packet.ssrc, now));
         self.jitter
             .push(now, placed.ext_ts, self.law, &packet.payload);
+    }
+
+    /// Counts one more packet of a would-be stream from an address other than the SDP's; true
+    /// once it has sent [`PROBATION_PACKETS`] in sequence.
+    fn passes_probation(&mut self, from: SocketAddr, ssrc: u32, sequence: u16) -> bool {
+        let count = match self.candidate.as_mut() {
+            Some(c)
+                if c.source == from && c.ssrc == ssrc && sequence == c.sequence.wrapping_add(1) =>
+            {
+                c.sequence = sequence;
+                c.count = c.count.saturating_add(1);
+                c.count
+            }
+            _ => {
+                self.candidate = Some(Candidate {
+                    source: from,
+                    ssrc,
+                    sequence,
+                    count: 1,
+                });
+                1
+            }
+        };
+        if count >= PROBATION_PACKETS {
+            self.candidate = None;
+            true
+        } else {
+            false
+        }
     }
 
     /// The next 20 ms frame when it is due (a concealed one if the network lost it).
@@ -222,5 +280,65 @@ mod tests {
         rx.handle_datagram(now, stranger, &datagram(101, 3, 7, &DIGIT_ONE_END));
         assert_eq!(rx.poll_dtmf(), None);
         assert_eq!(rx.drops().foreign, 2);
+    }
+
+    /// μ-law 0x00 is full scale: any of it reaching the detector would show.
+    const LOUD: [u8; 160] = [0x00; 160];
+    /// μ-law 0xff is digital silence.
+    const QUIET: [u8; 160] = [0xff; 160];
+
+    #[test]
+    fn forged_packets_before_the_stream_never_reach_the_detector() {
+        let start = crate::runtime::clock::now();
+        let sdp: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let flooder: SocketAddr = "192.0.2.1:5999".parse().unwrap();
+        let mut rx = RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60))
+            .with_early_release()
+            .with_expected_source(sdp);
+        // Forged packets, each with its own SSRC and sequence, arrive before the call's media.
+        for k in 0..20u16 {
+            let forged = datagram(0, k.wrapping_mul(7919), 0xDEAD_0000 | u32::from(k), &LOUD);
+            rx.handle_datagram(start, flooder, &forged);
+        }
+        assert_eq!(rx.drops().foreign, 20);
+        assert_eq!(
+            rx.poll_frame(start + Duration::from_secs(1)),
+            None,
+            "nothing anchored"
+        );
+        for seq in 1..=5u16 {
+            rx.handle_datagram(start, sdp, &datagram(0, seq, 7, &QUIET));
+        }
+        let frames: Vec<_> = std::iter::from_fn(|| rx.poll_frame(start)).collect();
+        assert_eq!(frames.len(), 5);
+        assert!(
+            frames
+                .iter()
+                .all(|f| !f.concealed && f.frame.samples.iter().all(|s| *s == 0))
+        );
+        assert_eq!(frames[0].frame.start, crate::audio::SampleTime(0));
+    }
+
+    #[test]
+    fn media_from_an_address_the_sdp_did_not_name_is_taken_after_probation() {
+        let start = crate::runtime::clock::now();
+        let sdp: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let nat: SocketAddr = "203.0.113.7:31000".parse().unwrap();
+        let mut rx = RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60))
+            .with_early_release()
+            .with_expected_source(sdp);
+        for seq in 1..=6u16 {
+            rx.handle_datagram(start, nat, &datagram(0, seq, 9, &QUIET));
+        }
+        assert_eq!(rx.drops().foreign, u64::from(PROBATION_PACKETS) - 1);
+        let frames: Vec<_> = std::iter::from_fn(|| rx.poll_frame(start)).collect();
+        assert_eq!(frames.len(), 6 - usize::from(PROBATION_PACKETS) + 1);
+        // A gap in the sequence restarts the probation.
+        let mut rx =
+            RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60)).with_expected_source(sdp);
+        for seq in [1u16, 2, 4, 5, 6] {
+            rx.handle_datagram(start, nat, &datagram(0, seq, 9, &QUIET));
+        }
+        assert_eq!(rx.drops().foreign, 5);
     }
 }
