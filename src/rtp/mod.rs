@@ -287,14 +287,19 @@ mod tests {
     /// μ-law 0xff is digital silence.
     const QUIET: [u8; 160] = [0xff; 160];
 
+    /// A receiver as a call's AMD uses it: early release, the SDP's media address known.
+    fn analysing_receiver(sdp: SocketAddr) -> RtpReceiver {
+        RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60))
+            .with_early_release()
+            .with_expected_source(sdp)
+    }
+
     #[test]
     fn forged_packets_before_the_stream_never_reach_the_detector() {
         let start = crate::runtime::clock::now();
         let sdp: SocketAddr = "192.0.2.1:4000".parse().unwrap();
         let flooder: SocketAddr = "192.0.2.1:5999".parse().unwrap();
-        let mut rx = RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60))
-            .with_early_release()
-            .with_expected_source(sdp);
+        let mut rx = analysing_receiver(sdp);
         // Forged packets, each with its own SSRC and sequence, arrive before the call's media.
         for k in 0..20u16 {
             let forged = datagram(0, k.wrapping_mul(7919), 0xDEAD_0000 | u32::from(k), &LOUD);
@@ -324,9 +329,7 @@ mod tests {
         let start = crate::runtime::clock::now();
         let sdp: SocketAddr = "10.0.0.5:4000".parse().unwrap();
         let nat: SocketAddr = "203.0.113.7:31000".parse().unwrap();
-        let mut rx = RtpReceiver::new(Law::Ulaw, None, Duration::from_millis(60))
-            .with_early_release()
-            .with_expected_source(sdp);
+        let mut rx = analysing_receiver(sdp);
         for seq in 1..=6u16 {
             rx.handle_datagram(start, nat, &datagram(0, seq, 9, &QUIET));
         }
