@@ -78,6 +78,11 @@ pub struct AmdConfig {
     pub beep_max_ms: u32,
     /// Longest gap between the tones of one beep (two-tone and triple beeps).
     pub beep_gap_ms: u32,
+    /// After a confirmed beep, how long a next tone may take to start and still belong to the
+    /// same beep sequence (voicemail systems play 2-5 tones with gaps of up to ~200 ms): the
+    /// event waits this long, so the reported end is the end of the LAST tone. 0 reports at
+    /// once.
+    pub beep_sequence_wait_ms: u32,
     /// Beep-model probability needed to confirm a candidate.
     pub beep_model_threshold: f32,
 
@@ -133,6 +138,7 @@ impl Default for AmdConfig {
             beep_min_ms: 70,
             beep_max_ms: 2500,
             beep_gap_ms: 50,
+            beep_sequence_wait_ms: 200,
             beep_model_threshold: 0.5,
             greeting_model: false,
             greeting_human_threshold: 0.8,

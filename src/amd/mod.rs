@@ -196,6 +196,49 @@ pub struct Amd {
     /// Consecutive model ticks at or above the human threshold, at or below the machine one.
     human_ticks: u32,
     machine_ticks: u32,
+    /// A confirmed beep waiting for the next tone of its sequence (see
+    /// `AmdConfig::beep_sequence_wait_ms`).
+    held_beep: Option<HeldBeep>,
+    sequence_wait_hops: u64,
+}
+
+/// A beep held back while its sequence may still go on: what the event will say.
+#[derive(Clone, Copy, Debug)]
+struct HeldBeep {
+    start_sample: u64,
+    end_sample: u64,
+    tones: usize,
+    f1: f32,
+    f2: f32,
+    dual: bool,
+    confidence: f32,
+    /// The hop from which the beep is released if no next tone is ringing.
+    until_hop: u64,
+    /// The hop at which it is released whatever rings (a tone that never stops).
+    deadline_hop: u64,
+}
+
+impl HeldBeep {
+    fn event(&self, at: SampleTime) -> AmdEvent {
+        let ms = (self.end_sample - self.start_sample) / 8;
+        let cause = if self.dual {
+            Cause::new(format_args!(
+                "BEEP-{:.0}+{:.0}HZ-{ms}MS-{}T",
+                self.f1, self.f2, self.tones
+            ))
+        } else {
+            Cause::new(format_args!("BEEP-{:.0}HZ-{ms}MS-{}T", self.f1, self.tones))
+        };
+        AmdEvent {
+            kind: AmdEventKind::MachineEndBeep {
+                beep_start: SampleTime(self.start_sample),
+                beep_end: SampleTime(self.end_sample),
+            },
+            at,
+            confidence: self.confidence,
+            cause,
+        }
+    }
 }
 
 impl Amd {
@@ -224,6 +267,8 @@ impl Amd {
             model_deadline_hops: u64::from(config::hops(config.max_analysis_ms)),
             human_ticks: 0,
             machine_ticks: 0,
+            held_beep: None,
+            sequence_wait_hops: u64::from(config.beep_sequence_wait_ms.div_ceil(10)),
             config,
         }
     }
@@ -265,7 +310,7 @@ impl Amd {
 
     /// True once the detector has nothing more to say for this call.
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done && self.pending.is_none()
+        self.phase == Phase::Done && self.pending.is_none() && self.held_beep.is_none()
     }
 
     /// Analyses one 20 ms frame. Returns at most one event per call; a second event decided in
@@ -281,7 +326,10 @@ impl Amd {
     fn step_frame(&mut self, frame: &Frame) -> Option<AmdEvent> {
         let mut first = None;
         for hop in frame.samples.chunks_exact(HOP) {
-            if self.phase == Phase::Done && self.candidate_log.is_none() {
+            if self.phase == Phase::Done
+                && self.held_beep.is_none()
+                && self.candidate_log.is_none()
+            {
                 break;
             }
             if let Some(event) = self.step_hop(hop) {
@@ -302,6 +350,12 @@ impl Amd {
             return Some(event);
         }
         let at = self.now();
+        if self.held_beep.is_some() {
+            if let Some(ToneVerdict::Candidate(c)) = self.tones.finish(&self.tone_context()) {
+                self.extend_held_beep(&c);
+            }
+            return self.held_beep.take().map(|h| h.event(at));
+        }
         let verdict = match self.phase {
             Phase::Done => return None,
             _ => self.tones.finish(&self.tone_context()),
@@ -341,7 +395,8 @@ impl Amd {
             speech_peak_db: self.vad.speech_peak_db(),
             greeting_speech_ms: self.greeting.speech_ms(),
             silence_ms: self.silence_run * 10,
-            after_machine: matches!(self.phase, Phase::AwaitingEnd { .. }),
+            after_machine: matches!(self.phase, Phase::AwaitingEnd { .. })
+                || self.held_beep.is_some(),
         }
     }
 
@@ -358,11 +413,25 @@ impl Amd {
             self.silence_run += 1;
         }
         let ctx = self.tone_context();
-        if let Some(verdict) = self.tones.push(&features, &ctx)
+        let verdict = self.tones.push(&features, &ctx);
+        if self.held_beep.is_some() {
+            return self.step_held_beep(verdict);
+        }
+        if let Some(verdict) = verdict
             && let Some(event) = self.on_tone(verdict)
             && self.phase != Phase::Done
         {
             self.phase = Phase::Done;
+            if let AmdEventKind::MachineEndBeep { .. } = event.kind
+                && self.sequence_wait_hops > 0
+                && let Some(held) = self.held_beep.as_mut()
+            {
+                // on_tone filled in what the event will say; it leaves when the wait is over.
+                held.until_hop = self.hop + self.sequence_wait_hops;
+                held.deadline_hop = held.until_hop + u64::from(config::hops(self.config.beep_max_ms));
+                return None;
+            }
+            self.held_beep = None;
             return Some(event);
         }
         if self.phase == Phase::Done {
@@ -593,6 +662,17 @@ impl Amd {
                         candidate.count
                     ))
                 };
+                self.held_beep = Some(HeldBeep {
+                    start_sample: candidate.start_sample,
+                    end_sample: candidate.end_sample,
+                    tones: candidate.count,
+                    f1: main.f1,
+                    f2: main.f2,
+                    dual: main.dual,
+                    confidence,
+                    until_hop: u64::MAX,
+                    deadline_hop: u64::MAX,
+                });
                 Some(AmdEvent {
                     kind: AmdEventKind::MachineEndBeep {
                         beep_start: SampleTime(candidate.start_sample),
@@ -604,6 +684,43 @@ impl Amd {
                 })
             }
         }
+    }
+
+    /// One hop while a beep is held: a next confirmed tone group extends it (the reported end
+    /// becomes that group's end); the beep leaves once no tone rings and the wait is over.
+    fn step_held_beep(&mut self, verdict: Option<ToneVerdict>) -> Option<AmdEvent> {
+        if let Some(ToneVerdict::Candidate(c)) = verdict {
+            self.extend_held_beep(&c);
+        }
+        let held = self.held_beep?;
+        let quiet = !self.tones.busy();
+        if (self.hop >= held.until_hop && quiet) || self.hop >= held.deadline_hop {
+            self.held_beep = None;
+            return Some(held.event(self.now()));
+        }
+        None
+    }
+
+    fn extend_held_beep(&mut self, c: &BeepCandidate) {
+        let Some(held) = self.held_beep else {
+            return;
+        };
+        // A group that starts after the wait is not part of this beep.
+        if c.start_sample > held.end_sample + self.sequence_wait_hops * HOP as u64 + HOP as u64 {
+            return;
+        }
+        let (is_beep, confidence) = self.confirm(c);
+        if !is_beep {
+            self.stats.beeps_rejected += 1;
+            return;
+        }
+        self.held_beep = Some(HeldBeep {
+            end_sample: c.end_sample.max(held.end_sample),
+            tones: held.tones + c.count,
+            confidence: held.confidence.max(confidence),
+            until_hop: self.hop + self.sequence_wait_hops,
+            ..held
+        });
     }
 
     /// Model when present, else fixed rules; a model failure falls back to the rules.

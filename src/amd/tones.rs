@@ -215,6 +215,17 @@ pub struct BeepCandidate {
     pub after_machine: bool,
 }
 
+impl ToneContext {
+    /// A fax machine does not speak: after a spoken greeting, a 1100 Hz or 2100 Hz tone is a
+    /// voicemail beep (a 1.1 kHz half-second beep read as fax CNG lost the whole message).
+    pub fn fax_possible(&self) -> bool {
+        !self.after_machine && self.greeting_speech_ms < FAX_MAX_SPEECH_MS
+    }
+}
+
+/// Speech before a tone above which the tone cannot be a fax's.
+const FAX_MAX_SPEECH_MS: u32 = 500;
+
 impl BeepCandidate {
     pub fn segments(&self) -> &[Segment] {
         &self.segments[..self.count]
@@ -316,6 +327,8 @@ pub struct ToneTracker {
     tail: Option<(f32, u64)>,
     /// Loud, not (yet) tonal hops seen since the group's last tone.
     onset_hold: u32,
+    /// Whether the group's tones may be a fax's: nothing spoke before its first tone.
+    fax_possible: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -369,6 +382,7 @@ impl ToneTracker {
             ced_reported: false,
             tail: None,
             onset_hold: 0,
+            fax_possible: true,
         }
     }
 
@@ -455,6 +469,7 @@ impl ToneTracker {
             // A fax answer tone is reported while it lasts: no need to wait 3 s for its end.
             if let Some(seg) = &self.current
                 && !self.ced_reported
+                && self.fax_possible
                 && !seg.dual
                 && (seg.f1 - 2100.0).abs() < 40.0
                 && seg.hops >= 100
@@ -513,6 +528,8 @@ impl ToneTracker {
         seg.onset_jump_db = f.energy_db - self.level_at(onset.saturating_sub(2));
         if self.group_len == 0 {
             self.silence_before_group_ms = ctx.silence_ms;
+            // Read before the tone: the speech detector counts a long tone as speech.
+            self.fax_possible = ctx.fax_possible();
         }
         self.current = Some(seg);
         self.miss = 0;
@@ -566,7 +583,7 @@ impl ToneTracker {
 
     fn classify_group(&self, ctx: &ToneContext) -> Option<ToneVerdict> {
         let segs = &self.group[..self.group_len];
-        if let Some(v) = known_tones(segs) {
+        if let Some(v) = known_tones(segs, self.fax_possible) {
             return Some(v);
         }
         let mut candidate = BeepCandidate {
@@ -599,8 +616,9 @@ fn near(hz: f32, target: f32, rel: f32) -> bool {
 const DTMF_ROWS: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
 const DTMF_COLS: [f32; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
 
-/// Network, keypad, SIT and fax tones, recognised by frequency and cadence.
-fn known_tones(segs: &[Segment]) -> Option<ToneVerdict> {
+/// Network, keypad, SIT and fax tones, recognised by frequency and cadence. `fax_possible`:
+/// nothing spoke before the tone (see [`ToneContext::fax_possible`]).
+fn known_tones(segs: &[Segment], fax_possible: bool) -> Option<ToneVerdict> {
     // Two tones closer than the window resolves read as one beating tone.
     for s in segs.iter().filter(|s| !s.dual && s.mean_jitter_db() > 1.5) {
         if near(s.f1, 460.0, 0.03) {
@@ -651,7 +669,10 @@ fn known_tones(segs: &[Segment]) -> Option<ToneVerdict> {
             return Some(ToneVerdict::Sit { first_hz: w[0].0 });
         }
     }
-    if only_singles && let [(hz, ms)] = singles {
+    if only_singles
+        && fax_possible
+        && let [(hz, ms)] = singles
+    {
         if near(*hz, 1100.0, 0.035) && (350..=900).contains(ms) {
             return Some(ToneVerdict::Fax {
                 hz: *hz,
@@ -686,6 +707,10 @@ mod tests {
     /// Pieces of (frequencies, ms); empty frequencies = silence. Returns all verdicts with
     /// the sample they were produced at.
     fn run(pieces: &[(&[f32], u32)]) -> Vec<(ToneVerdict, u64)> {
+        run_in(pieces, &ctx())
+    }
+
+    fn run_in(pieces: &[(&[f32], u32)], ctx: &ToneContext) -> Vec<(ToneVerdict, u64)> {
         let mut pcm = Vec::new();
         for (freqs, ms) in pieces {
             let n = (*ms as usize) * 8;
@@ -709,7 +734,7 @@ mod tests {
         let mut out = Vec::new();
         for (i, hop) in pcm.chunks_exact(HOP).enumerate() {
             let f = analyzer.push(hop);
-            if let Some(v) = tracker.push(&f, &ctx()) {
+            if let Some(v) = tracker.push(&f, ctx) {
                 out.push((v, ((i + 1) * HOP) as u64));
             }
         }
@@ -805,11 +830,24 @@ mod tests {
     }
 
     #[test]
-    fn fax_tones_are_recognised() {
-        let v = run(&[(&[], 200), (&[1100.0], 500), (&[], 1000)]);
+    fn fax_tones_are_recognised_when_nothing_spoke_first() {
+        let silent = ToneContext {
+            after_machine: false,
+            ..ctx()
+        };
+        let v = run_in(&[(&[], 200), (&[1100.0], 500), (&[], 1000)], &silent);
         assert!(matches!(v[0].0, ToneVerdict::Fax { .. }), "{v:?}");
-        let v = run(&[(&[], 200), (&[2100.0], 3000), (&[], 500)]);
+        let v = run_in(&[(&[], 200), (&[2100.0], 3000), (&[], 500)], &silent);
         assert!(matches!(v[0].0, ToneVerdict::Fax { .. }), "{v:?}");
+        // After a spoken greeting the same tones are beeps.
+        let greeted = ToneContext {
+            greeting_speech_ms: 2400,
+            ..silent
+        };
+        let v = run_in(&[(&[], 200), (&[1100.0], 500), (&[], 1000)], &greeted);
+        assert!(matches!(v[0].0, ToneVerdict::Candidate(_)), "{v:?}");
+        let v = run_in(&[(&[], 200), (&[2100.0], 1500), (&[], 500)], &greeted);
+        assert!(matches!(v[0].0, ToneVerdict::Candidate(_)), "{v:?}");
     }
 
     #[test]
