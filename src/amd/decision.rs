@@ -399,15 +399,15 @@ mod tests {
 
     #[test]
     fn silence_throughout_is_unknown_at_the_limit() {
-        let (v, r, at) = run(&[(false, 6000)]).unwrap();
+        let (v, r, at) = run(&[(false, 9000)]).unwrap();
         assert_eq!(v, GreetingVerdict::Unknown);
-        assert_eq!(r, GreetingRule::NoSpeech { total_ms: 5000 });
-        assert_eq!(at, 5000);
+        assert_eq!(r, GreetingRule::NoSpeech { total_ms: 8000 });
+        assert_eq!(at, 8000);
     }
 
     #[test]
     fn clicks_are_not_words() {
-        let (v, r, _) = run(&[(true, 50), (false, 300), (true, 50), (false, 6000)]).unwrap();
+        let (v, r, _) = run(&[(true, 50), (false, 300), (true, 50), (false, 9000)]).unwrap();
         assert_eq!(v, GreetingVerdict::Unknown);
         assert!(matches!(r, GreetingRule::NoSpeech { .. }));
     }

@@ -71,7 +71,7 @@ mod tests {
         let mut p = create(AmdProviderKind::Builtin, &AmdConfig::default(), None).unwrap();
         assert_eq!(p.name(), "builtin");
         let mut last = None;
-        for i in 0..300u64 {
+        for i in 0..500u64 {
             if let Some(e) = p.process(&Frame::silent(SampleTime(i * 160))) {
                 last = Some(e);
             }
