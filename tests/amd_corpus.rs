@@ -45,7 +45,8 @@ fn generated_corpus_scores_at_least_the_recorded_figures() {
     assert!(r.beep_recall >= 0.95, "{summary}");
     assert!(r.false_beep_rate <= 0.015, "{summary}");
     assert!(r.beep_end_error_ms.p95 <= 50.0, "{summary}");
-    assert!(r.beep_event_delay_ms.p95 <= 100.0, "{summary}");
+    // One hop past the longest gap inside a group, then the wait for a next group.
+    assert!(r.beep_event_delay_ms.p95 <= 300.0, "{summary}");
     assert!(
         r.beep_event_delay_ms.p50 > 0.0,
         "a beep is never reported before it ends"

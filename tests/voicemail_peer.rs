@@ -28,8 +28,9 @@ const START_BUDGET_MS: u64 = 150;
 
 /// The p95 on the wire of the message's first packet after the labelled end of a beep. Its
 /// floor is the detector's wait for a multi-tone beep's next tone (60 ms: one hop more than
-/// the longest gap between tones, `beep_gap_ms`) plus the rest of the deciding 20 ms frame.
-const BEEP_WIRE_P95_MS: i64 = 100;
+/// the longest gap between tones, `beep_gap_ms`), the wait for a next tone group of the same
+/// sequence (`beep_sequence_wait_ms`, 200 ms) and the rest of the deciding 20 ms frame.
+const BEEP_WIRE_P95_MS: i64 = 300;
 
 /// How far the estimate of the far end's packet clock (the median of its packets' send times
 /// less their audio times) may be off for one packet: baresip's packets leave within a few ms
@@ -617,7 +618,7 @@ fn in_audio_time_every_beep_fixture_gets_the_message_after_its_last_tone() {
     );
     // Never before the end of the last tone, and within the wait for a next tone (one hop
     // more than the longest gap between the tones of one beep) plus the rest of its frame.
-    let wait = AmdConfig::default().beep_gap_ms as i64 + 10;
+    let wait = (AmdConfig::default().beep_gap_ms + AmdConfig::default().beep_sequence_wait_ms) as i64 + 10;
     for (wav, delay) in &delays {
         assert!(
             (1..=wait + 20).contains(delay),
