@@ -12,8 +12,15 @@ fn push_tone(pcm: &mut Vec<i16>, hz: f32, ms: usize) {
     }
 }
 
+/// Line noise at about -60 dBFS rather than digital zero: a real line is never silent.
 fn push_silence(pcm: &mut Vec<i16>, ms: usize) {
-    pcm.extend(std::iter::repeat_n(0i16, ms * 8));
+    let mut state = 0x2545_f491_u32.wrapping_add(pcm.len() as u32);
+    for _ in 0..ms * 8 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        pcm.push((state % 65) as i16 - 32);
+    }
 }
 
 /// Silence, then three rising 120 ms tones with `gap_ms` between them, then silence.
@@ -51,7 +58,10 @@ fn gaps_of_150_ms_still_end_at_the_last_tone() {
     let found = beeps(&pcm, &AmdConfig::default());
     assert_eq!(found.len(), 1, "{found:?}");
     let (at, cause) = &found[0];
-    assert!(at.abs_diff(end_ms) <= 30, "beep end {at} ms, last tone ends {end_ms} ms");
+    assert!(
+        at.abs_diff(end_ms) <= 30,
+        "beep end {at} ms, last tone ends {end_ms} ms"
+    );
     assert!(cause.ends_with("-3T"), "{cause}");
 }
 
@@ -76,4 +86,17 @@ fn a_tone_after_the_wait_is_not_part_of_the_beep() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].0 + 500 < end_ms, "{found:?} vs {end_ms}");
     assert!(found[0].1.ends_with("-1T"), "{found:?}");
+}
+
+#[test]
+fn a_beep_after_digital_silence_is_heard() {
+    // A voicemail server that sends exact zeros before its beep: the first sound must not
+    // become the noise floor.
+    let mut pcm = vec![0i16; 8000];
+    push_tone(&mut pcm, 1000.0, 300);
+    let end_ms = (pcm.len() / 8) as u64;
+    pcm.extend(std::iter::repeat_n(0i16, 8000));
+    let found = beeps(&pcm, &AmdConfig::default());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0.abs_diff(end_ms) <= 30, "{found:?} vs {end_ms}");
 }

@@ -618,7 +618,8 @@ fn in_audio_time_every_beep_fixture_gets_the_message_after_its_last_tone() {
     );
     // Never before the end of the last tone, and within the wait for a next tone (one hop
     // more than the longest gap between the tones of one beep) plus the rest of its frame.
-    let wait = (AmdConfig::default().beep_gap_ms + AmdConfig::default().beep_sequence_wait_ms) as i64 + 10;
+    let wait =
+        (AmdConfig::default().beep_gap_ms + AmdConfig::default().beep_sequence_wait_ms) as i64 + 10;
     for (wav, delay) in &delays {
         assert!(
             (1..=wait + 20).contains(delay),
@@ -702,11 +703,13 @@ fn against_baresip_every_beep_fixture_gets_the_message_right_after_the_beep() {
     // from 146 ms before frames reached the detector at arrival).
     for (wav, json, wire) in &results {
         assert!(
-            (1..=(START_BUDGET_MS + AmdConfig::default().beep_sequence_wait_ms as u64) as i64).contains(json),
+            (1..=(START_BUDGET_MS + AmdConfig::default().beep_sequence_wait_ms as u64) as i64)
+                .contains(json),
             "{wav}: by the JSON, the message starts {json} ms after the beep end"
         );
         assert!(
-            (1..=(START_BUDGET_MS + AmdConfig::default().beep_sequence_wait_ms as u64) as i64).contains(wire),
+            (1..=(START_BUDGET_MS + AmdConfig::default().beep_sequence_wait_ms as u64) as i64)
+                .contains(wire),
             "{wav}: on the wire, the message starts {wire} ms after the beep end"
         );
     }

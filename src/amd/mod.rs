@@ -326,9 +326,7 @@ impl Amd {
     fn step_frame(&mut self, frame: &Frame) -> Option<AmdEvent> {
         let mut first = None;
         for hop in frame.samples.chunks_exact(HOP) {
-            if self.phase == Phase::Done
-                && self.held_beep.is_none()
-                && self.candidate_log.is_none()
+            if self.phase == Phase::Done && self.held_beep.is_none() && self.candidate_log.is_none()
             {
                 break;
             }
@@ -428,7 +426,8 @@ impl Amd {
             {
                 // on_tone filled in what the event will say; it leaves when the wait is over.
                 held.until_hop = self.hop + self.sequence_wait_hops;
-                held.deadline_hop = held.until_hop + u64::from(config::hops(self.config.beep_max_ms));
+                held.deadline_hop =
+                    held.until_hop + u64::from(config::hops(self.config.beep_max_ms));
                 return None;
             }
             self.held_beep = None;

@@ -12,6 +12,9 @@ const MAX_FLOOR_HOPS: usize = 400;
 /// Below this a hop is digital silence, not line noise.
 const DIGITAL_SILENCE_DB: f32 = -85.0;
 
+/// The floor assumed while a call has only sent digital silence: a quiet G.711 line.
+const QUIET_LINE_DB: f32 = -70.0;
+
 pub struct Vad {
     levels: [f32; MAX_FLOOR_HOPS],
     window: usize,
@@ -73,6 +76,14 @@ impl Vad {
             self.floor_db = self.levels[..self.filled]
                 .iter()
                 .fold(f32::INFINITY, |m, &l| m.min(l));
+        } else if self.filled == 0 {
+            // A call that opens in digital silence has not shown its noise yet: without a seed
+            // the first sound (a beep, a "hello") would become the floor and be heard as
+            // nothing. The seed ages out of the window like any other level.
+            self.levels[self.pos] = QUIET_LINE_DB;
+            self.pos = (self.pos + 1) % self.window;
+            self.filled = 1;
+            self.floor_db = QUIET_LINE_DB;
         }
 
         let margin = if self.in_speech {
