@@ -230,10 +230,10 @@ enum BenchCommand {
         /// No ONNX model: the beep rules confirm beeps and the greeting rules judge.
         #[arg(long)]
         no_model: bool,
-        /// Let the greeting rules judge even if the AMD config turns the greeting model on.
+        /// Let the greeting rules alone judge (the greeting model, on by default, is not run).
         #[arg(long, conflicts_with = "with_greeting_model")]
         no_greeting_model: bool,
-        /// Let the greeting model (off by default), not the greeting rules, judge.
+        /// Let the greeting model judge even if the AMD config turns it off.
         #[arg(long)]
         with_greeting_model: bool,
         /// A greeting model file instead of the embedded one (e.g. a cross-generator model);
@@ -325,7 +325,10 @@ enum BenchCommand {
     },
     /// Write the beep model's training set (tone candidates of labelled calls) as CSV.
     BeepFeatures {
-        dir: PathBuf,
+        /// One or more labelled corpus directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// A labels file replacing the directory's own (only with a single directory).
         #[arg(long)]
         labels: Option<PathBuf>,
         #[arg(long)]
@@ -695,9 +698,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(BenchCommand::BeepFeatures { dir, labels, out }) => {
+        Command::Bench(BenchCommand::BeepFeatures { dirs, labels, out }) => {
+            if labels.is_some() && dirs.len() > 1 {
+                anyhow::bail!("--labels applies to a single directory, {} given", dirs.len());
+            }
             let (pos, neg) =
-                amd_files::write_features(&dir, labels.as_deref(), &AmdConfig::default(), &out)?;
+                amd_files::write_features(&dirs, labels.as_deref(), &AmdConfig::default(), &out)?;
             eprintln!(
                 "wrote {}: {pos} beep and {neg} non-beep candidates",
                 out.display()

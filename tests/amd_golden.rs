@@ -55,8 +55,9 @@ fn golden_calls_decide_as_labelled_and_time_their_beeps() {
                         label.file
                     ));
                 }
-                // Never before the beep has ended, and promptly after it.
-                if at < end || at > end + 120 {
+                // Never before the beep has ended, and promptly after it: the group gap and
+                // the wait for a next tone of the sequence, plus 70 ms.
+                if at < end || at > end + 120 + u64::from(config.beep_sequence_wait_ms) {
                     failures.push(format!(
                         "{}: beep reported at {at} ms, ended {end}",
                         label.file

@@ -74,7 +74,7 @@ proptest! {
     }
 
     #[test]
-    fn silence_and_noise_decide_at_the_base_limit(level in 0u32..200, seconds in 6usize..9) {
+    fn silence_and_noise_decide_at_the_base_limit(level in 0u32..200, seconds in 9usize..12) {
         // Steady hiss is never speech: the base window applies.
         let config = AmdConfig::default();
         let mut state = 0x9E37_79B9_7F4A_7C15u64;

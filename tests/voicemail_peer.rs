@@ -492,7 +492,8 @@ async fn the_message_starts_right_after_the_beep_and_is_complete() {
         &heard,
         &prompt,
         beep_end_ms,
-        Some(START_BUDGET_MS),
+        // The detector waits beep_sequence_wait_ms for a next tone before it reports a beep.
+        Some(START_BUDGET_MS + u64::from(AmdConfig::default().beep_sequence_wait_ms)),
         Some(0.9),
     );
 }

@@ -89,10 +89,10 @@ pub struct AmdConfig {
     pub beep_model_threshold: f32,
 
     // --- the greeting model (when on and loaded it, not the greeting rules, judges) ---
-    /// Let the greeting model (`models/greeting.onnx`) judge human/machine instead of the
-    /// greeting rules. Off by default: on the dev splits it does not yet beat the rules on
-    /// both generators (see `models/MODEL_CARD.md`); `trunx bench amd --greeting-model-on`
-    /// or `greeting_model = true` in an `--amd-config` file tries it.
+    /// Let the greeting model (`models/greeting.onnx`), when loaded, judge human/machine, with
+    /// the greeting rules' verdicts as proposals it must second (the two thresholds below).
+    /// On by default: on the dev splits of both generators it beats the rules alone (README,
+    /// AMD section); `false`, or a detector without the ONNX model, lets the rules judge.
     pub greeting_model: bool,
     /// Probability of a person at or above which the call is `human`; chosen on the dev
     /// splits by `models/train_greeting.py` (see `models/greeting_metrics.json`).
@@ -104,6 +104,13 @@ pub struct AmdConfig {
     pub greeting_human_min_silence_ms: u32,
     /// Consecutive 100 ms model ticks on the same side of a threshold before it decides.
     pub greeting_confirm_ticks: u32,
+    /// With the model judging, the greeting rules still speak, but only as a proposal the
+    /// model must second: a rule's `machine` (long greeting, too many words) stands once the
+    /// model's probability of a person is at or below this. `None`: the rules are not heard.
+    pub greeting_rules_machine_max_p: Option<f32>,
+    /// A rule's `human` (short answer then silence) stands once the model's probability of a
+    /// person is at or above this. `None`: the rules are not heard.
+    pub greeting_rules_human_min_p: Option<f32>,
 }
 
 impl Default for AmdConfig {
@@ -142,11 +149,13 @@ impl Default for AmdConfig {
             beep_gap_ms: 50,
             beep_sequence_wait_ms: 200,
             beep_model_threshold: 0.5,
-            greeting_model: false,
+            greeting_model: true,
             greeting_human_threshold: 0.8,
             greeting_machine_threshold: 0.01,
             greeting_human_min_silence_ms: 500,
             greeting_confirm_ticks: 6,
+            greeting_rules_machine_max_p: Some(0.5),
+            greeting_rules_human_min_p: Some(0.3),
         }
     }
 }

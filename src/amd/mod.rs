@@ -196,6 +196,8 @@ pub struct Amd {
     /// Consecutive model ticks at or above the human threshold, at or below the machine one.
     human_ticks: u32,
     machine_ticks: u32,
+    /// The greeting rules' verdict while the model judges: a proposal the model may second.
+    rules_proposal: Option<GreetingRule>,
     /// A confirmed beep waiting for the next tone of its sequence (see
     /// `AmdConfig::beep_sequence_wait_ms`).
     held_beep: Option<HeldBeep>,
@@ -267,6 +269,7 @@ impl Amd {
             model_deadline_hops: u64::from(config::hops(config.max_analysis_ms)),
             human_ticks: 0,
             machine_ticks: 0,
+            rules_proposal: None,
             held_beep: None,
             sequence_wait_hops: u64::from(config.beep_sequence_wait_ms.div_ceil(10)),
             config,
@@ -454,8 +457,14 @@ impl Amd {
                 }
                 // The model judges; the rules that stay rules are silence at answer and the
                 // analysis limit.
-                if let Some((verdict, rule @ GreetingRule::NoSpeech { .. })) = ruled {
-                    return Some(self.on_greeting(verdict, rule));
+                match ruled {
+                    Some((verdict, rule @ GreetingRule::NoSpeech { .. })) => {
+                        return Some(self.on_greeting(verdict, rule));
+                    }
+                    Some((GreetingVerdict::Machine | GreetingVerdict::Human, rule)) => {
+                        self.rules_proposal = Some(rule);
+                    }
+                    _ => {}
                 }
                 if self.hop >= self.model_deadline_hops {
                     let total_ms = (self.hop * 10) as u32;
@@ -517,6 +526,30 @@ impl Amd {
             && self.model.as_ref().is_some_and(BeepModel::has_greeting)
     }
 
+    /// The greeting rules' verdict, once given, stands when the model seconds it (see
+    /// `AmdConfig::greeting_rules_machine_max_p`); it is kept, so a later tick may second it.
+    fn second_rules_proposal(&mut self, p: f32) -> Option<AmdEvent> {
+        let rule = self.rules_proposal?;
+        let verdict = match rule {
+            GreetingRule::Human { .. } => {
+                let min_p = self.config.greeting_rules_human_min_p?;
+                (p >= min_p).then_some(GreetingVerdict::Human)?
+            }
+            GreetingRule::LongGreeting { .. } | GreetingRule::MaxWords { .. } => {
+                let max_p = self.config.greeting_rules_machine_max_p?;
+                (p <= max_p).then_some(GreetingVerdict::Machine)?
+            }
+            GreetingRule::TooLong { .. } | GreetingRule::NoSpeech { .. } => return None,
+        };
+        let mut event = self.on_greeting(verdict, rule);
+        event.confidence = if verdict == GreetingVerdict::Human {
+            p
+        } else {
+            1.0 - p
+        };
+        Some(event)
+    }
+
     /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
     /// above the human threshold for `greeting_confirm_ticks` ticks and the caller has been
     /// silent for `greeting_human_min_silence_ms`; `machine` once it stayed at or below the
@@ -530,7 +563,13 @@ impl Amd {
             Err(_) => {
                 self.stats.model_errors += 1;
                 self.greeting_model_failed = true;
-                return None;
+                // The rules judge from now on; a verdict they already gave stands at once.
+                let rule = self.rules_proposal.take()?;
+                let verdict = match rule {
+                    GreetingRule::Human { .. } => GreetingVerdict::Human,
+                    _ => GreetingVerdict::Machine,
+                };
+                return Some(self.on_greeting(verdict, rule));
             }
         };
         self.last_human_probability = Some(p);
@@ -542,6 +581,9 @@ impl Amd {
             self.machine_ticks,
             p <= self.config.greeting_machine_threshold,
         );
+        if let Some(event) = self.second_rules_proposal(p) {
+            return Some(event);
+        }
         let confirm = self.config.greeting_confirm_ticks.max(1);
         if self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops {
             self.phase = Phase::Done;

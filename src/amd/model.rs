@@ -5,7 +5,7 @@
 //! - the greeting model judges human against machine. Input `features` [N, 26] (the cue row of
 //!   [`super::cues`]), output `probs` [N, 2], column 1 the probability that a person answered;
 //!   it runs once per 100 ms while the call is undecided, and only when
-//!   `AmdConfig::greeting_model` is on (off by default: see `models/MODEL_CARD.md`).
+//!   `AmdConfig::greeting_model` is on (the default; see `models/MODEL_CARD.md`).
 //!
 //! Each session sits behind its own mutex: a run is short (tens of microseconds) and ONNX
 //! Runtime sessions are expensive to create.

@@ -230,15 +230,16 @@ pub fn bench_dir_with(
     Ok((bench::report(engine.name(), &outcomes, cpu), outcomes))
 }
 
-/// Writes the beep model's training set: every tone candidate of every labelled call, with
-/// label 1 when it overlaps the labelled beep, and a deterministic train/test split by call.
+/// Writes the beep model's training set: every tone candidate of every labelled call of every
+/// directory in `dirs`, with label 1 when it overlaps the labelled beep, and a deterministic
+/// train/test split by call (every fifth call of each directory is `test`). `labels` replaces
+/// the labels file of a single directory.
 pub fn write_features(
-    dir: &Path,
+    dirs: &[PathBuf],
     labels: Option<&Path>,
     config: &AmdConfig,
     out: &Path,
 ) -> Result<(usize, usize), AmdFilesError> {
-    let labels = read_labels(dir, labels)?;
     let write_err = |e: std::io::Error| AmdFilesError::Write {
         path: out.display().to_string(),
         reason: e.to_string(),
@@ -247,29 +248,34 @@ pub fn write_features(
     let header: Vec<String> = (0..BEEP_FEATURES).map(|i| format!("f{i}")).collect();
     writeln!(file, "label,split,{}", header.join(",")).map_err(write_err)?;
     let (mut positives, mut negatives) = (0, 0);
-    for (index, label) in labels.iter().enumerate() {
-        let pcm = read_call_audio(&dir.join(&label.file))?;
-        let mut amd = crate::amd::Amd::new(config.clone(), None).with_candidate_log();
-        for frame in crate::audio::frames_of(&pcm) {
-            amd.process(&frame);
-        }
-        while amd.finish().is_some() {}
-        let split = if index % 5 == 0 { "test" } else { "train" };
-        for c in amd.take_candidates() {
-            let is_beep = match label.beep_ms {
-                Some((start, end)) => {
-                    let (cs, ce) = (c.start_sample / 8, c.end_sample / 8);
-                    cs < end + 30 && ce + 30 > start
-                }
-                None => false,
-            };
-            if is_beep {
-                positives += 1;
-            } else {
-                negatives += 1;
+    for dir in dirs {
+        let labels = read_labels(dir, labels)?;
+        for (index, label) in labels.iter().enumerate() {
+            let pcm = read_call_audio(&dir.join(&label.file))?;
+            let mut amd = crate::amd::Amd::new(config.clone(), None).with_candidate_log();
+            for frame in crate::audio::frames_of(&pcm) {
+                amd.process(&frame);
             }
-            let values: Vec<String> = c.features().iter().map(|v| format!("{v:.6}")).collect();
-            writeln!(file, "{},{split},{}", is_beep as u8, values.join(",")).map_err(write_err)?;
+            while amd.finish().is_some() {}
+            let split = if index % 5 == 0 { "test" } else { "train" };
+            for c in amd.take_candidates() {
+                let is_beep = match label.beep_ms {
+                    Some((start, end)) => {
+                        let (cs, ce) = (c.start_sample / 8, c.end_sample / 8);
+                        cs < end + 30 && ce + 30 > start
+                    }
+                    None => false,
+                };
+                if is_beep {
+                    positives += 1;
+                } else {
+                    negatives += 1;
+                }
+                let values: Vec<String> =
+                    c.features().iter().map(|v| format!("{v:.6}")).collect();
+                writeln!(file, "{},{split},{}", is_beep as u8, values.join(","))
+                    .map_err(write_err)?;
+            }
         }
     }
     file.flush().map_err(write_err)?;
