@@ -700,7 +700,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::BeepFeatures { dirs, labels, out }) => {
             if labels.is_some() && dirs.len() > 1 {
-                anyhow::bail!("--labels applies to a single directory, {} given", dirs.len());
+                anyhow::bail!(
+                    "--labels applies to a single directory, {} given",
+                    dirs.len()
+                );
             }
             let (pos, neg) =
                 amd_files::write_features(&dirs, labels.as_deref(), &AmdConfig::default(), &out)?;

@@ -163,6 +163,8 @@ pub struct AmdStats {
     pub model_runs: u32,
     pub model_errors: u32,
     pub beeps_rejected: u32,
+    /// Greeting-model verdicts that waited for a ringing tone group to be judged.
+    pub verdicts_held_by_tone: u32,
 }
 
 /// The built-in detector for one call.
@@ -364,6 +366,8 @@ impl Amd {
         if let Some(v) = verdict
             && let Some(event) = self.on_tone(v)
         {
+            // The recording ended: nothing can extend the beep, so it is not held.
+            self.held_beep = None;
             self.phase = Phase::Done;
             return Some(event);
         }
@@ -528,7 +532,7 @@ impl Amd {
 
     /// The greeting rules' verdict, once given, stands when the model seconds it (see
     /// `AmdConfig::greeting_rules_machine_max_p`); it is kept, so a later tick may second it.
-    fn second_rules_proposal(&mut self, p: f32) -> Option<AmdEvent> {
+    fn seconded_proposal(&self, p: f32) -> Option<(GreetingVerdict, GreetingRule)> {
         let rule = self.rules_proposal?;
         let verdict = match rule {
             GreetingRule::Human { .. } => {
@@ -541,13 +545,7 @@ impl Amd {
             }
             GreetingRule::TooLong { .. } | GreetingRule::NoSpeech { .. } => return None,
         };
-        let mut event = self.on_greeting(verdict, rule);
-        event.confidence = if verdict == GreetingVerdict::Human {
-            p
-        } else {
-            1.0 - p
-        };
-        Some(event)
+        Some((verdict, rule))
     }
 
     /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
@@ -581,11 +579,27 @@ impl Amd {
             self.machine_ticks,
             p <= self.config.greeting_machine_threshold,
         );
-        if let Some(event) = self.second_rules_proposal(p) {
+        let confirm = self.config.greeting_confirm_ticks.max(1);
+        let human_ready =
+            self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops;
+        let machine_ready = self.machine_ticks >= confirm;
+        let seconded = self.seconded_proposal(p);
+        if (human_ready || machine_ready || seconded.is_some()) && self.tones.busy() {
+            // A tone group is still being judged: SIT, fax or a beep outrank a greeting
+            // verdict, which waits for the group (the tick counters keep running).
+            self.stats.verdicts_held_by_tone += 1;
+            return None;
+        }
+        if let Some((verdict, rule)) = seconded {
+            let mut event = self.on_greeting(verdict, rule);
+            event.confidence = if verdict == GreetingVerdict::Human {
+                p
+            } else {
+                1.0 - p
+            };
             return Some(event);
         }
-        let confirm = self.config.greeting_confirm_ticks.max(1);
-        if self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops {
+        if human_ready {
             self.phase = Phase::Done;
             return Some(AmdEvent {
                 kind: AmdEventKind::Human,
@@ -598,7 +612,7 @@ impl Amd {
                 )),
             });
         }
-        if self.machine_ticks >= confirm {
+        if machine_ready {
             self.phase = Phase::AwaitingEnd {
                 since_hop: self.hop,
             };

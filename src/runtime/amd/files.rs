@@ -271,8 +271,7 @@ pub fn write_features(
                 } else {
                     negatives += 1;
                 }
-                let values: Vec<String> =
-                    c.features().iter().map(|v| format!("{v:.6}")).collect();
+                let values: Vec<String> = c.features().iter().map(|v| format!("{v:.6}")).collect();
                 writeln!(file, "{},{split},{}", is_beep as u8, values.join(","))
                     .map_err(write_err)?;
             }
