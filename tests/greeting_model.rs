@@ -121,8 +121,12 @@ fn streaming_decision_is_the_scripts_replay() {
     .unwrap_or_else(|e| panic!("{e} (run `make deps`)"));
     let files = labelled_files(&dir).unwrap_or_else(|e| panic!("{e}"));
     let model = load_beep_model(None, None).unwrap_or_else(|e| panic!("{e}"));
+    // The model alone, exactly the script's policy: no rule proposals, machine on its own.
     let config = AmdConfig {
         greeting_model: true,
+        greeting_rules_machine_max_p: None,
+        greeting_rules_human_min_p: None,
+        greeting_model_machine_alone: true,
         ..AmdConfig::default()
     };
     let (mut compared, mut agreed, mut total) = (0, 0, 0);

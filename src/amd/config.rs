@@ -111,6 +111,11 @@ pub struct AmdConfig {
     /// A rule's `human` (short answer then silence) stands once the model's probability of a
     /// person is at or above this. `None`: the rules are not heard.
     pub greeting_rules_human_min_p: Option<f32>,
+    /// Let the model alone call `machine` (P at or below `greeting_machine_threshold`), with no
+    /// rule proposing it. Off by default: a `machine` needs a rule's proposal and the model's
+    /// assent, which on the dev splits calls fewer people machines (generator 2's
+    /// humans_as_machine 0.193 -> 0.156) and keeps packet loss from flipping a verdict.
+    pub greeting_model_machine_alone: bool,
 }
 
 impl Default for AmdConfig {
@@ -156,6 +161,7 @@ impl Default for AmdConfig {
             greeting_confirm_ticks: 6,
             greeting_rules_machine_max_p: Some(0.5),
             greeting_rules_human_min_p: Some(0.3),
+            greeting_model_machine_alone: false,
         }
     }
 }

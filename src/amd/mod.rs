@@ -13,6 +13,7 @@ pub mod config;
 pub mod cues;
 pub mod decision;
 pub mod features;
+mod judge;
 pub mod model;
 pub mod provider;
 pub mod tones;
@@ -25,7 +26,7 @@ pub use model::BeepModel;
 pub use provider::AmdProvider;
 
 use crate::audio::{FRAME_SAMPLES, Frame, SampleTime};
-use cues::{CUE_FEATURES, CueTracker};
+use cues::CueTracker;
 use decision::{Greeting, GreetingRule, GreetingVerdict};
 use features::{HOP, HopAnalyzer};
 use tones::{BeepCandidate, ToneContext, ToneTracker, ToneVerdict};
@@ -524,155 +525,6 @@ impl Amd {
         }
     }
 
-    fn judged_by_model(&self) -> bool {
-        self.config.greeting_model
-            && !self.greeting_model_failed
-            && self.model.as_ref().is_some_and(BeepModel::has_greeting)
-    }
-
-    /// The greeting rules' verdict, once given, stands when the model seconds it (see
-    /// `AmdConfig::greeting_rules_machine_max_p`); it is kept, so a later tick may second it.
-    fn seconded_proposal(&self, p: f32) -> Option<(GreetingVerdict, GreetingRule)> {
-        let rule = self.rules_proposal?;
-        let verdict = match rule {
-            GreetingRule::Human { .. } => {
-                let min_p = self.config.greeting_rules_human_min_p?;
-                (p >= min_p).then_some(GreetingVerdict::Human)?
-            }
-            GreetingRule::LongGreeting { .. } | GreetingRule::MaxWords { .. } => {
-                let max_p = self.config.greeting_rules_machine_max_p?;
-                (p <= max_p).then_some(GreetingVerdict::Machine)?
-            }
-            GreetingRule::TooLong { .. } | GreetingRule::NoSpeech { .. } => return None,
-        };
-        Some((verdict, rule))
-    }
-
-    /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
-    /// above the human threshold for `greeting_confirm_ticks` ticks and the caller has been
-    /// silent for `greeting_human_min_silence_ms`; `machine` once it stayed at or below the
-    /// machine threshold as long; else wait. `models/train_greeting.py` (`simulate`) applies
-    /// exactly this policy to choose the thresholds.
-    fn judge_by_model(&mut self, row: &[f32; CUE_FEATURES]) -> Option<AmdEvent> {
-        let scored = self.model.as_ref()?.score_greeting(row)?;
-        self.stats.model_runs += 1;
-        let p = match scored {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.model_errors += 1;
-                self.greeting_model_failed = true;
-                // The rules judge from now on; a verdict they already gave stands at once.
-                let rule = self.rules_proposal.take()?;
-                let verdict = match rule {
-                    GreetingRule::Human { .. } => GreetingVerdict::Human,
-                    _ => GreetingVerdict::Machine,
-                };
-                return Some(self.on_greeting(verdict, rule));
-            }
-        };
-        self.last_human_probability = Some(p);
-        let at = self.now();
-        let permille = |x: f32| (x * 1000.0).round() as u32;
-        let bump = |run: u32, on: bool| if on { run + 1 } else { 0 };
-        self.human_ticks = bump(self.human_ticks, p >= self.config.greeting_human_threshold);
-        self.machine_ticks = bump(
-            self.machine_ticks,
-            p <= self.config.greeting_machine_threshold,
-        );
-        let confirm = self.config.greeting_confirm_ticks.max(1);
-        let human_ready =
-            self.human_ticks >= confirm && self.silence_run >= self.human_min_silence_hops;
-        let machine_ready = self.machine_ticks >= confirm;
-        let seconded = self.seconded_proposal(p);
-        if (human_ready || machine_ready || seconded.is_some()) && self.tones.busy() {
-            // A tone group is still being judged: SIT, fax or a beep outrank a greeting
-            // verdict, which waits for the group (the tick counters keep running).
-            self.stats.verdicts_held_by_tone += 1;
-            return None;
-        }
-        if let Some((verdict, rule)) = seconded {
-            let mut event = self.on_greeting(verdict, rule);
-            event.confidence = if verdict == GreetingVerdict::Human {
-                p
-            } else {
-                1.0 - p
-            };
-            return Some(event);
-        }
-        if human_ready {
-            self.phase = Phase::Done;
-            return Some(AmdEvent {
-                kind: AmdEventKind::Human,
-                at,
-                confidence: p,
-                cause: Cause::new(format_args!(
-                    "MODEL-HUMAN-{}-{}",
-                    permille(p),
-                    self.silence_run * 10
-                )),
-            });
-        }
-        if machine_ready {
-            self.phase = Phase::AwaitingEnd {
-                since_hop: self.hop,
-            };
-            self.after_machine_silence = 0;
-            return Some(AmdEvent {
-                kind: AmdEventKind::Machine,
-                at,
-                confidence: 1.0 - p,
-                cause: Cause::new(format_args!(
-                    "MODEL-MACHINE-{}-{}",
-                    permille(1.0 - p),
-                    self.cues.speech_ms()
-                )),
-            });
-        }
-        None
-    }
-
-    fn on_greeting(&mut self, verdict: GreetingVerdict, rule: GreetingRule) -> AmdEvent {
-        let at = self.now();
-        let cause = match rule {
-            GreetingRule::Human {
-                speech_ms,
-                silence_ms,
-            } => Cause::new(format_args!("HUMAN-{speech_ms}-{silence_ms}")),
-            GreetingRule::LongGreeting {
-                speech_ms,
-                threshold_ms,
-            } => Cause::new(format_args!("LONGGREETING-{speech_ms}-{threshold_ms}")),
-            GreetingRule::MaxWords { words, max } => {
-                Cause::new(format_args!("MAXWORDS-{words}-{max}"))
-            }
-            GreetingRule::TooLong { total_ms } => Cause::new(format_args!("TOOLONG-{total_ms}")),
-            GreetingRule::NoSpeech { total_ms } => Cause::new(format_args!("NOSPEECH-{total_ms}")),
-        };
-        let (kind, confidence) = match verdict {
-            GreetingVerdict::Human => {
-                self.phase = Phase::Done;
-                (AmdEventKind::Human, human_confidence(rule))
-            }
-            GreetingVerdict::Machine => {
-                self.phase = Phase::AwaitingEnd {
-                    since_hop: self.hop,
-                };
-                self.after_machine_silence = 0;
-                (AmdEventKind::Machine, 0.85)
-            }
-            GreetingVerdict::Unknown => {
-                self.phase = Phase::Done;
-                (AmdEventKind::Unknown, 0.0)
-            }
-        };
-        AmdEvent {
-            kind,
-            at,
-            confidence,
-            cause,
-        }
-    }
-
     fn on_tone(&mut self, verdict: ToneVerdict) -> Option<AmdEvent> {
         let at = self.now();
         match verdict {
@@ -806,20 +658,6 @@ pub fn rules_accept(c: &BeepCandidate) -> bool {
             && s.level_std_db() < 4.0
             && s.mean_jitter_db() < 1.0
     })
-}
-
-fn human_confidence(rule: GreetingRule) -> f32 {
-    match rule {
-        GreetingRule::Human {
-            speech_ms,
-            silence_ms,
-        } => {
-            let shortness = 1.0 - (speech_ms as f32 / 1800.0).min(1.0);
-            let quiet = (silence_ms as f32 / 1000.0).min(1.0);
-            (0.5 + 0.3 * shortness + 0.2 * quiet).min(0.99)
-        }
-        _ => 0.5,
-    }
 }
 
 /// Runs a whole recording through a fresh detector, the way a live call feeds it: frame by

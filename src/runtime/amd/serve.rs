@@ -480,6 +480,10 @@ async fn run_ws<S>(
         while let Some(d) = session.poll_decision() {
             shared.record(&d);
             if sink.send(Message::Text(d.to_json().into())).await.is_err() {
+                // The peer closed (a hangup): what is still owed goes to the result book.
+                while let Some(d) = session.poll_decision() {
+                    shared.record(&d);
+                }
                 return;
             }
         }
