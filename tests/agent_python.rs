@@ -608,8 +608,19 @@ async fn a_machine_never_reaches_the_agent() {
     )
     .await;
     assert!(completed(sipp).await, "sipp saw no BYE");
-    assert_eq!(report.amd, Some("machine"), "{report:?}");
-    assert_eq!(report.message, Some("skip_voicemail"), "{report:?}");
+    // `machine` while the greeting plays, or `machine_end_beep` when the greeting model kept
+    // the rules' `machine` waiting until the beep: either way no message is left.
+    assert!(
+        matches!(report.amd, Some("machine" | "machine_end_beep")),
+        "{report:?}"
+    );
+    assert!(
+        matches!(
+            report.message,
+            Some("skip_voicemail" | "no_voicemail_audio")
+        ),
+        "{report:?}"
+    );
     assert_eq!(report.agent_talk_ms, None, "{report:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = agent.events();
