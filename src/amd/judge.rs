@@ -18,18 +18,12 @@ impl Amd {
     /// `AmdConfig::greeting_rules_machine_max_p`); it is kept, so a later tick may second it.
     fn seconded_proposal(&self, p: f32) -> Option<(GreetingVerdict, GreetingRule)> {
         let rule = self.rules_proposal?;
-        let verdict = match rule {
-            GreetingRule::Human { .. } => {
-                let min_p = self.config.greeting_rules_human_min_p?;
-                (p >= min_p).then_some(GreetingVerdict::Human)?
-            }
-            GreetingRule::LongGreeting { .. } | GreetingRule::MaxWords { .. } => {
-                let max_p = self.config.greeting_rules_machine_max_p?;
-                (p <= max_p).then_some(GreetingVerdict::Machine)?
-            }
-            GreetingRule::TooLong { .. } | GreetingRule::NoSpeech { .. } => return None,
+        let verdict = proposed_verdict(rule)?;
+        let seconded = match verdict {
+            GreetingVerdict::Human => p >= self.config.greeting_rules_human_min_p?,
+            _ => p <= self.config.greeting_rules_machine_max_p?,
         };
-        Some((verdict, rule))
+        seconded.then_some((verdict, rule))
     }
 
     /// One 100 ms judgement of the greeting model: `human` once the probability stayed at or
@@ -47,11 +41,7 @@ impl Amd {
                 self.greeting_model_failed = true;
                 // The rules judge from now on; a verdict they already gave stands at once.
                 let rule = self.rules_proposal.take()?;
-                let verdict = match rule {
-                    GreetingRule::Human { .. } => GreetingVerdict::Human,
-                    _ => GreetingVerdict::Machine,
-                };
-                return Some(self.on_greeting(verdict, rule));
+                return Some(self.on_greeting(proposed_verdict(rule)?, rule));
             }
         };
         self.last_human_probability = Some(p);
@@ -156,6 +146,18 @@ impl Amd {
             confidence,
             cause,
         }
+    }
+}
+
+/// The verdict a greeting rule proposes to the model: only `human` and `machine` are
+/// proposals (silence at answer and the analysis limit decide on their own).
+fn proposed_verdict(rule: GreetingRule) -> Option<GreetingVerdict> {
+    match rule {
+        GreetingRule::Human { .. } => Some(GreetingVerdict::Human),
+        GreetingRule::LongGreeting { .. } | GreetingRule::MaxWords { .. } => {
+            Some(GreetingVerdict::Machine)
+        }
+        GreetingRule::TooLong { .. } | GreetingRule::NoSpeech { .. } => None,
     }
 }
 

@@ -553,23 +553,7 @@ impl Amd {
                     return None;
                 }
                 let main = candidate.main();
-                let cause = if main.dual {
-                    Cause::new(format_args!(
-                        "BEEP-{:.0}+{:.0}HZ-{}MS-{}T",
-                        main.f1,
-                        main.f2,
-                        candidate.duration_ms(),
-                        candidate.count
-                    ))
-                } else {
-                    Cause::new(format_args!(
-                        "BEEP-{:.0}HZ-{}MS-{}T",
-                        main.f1,
-                        candidate.duration_ms(),
-                        candidate.count
-                    ))
-                };
-                self.held_beep = Some(HeldBeep {
+                let held = HeldBeep {
                     start_sample: candidate.start_sample,
                     end_sample: candidate.end_sample,
                     tones: candidate.count,
@@ -579,16 +563,9 @@ impl Amd {
                     confidence,
                     until_hop: u64::MAX,
                     deadline_hop: u64::MAX,
-                });
-                Some(AmdEvent {
-                    kind: AmdEventKind::MachineEndBeep {
-                        beep_start: SampleTime(candidate.start_sample),
-                        beep_end: SampleTime(candidate.end_sample),
-                    },
-                    at,
-                    confidence,
-                    cause,
-                })
+                };
+                self.held_beep = Some(held);
+                Some(held.event(at))
             }
         }
     }
