@@ -59,13 +59,15 @@ pub struct AmdConfig {
     pub max_analysis_ms: u32,
 
     // --- after `machine`: end of greeting ---
-    /// Silence after a machine greeting with no beep that ends it (Telnyx 1500).
+    /// Silence after a machine greeting with no beep that ends it (Telnyx 1500; 2000 here: generator 2
+    /// voicemails leave 1.5 s and more between greeting and beep).
     pub greeting_end_silence_ms: u32,
     /// Longest wait for a beep or end silence after `machine` (Twilio 30 s).
     pub beep_timeout_ms: u32,
 
     // --- tones ---
-    /// Tone search band (avmd 440-2000, Telnyx 550-2000, old avmd 300-2500).
+    /// Tone search band (avmd 440-2000, Telnyx 550-2000, old avmd 300-2500; 280-3100 here:
+    /// generator 2 has beeps and dual-tone parts at 2.8-3 kHz that a 2.7 kHz top never offered).
     pub tone_min_hz: f32,
     pub tone_max_hz: f32,
     /// Share of band energy in the main lobe for a single tone (Telnyx purity 0.80).
@@ -141,10 +143,10 @@ impl Default for AmdConfig {
             total_analysis_ms: 8000,
             analysis_after_first_word_ms: 4000,
             max_analysis_ms: 11000,
-            greeting_end_silence_ms: 1500,
+            greeting_end_silence_ms: 2000,
             beep_timeout_ms: 30_000,
             tone_min_hz: 280.0,
-            tone_max_hz: 2700.0,
+            tone_max_hz: 3100.0,
             single_tone_purity: 0.75,
             dual_tone_purity: 0.85,
             tone_margin_db: 8.0,

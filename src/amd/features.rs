@@ -28,7 +28,7 @@ const BAND_LO: usize = bin_of(250.0);
 const BAND_HI: usize = bin_of(3500.0);
 /// Where tone peaks are searched (beeps, SIT, fax, DTMF, ringback).
 const PEAK_LO: usize = bin_of(280.0);
-const PEAK_HI: usize = bin_of(2700.0);
+const PEAK_HI: usize = bin_of(3100.0);
 /// Bins either side of a peak counted as "in the tone" (Hann main lobe is +-2 bins).
 const PEAK_HALF_WIDTH: usize = 2;
 
