@@ -149,8 +149,22 @@ fn streaming_decision_is_the_scripts_replay() {
             match want {
                 Some((w, t)) if w == verdict && t == first.at.as_ms() => true,
                 // A verdict reached while a tone rang waits for the tone group's judgement.
+                // If the model changed its mind while the tone rang, the verdict lapsed.
                 Some((w, t)) => {
-                    w == verdict && t < first.at.as_ms() && stats.verdicts_held_by_tone > 0
+                    let lapsed = || {
+                        rows.iter().zip(&probs).any(|((at, _), &p)| {
+                            *at > t
+                                && *at <= first.at.as_ms()
+                                && if w {
+                                    p < config.greeting_human_threshold
+                                } else {
+                                    p > config.greeting_machine_threshold
+                                }
+                        })
+                    };
+                    t < first.at.as_ms()
+                        && stats.verdicts_held_by_tone > 0
+                        && (w == verdict || lapsed())
                 }
                 None => false,
             }
@@ -167,7 +181,11 @@ fn streaming_decision_is_the_scripts_replay() {
         if same {
             agreed += 1;
         } else {
-            eprintln!("{}: replay {want:?}, detector {first:?}", path.display());
+            eprintln!(
+                "{}: replay {want:?}, detector {first:?}, held by tone {}",
+                path.display(),
+                stats.verdicts_held_by_tone
+            );
         }
         total += 1;
     }

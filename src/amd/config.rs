@@ -109,6 +109,8 @@ pub struct AmdConfig {
     /// With the model judging, the greeting rules still speak, but only as a proposal the
     /// model must second: a rule's `machine` (long greeting, too many words) stands once the
     /// model's probability of a person is at or below this. `None`: the rules are not heard.
+    /// 0.02 (and 0.8 below): the best of 0.01-0.5 x 0.3-0.9 on the dev splits; a person is hung
+    /// up on only when the model is near-sure it is a machine (README, AMD section).
     pub greeting_rules_machine_max_p: Option<f32>,
     /// A rule's `human` (short answer then silence) stands once the model's probability of a
     /// person is at or above this. `None`: the rules are not heard.
@@ -157,12 +159,12 @@ impl Default for AmdConfig {
             beep_sequence_wait_ms: 200,
             beep_model_threshold: 0.5,
             greeting_model: true,
-            greeting_human_threshold: 0.8,
+            greeting_human_threshold: 0.7,
             greeting_machine_threshold: 0.01,
             greeting_human_min_silence_ms: 500,
             greeting_confirm_ticks: 6,
-            greeting_rules_machine_max_p: Some(0.5),
-            greeting_rules_human_min_p: Some(0.3),
+            greeting_rules_machine_max_p: Some(0.02),
+            greeting_rules_human_min_p: Some(0.8),
             greeting_model_machine_alone: false,
         }
     }

@@ -12,7 +12,7 @@ use super::features::HopFeatures;
 /// Hops (of 10 ms) between two cue rows: one row, and one model run, per 100 ms.
 pub const TICK_HOPS: u32 = 10;
 /// Numbers in one cue row (the model's input width).
-pub const CUE_FEATURES: usize = 26;
+pub const CUE_FEATURES: usize = 34;
 /// A silence this long (hops) ends a speech segment; shorter gaps are inside a segment.
 const SEGMENT_GAP_HOPS: u32 = 15;
 /// Cap on times (s) so a long call cannot leave the range the model was trained on.
@@ -46,7 +46,22 @@ pub const CUE_NAMES: [&str; CUE_FEATURES] = [
     "speech_last_300ms",
     "last_300ms_vs_speech_db_10",
     "floor_db_10",
+    "gaps_50_150ms_per_s",
+    "gaps_150_300ms_per_s",
+    "gaps_300_600ms_per_s",
+    "gaps_600ms_up_per_s",
+    "runs_under_100ms_per_s",
+    "runs_100_250ms_per_s",
+    "runs_250_500ms_per_s",
+    "runs_500ms_up_per_s",
 ];
+/// Upper edges (hops) of the pause-length bins: the rhythm of pauses between words, phrases and
+/// sentences, which differs between someone answering and a greeting read in one take.
+const GAP_BIN_EDGES: [u32; 3] = [15, 30, 60];
+/// Shortest silence counted as a pause (shorter ones are inside a word).
+const GAP_MIN_HOPS: u32 = 5;
+/// Upper edges (hops) of the speech-run-length bins.
+const RUN_BIN_EDGES: [u32; 3] = [10, 25, 50];
 
 /// Running cues of one call.
 #[derive(Clone, Debug, Default)]
@@ -76,6 +91,13 @@ pub struct CueTracker {
     recent: u128,
     /// Levels of the last 30 hops (ring).
     recent_levels: [f32; 30],
+    /// Completed pauses (>= [`GAP_MIN_HOPS`]) and speech runs after the first speech, by length.
+    gap_bins: [u32; 4],
+    run_bins: [u32; 4],
+}
+
+fn bin_of(len: u32, edges: &[u32; 3]) -> usize {
+    edges.iter().take_while(|&&edge| len >= edge).count()
 }
 
 impl CueTracker {
@@ -106,15 +128,20 @@ impl CueTracker {
         self.hop += 1;
         self.recent = (self.recent << 1) | u128::from(speech);
         if speech {
-            if self.first_speech_hop.is_none() {
+            let after_speech = self.first_speech_hop.is_some();
+            if !after_speech {
                 self.first_speech_hop = Some(self.hop - 1);
                 self.segments = 1;
             } else if self.silence_run >= SEGMENT_GAP_HOPS {
                 self.segments += 1;
                 self.first_segment_done = true;
             }
-            if self.first_speech_hop.is_some() && self.silence_run > 0 {
+            if self.silence_run > 0 {
                 self.longest_gap = self.longest_gap.max(self.silence_run);
+                // The silence before the first speech is `initial_silence_s`, not a pause.
+                if after_speech && self.silence_run >= GAP_MIN_HOPS {
+                    self.gap_bins[bin_of(self.silence_run, &GAP_BIN_EDGES)] += 1;
+                }
             }
             if self.segments == 1 {
                 self.first_segment_hops = self.hop - self.first_speech_hop.unwrap_or(self.hop - 1);
@@ -135,6 +162,9 @@ impl CueTracker {
             }
             self.last_level = Some(level);
         } else {
+            if self.speech_run > 0 {
+                self.run_bins[bin_of(self.speech_run, &RUN_BIN_EDGES)] += 1;
+            }
             self.silence_run += 1;
             self.speech_run = 0;
             self.last_level = None;
@@ -172,6 +202,8 @@ impl CueTracker {
         let since_first = self.first_speech_hop.map_or(0, |h| self.hop - h);
         let last_300: f32 = self.recent_levels.iter().sum::<f32>() / 30.0;
         let stepped = self.speech_hops.saturating_sub(self.segments).max(1) as f64;
+        let per_s = 100.0 / since_first.max(100) as f32;
+        let (g, r) = (self.gap_bins, self.run_bins);
         [
             secs(self.hop),
             f32::from(u8::from(started)),
@@ -219,6 +251,14 @@ impl CueTracker {
                 0.0
             },
             floor_db.max(-100.0) / 10.0,
+            g[0] as f32 * per_s,
+            g[1] as f32 * per_s,
+            g[2] as f32 * per_s,
+            g[3] as f32 * per_s,
+            r[0] as f32 * per_s,
+            r[1] as f32 * per_s,
+            r[2] as f32 * per_s,
+            r[3] as f32 * per_s,
         ]
     }
 }
@@ -302,5 +342,42 @@ mod tests {
         assert!((col("first_segment_s") - 1.1).abs() < 1e-6);
         assert!((col("longest_gap_s") - 0.2).abs() < 1e-6);
         assert!((col("speech_s") - 1.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn pauses_and_speech_runs_are_counted_by_length_per_second_since_the_first_speech() {
+        // Speech runs of 50, 8, 30, 12 and 5 hops; pauses of 3 (inside a word, not counted),
+        // 10, 40 and 70 hops; the last row comes 2.3 s after the first speech.
+        let rows = run(&[
+            (false, 20),
+            (true, 50),
+            (false, 3),
+            (true, 8),
+            (false, 10),
+            (true, 30),
+            (false, 40),
+            (true, 12),
+            (false, 70),
+            (true, 5),
+            (false, 10),
+        ]);
+        let last = rows.last().unwrap();
+        let col = |name: &str| last[CUE_NAMES.iter().position(|n| *n == name).unwrap()];
+        let per_s = 1.0 / 2.3;
+        let near = |name: &str, want: f32| {
+            assert!(
+                (col(name) - want).abs() < 5e-3,
+                "{name} {} != {want}",
+                col(name)
+            );
+        };
+        near("gaps_50_150ms_per_s", per_s);
+        near("gaps_150_300ms_per_s", 0.0);
+        near("gaps_300_600ms_per_s", per_s);
+        near("gaps_600ms_up_per_s", per_s);
+        near("runs_under_100ms_per_s", 2.0 * per_s);
+        near("runs_100_250ms_per_s", per_s);
+        near("runs_250_500ms_per_s", per_s);
+        near("runs_500ms_up_per_s", per_s);
     }
 }

@@ -397,7 +397,7 @@ impl Amd {
 
     fn tone_context(&self) -> ToneContext {
         ToneContext {
-            floor_db: self.vad.floor_db(),
+            floor_db: self.vad.tone_floor_db(),
             speech_peak_db: self.vad.speech_peak_db(),
             greeting_speech_ms: self.greeting.speech_ms(),
             silence_ms: self.silence_run * 10,

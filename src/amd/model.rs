@@ -2,7 +2,7 @@
 //! - the beep model confirms a tone candidate against speech, music and chimes. Input
 //!   `features` [N, 24] (see [`BeepCandidate::features`]), output `probs` [N, 2], column 1 the
 //!   beep probability; it runs once per tone candidate, never per frame;
-//! - the greeting model judges human against machine. Input `features` [N, 26] (the cue row of
+//! - the greeting model judges human against machine. Input `features` [N, 34] (the cue row of
 //!   [`super::cues`]), output `probs` [N, 2], column 1 the probability that a person answered;
 //!   it runs once per 100 ms while the call is undecided, and only when
 //!   `AmdConfig::greeting_model` is on (the default; see `models/MODEL_CARD.md`).

@@ -54,6 +54,18 @@ impl Vad {
         self.floor_db
     }
 
+    /// The floor a tone must clear. Until the window has filled, a call that opened with a
+    /// tone (an SIT or a beep from the first sample) has only that tone in its window, which
+    /// would make the tone its own floor: while that floor is louder than any speech floor
+    /// (`min_speech_dbfs`), the quiet line's level stands in.
+    pub fn tone_floor_db(&self) -> f32 {
+        if self.filled < self.window && self.floor_db > self.min_dbfs {
+            self.floor_db.min(QUIET_LINE_DB)
+        } else {
+            self.floor_db
+        }
+    }
+
     /// The last hop was voice-like and well above the floor, but far below the talker: a soft
     /// syllable, or a TV in the room. It is not speech, yet not the quiet that ends a phrase.
     pub fn is_background(&self) -> bool {
@@ -116,6 +128,27 @@ mod tests {
             flatness,
             ..HopFeatures::default()
         }
+    }
+
+    #[test]
+    fn a_loud_opening_is_not_its_own_tone_floor_until_the_window_fills() {
+        let config = AmdConfig::default();
+        let mut vad = Vad::new(&config);
+        let window = hops(config.floor_window_ms) as usize;
+        for _ in 0..window - 1 {
+            vad.push(&hop(-25.0, 0.01));
+        }
+        assert!((vad.floor_db() + 25.0).abs() < 0.01);
+        assert_eq!(vad.tone_floor_db(), QUIET_LINE_DB);
+        vad.push(&hop(-25.0, 0.01));
+        assert!((vad.tone_floor_db() + 25.0).abs() < 0.01, "window full");
+
+        // A quiet opening keeps its own floor for tones too.
+        let mut quiet = Vad::new(&config);
+        for _ in 0..10 {
+            quiet.push(&hop(-58.0, 0.9));
+        }
+        assert!((quiet.tone_floor_db() + 58.0).abs() < 0.01);
     }
 
     #[test]

@@ -1,0 +1,52 @@
+//! An SIT that starts with the first answered sample (the announcement plays before any line
+//! noise is heard) is still recognised: with nothing quieter in the noise-floor window, the
+//! tone would otherwise be its own floor and never count as a tone.
+
+use trunx::amd::{AmdConfig, AmdEventKind, analyse_recording};
+
+fn push_tone(pcm: &mut Vec<i16>, hz: f32, ms: usize, amp: f32) {
+    let start = pcm.len();
+    for i in 0..ms * 8 {
+        let t = (start + i) as f32 / 8000.0;
+        pcm.push(((2.0 * std::f32::consts::PI * hz * t).sin() * amp * 32767.0) as i16);
+    }
+}
+
+fn push_line_noise(pcm: &mut Vec<i16>, ms: usize) {
+    let mut state = 0x2545_f491_u32.wrapping_add(pcm.len() as u32);
+    for _ in 0..ms * 8 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        pcm.push((state % 65) as i16 - 32);
+    }
+}
+
+/// SIT "SLL" (274, 380, 380 ms at 913.8 / 1370.6 / 1776.7 Hz), optionally after line noise.
+fn sit_call(lead_ms: usize) -> Vec<i16> {
+    let mut pcm = Vec::new();
+    push_line_noise(&mut pcm, lead_ms);
+    for (hz, ms) in [(913.8, 274), (1370.6, 380), (1776.7, 380)] {
+        push_tone(&mut pcm, hz, ms, 0.08);
+    }
+    push_line_noise(&mut pcm, 3000);
+    pcm
+}
+
+#[test]
+fn sit_from_the_first_sample_is_recognised_like_one_after_line_noise() {
+    for lead_ms in [0, 20, 500] {
+        let (events, _) = analyse_recording(&sit_call(lead_ms), &AmdConfig::default(), None);
+        let first = events.first().expect("an event");
+        assert_eq!(
+            first.kind,
+            AmdEventKind::Sit,
+            "lead {lead_ms} ms: {events:?}"
+        );
+        assert!(
+            first.cause.as_str().starts_with("SIT-914HZ"),
+            "{}",
+            first.cause.as_str()
+        );
+    }
+}
