@@ -202,6 +202,7 @@ impl CueTracker {
         let since_first = self.first_speech_hop.map_or(0, |h| self.hop - h);
         let last_300: f32 = self.recent_levels.iter().sum::<f32>() / 30.0;
         let stepped = self.speech_hops.saturating_sub(self.segments).max(1) as f64;
+        // Rates over at least 1 s: one pause in the first 200 ms is not 5 pauses a second.
         let per_s = 100.0 / since_first.max(100) as f32;
         let (g, r) = (self.gap_bins, self.run_bins);
         [
