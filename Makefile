@@ -66,16 +66,21 @@ splits: deps
 	    cargo run --release -- corpus generate --generator $$g --split $$s || exit 1; \
 	done; done
 
-## Retrain the beep model from generator 1's train split (= `make corpus`), its cross-generator
-## twin from generator 2's, and the greeting model from the train and dev splits of both
-## generators (never the test splits); reproducible, fixed seeds. The feature CSVs are made
-## here, not committed.
+## Retrain the beep model from the train splits of both generators, its cross-generator twins
+## from one generator's train split each, and the greeting model from the train and dev splits
+## of both generators (never the test splits); reproducible, fixed seeds. The feature CSVs are
+## made here, not committed.
 model: splits $(PY) $(ORT_LIB)
-	cargo run --release -- bench beep-features corpus/gen1-train --out models/beep_features.csv
+	cargo run --release -- bench beep-features corpus/gen1-train corpus/gen2-train \
+	    --out models/beep_features.csv
 	$(PY) models/train_beep.py --data models/beep_features.csv --out models/beep.onnx
-	cargo run --release -- bench beep-features corpus/gen2-train --out models/cross/beep-gen2.csv
-	$(PY) models/train_beep.py --data models/cross/beep-gen2.csv --out models/cross/beep-gen2.onnx \
-	    --metrics models/cross/beep-gen2-metrics.json --probe models/cross/beep-gen2-probe.json
+	for g in 1 2; do \
+	    cargo run --release -- bench beep-features corpus/gen$$g-train \
+	        --out models/cross/beep-gen$$g.csv || exit 1; \
+	    $(PY) models/train_beep.py --data models/cross/beep-gen$$g.csv \
+	        --out models/cross/beep-gen$$g.onnx --metrics models/cross/beep-gen$$g-metrics.json \
+	        --probe models/cross/beep-gen$$g-probe.json || exit 1; \
+	done
 	cargo run --release -- bench greeting-features corpus/gen1-train corpus/gen1-dev \
 	    corpus/gen2-train corpus/gen2-dev --out models/greeting_features.csv
 	$(PY) models/train_greeting.py --data models/greeting_features.csv --out models/greeting.onnx

@@ -2,40 +2,24 @@
 //! gaps between its tones are longer than the tone tracker's own group gap; a tone group that
 //! starts after the wait is not part of the beep.
 
+mod amd_audio;
+
+use amd_audio::{push_line_noise, push_tone};
 use trunx::amd::{AmdConfig, AmdEventKind, analyse_recording};
-
-fn push_tone(pcm: &mut Vec<i16>, hz: f32, ms: usize) {
-    let start = pcm.len();
-    for i in 0..ms * 8 {
-        let t = (start + i) as f32 / 8000.0;
-        pcm.push(((2.0 * std::f32::consts::PI * hz * t).sin() * 0.2 * 32767.0) as i16);
-    }
-}
-
-/// Line noise at about -60 dBFS rather than digital zero: a real line is never silent.
-fn push_silence(pcm: &mut Vec<i16>, ms: usize) {
-    let mut state = 0x2545_f491_u32.wrapping_add(pcm.len() as u32);
-    for _ in 0..ms * 8 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        pcm.push((state % 65) as i16 - 32);
-    }
-}
 
 /// Silence, then three rising 120 ms tones with `gap_ms` between them, then silence.
 /// Returns the audio and the end of the last tone (ms).
 fn three_tone_beep(gap_ms: usize) -> (Vec<i16>, u64) {
     let mut pcm = Vec::new();
-    push_silence(&mut pcm, 1000);
+    push_line_noise(&mut pcm, 1000);
     for (k, hz) in [900.0, 1100.0, 1350.0].into_iter().enumerate() {
         if k > 0 {
-            push_silence(&mut pcm, gap_ms);
+            push_line_noise(&mut pcm, gap_ms);
         }
-        push_tone(&mut pcm, hz, 120);
+        push_tone(&mut pcm, hz, 120, 0.2);
     }
     let end_ms = (pcm.len() / 8) as u64;
-    push_silence(&mut pcm, 1500);
+    push_line_noise(&mut pcm, 1500);
     (pcm, end_ms)
 }
 
@@ -93,7 +77,7 @@ fn a_beep_after_digital_silence_is_heard() {
     // A voicemail server that sends exact zeros before its beep: the first sound must not
     // become the noise floor.
     let mut pcm = vec![0i16; 8000];
-    push_tone(&mut pcm, 1000.0, 300);
+    push_tone(&mut pcm, 1000.0, 300, 0.2);
     let end_ms = (pcm.len() / 8) as u64;
     pcm.extend(std::iter::repeat_n(0i16, 8000));
     let found = beeps(&pcm, &AmdConfig::default());

@@ -2,25 +2,10 @@
 //! noise is heard) is still recognised: with nothing quieter in the noise-floor window, the
 //! tone would otherwise be its own floor and never count as a tone.
 
+mod amd_audio;
+
+use amd_audio::{push_line_noise, push_tone};
 use trunx::amd::{AmdConfig, AmdEventKind, analyse_recording};
-
-fn push_tone(pcm: &mut Vec<i16>, hz: f32, ms: usize, amp: f32) {
-    let start = pcm.len();
-    for i in 0..ms * 8 {
-        let t = (start + i) as f32 / 8000.0;
-        pcm.push(((2.0 * std::f32::consts::PI * hz * t).sin() * amp * 32767.0) as i16);
-    }
-}
-
-fn push_line_noise(pcm: &mut Vec<i16>, ms: usize) {
-    let mut state = 0x2545_f491_u32.wrapping_add(pcm.len() as u32);
-    for _ in 0..ms * 8 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        pcm.push((state % 65) as i16 - 32);
-    }
-}
 
 /// SIT "SLL" (274, 380, 380 ms at 913.8 / 1370.6 / 1776.7 Hz), optionally after line noise.
 fn sit_call(lead_ms: usize) -> Vec<i16> {

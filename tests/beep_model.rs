@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use trunx::amd::AmdConfig;
 use trunx::amd::model::EMBEDDED_BEEP_MODEL;
 use trunx::amd::tones::BEEP_FEATURES;
 use trunx::runtime::amd::files::load_beep_model;
@@ -15,6 +16,24 @@ fn models_dir() -> std::path::PathBuf {
 fn embedded_model_is_the_committed_file() {
     let on_disk = std::fs::read(models_dir().join("beep.onnx")).unwrap();
     assert_eq!(on_disk, EMBEDDED_BEEP_MODEL);
+}
+
+/// The figures `models/train_beep.py` reports, and the threshold written into the model, are at
+/// the threshold the detector applies.
+#[test]
+fn beep_threshold_matches_the_config() {
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(models_dir().join("beep_metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let reported = metrics["test"]["threshold"]
+        .as_f64()
+        .expect("beep_metrics.json lacks test.threshold");
+    let applied = f64::from(AmdConfig::default().beep_model_threshold);
+    assert!(
+        (reported - applied).abs() < 1e-6,
+        "beep_metrics.json is at {reported}, the config applies {applied}"
+    );
 }
 
 #[test]

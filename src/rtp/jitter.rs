@@ -40,6 +40,19 @@ pub struct PlayoutFrame {
     pub concealed: bool,
 }
 
+/// What the buffer plays for the `run`-th frame in a row that the network lost (`run` >= 1),
+/// `previous` being the last frame that arrived: that frame at half level once, then silence.
+/// Public so the beep model's training data can pass through the same concealment.
+pub fn conceal(previous: &[i16; FRAME_SAMPLES], run: u32) -> [i16; FRAME_SAMPLES] {
+    let mut samples = [0i16; FRAME_SAMPLES];
+    if run == 1 {
+        for (o, p) in samples.iter_mut().zip(previous) {
+            *o = p / 2;
+        }
+    }
+    samples
+}
+
 pub struct JitterBuffer {
     delay: Duration,
     /// Frames leave as soon as they and every frame before them are here, instead of at their
@@ -167,12 +180,7 @@ impl JitterBuffer {
         } else {
             self.stats.concealed += 1;
             self.concealing += 1;
-            let mut samples = [0i16; FRAME_SAMPLES];
-            if self.concealing == 1 {
-                for (o, p) in samples.iter_mut().zip(&self.previous) {
-                    *o = p / 2;
-                }
-            }
+            let samples = conceal(&self.previous, self.concealing);
             PlayoutFrame {
                 frame: Frame { start, samples },
                 concealed: true,

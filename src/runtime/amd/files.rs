@@ -232,8 +232,11 @@ pub fn bench_dir_with(
 
 /// Writes the beep model's training set: every tone candidate of every labelled call of every
 /// directory in `dirs`, with label 1 when it overlaps the labelled beep, and a deterministic
-/// train/test split by call (every fifth call of each directory is `test`). `labels` replaces
-/// the labels file of a single directory.
+/// train/test split by call (every fifth call of each directory is `test`). Each call is heard
+/// twice: as recorded, and with 1-5 % of its 20 ms frames lost and concealed the way the
+/// jitter buffer conceals them (a lost frame after speech repeats it at half level, which can
+/// ring like a short tone: a beep model that never saw that took it for a beep). `labels`
+/// replaces the labels file of a single directory.
 pub fn write_features(
     dirs: &[PathBuf],
     labels: Option<&Path>,
@@ -248,17 +251,15 @@ pub fn write_features(
     let header: Vec<String> = (0..BEEP_FEATURES).map(|i| format!("f{i}")).collect();
     writeln!(file, "label,split,{}", header.join(",")).map_err(write_err)?;
     let (mut positives, mut negatives) = (0, 0);
-    for dir in dirs {
+    for (dir_index, dir) in dirs.iter().enumerate() {
         let labels = read_labels(dir, labels)?;
         for (index, label) in labels.iter().enumerate() {
             let pcm = read_call_audio(&dir.join(&label.file))?;
-            let mut amd = crate::amd::Amd::new(config.clone(), None).with_candidate_log();
-            for frame in crate::audio::frames_of(&pcm) {
-                amd.process(&frame);
-            }
-            while amd.finish().is_some() {}
             let split = if index % 5 == 0 { "test" } else { "train" };
-            for c in amd.take_candidates() {
+            let seed = (dir_index as u64) << 32 | index as u64;
+            let mut candidates = candidates_of(&pcm, config, None);
+            candidates.extend(candidates_of(&pcm, config, Some(seed)));
+            for c in candidates {
                 let is_beep = match label.beep_ms {
                     Some((start, end)) => {
                         let (cs, ce) = (c.start_sample / 8, c.end_sample / 8);
@@ -279,6 +280,38 @@ pub fn write_features(
     }
     file.flush().map_err(write_err)?;
     Ok((positives, negatives))
+}
+
+/// The tone candidates of one call, as recorded (`loss_seed` None) or with frames lost at a
+/// rate of 1-5 % drawn from the seed and concealed by [`crate::rtp::jitter::conceal`].
+fn candidates_of(
+    pcm: &[i16],
+    config: &AmdConfig,
+    loss_seed: Option<u64>,
+) -> Vec<crate::amd::tones::BeepCandidate> {
+    use rand::{Rng, SeedableRng};
+    let mut amd = crate::amd::Amd::new(config.clone(), None).with_candidate_log();
+    let mut loss = loss_seed.map(|seed| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let rate = rng.random_range(0.01..0.05);
+        (rng, rate)
+    });
+    let mut previous = [0i16; crate::audio::FRAME_SAMPLES];
+    let mut run = 0;
+    for mut frame in crate::audio::frames_of(pcm) {
+        if let Some((rng, rate)) = &mut loss {
+            if rng.random_bool(*rate) {
+                run += 1;
+                frame.samples = crate::rtp::jitter::conceal(&previous, run);
+            } else {
+                run = 0;
+                previous = frame.samples;
+            }
+        }
+        amd.process(&frame);
+    }
+    while amd.finish().is_some() {}
+    amd.take_candidates()
 }
 
 /// Every labelled directory entry as (path, label), for the demo.

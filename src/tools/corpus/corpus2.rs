@@ -190,13 +190,13 @@ pub fn licenses2() -> String {
     r#"# Licences of the generated calls (generator 2)
 
 Every WAV file here is a synthetic answered call made by `trunx corpus generate --generator 2`
-(deterministic, seeded; see `src/corpus/gen2/`).
+(deterministic, seeded; see `src/tools/corpus/gen2/`).
 
 | Ingredient | Source | Licence |
 |---|---|---|
 | Music beds: `macroform-*`, `manolo_camp-morning_coffee`, `reno_project-system` | Asterisk MOH "opsound" (Debian package `asterisk-moh-opsound-wav`) by Paul Shuler (Macroform), Manolo Camp and Reno Project | CC-BY-SA-3.0 |
-| Synthetic speech | generated with eSpeak NG (GPL-3.0-or-later); texts are trunx's own (`src/corpus/gen2/script.rs`) | audio output of the program |
-| Beeps, tones, noise, line effects | `src/corpus/gen2/` | Apache-2.0 (as trunx) |
+| Synthetic speech | generated with eSpeak NG (GPL-3.0-or-later); texts are trunx's own (`src/tools/corpus/gen2/script.rs`) | audio output of the program |
+| Beeps, tones, noise, line effects | `src/tools/corpus/gen2/` | Apache-2.0 (as trunx) |
 
 Because they contain CC-BY-SA-3.0 music, the calls and `labels.csv` are distributed under the
 Creative Commons Attribution-ShareAlike 3.0 licence. Attribution: "music by Macroform, Manolo

@@ -95,7 +95,7 @@ pub fn licenses_markdown() -> String {
     r#"# Licences of the generated calls
 
 Every WAV file in this directory is a synthetic answered call made by `trunx corpus generate`
-(deterministic, seeded; see `src/corpus/`). Each call mixes some of the ingredients below,
+(deterministic, seeded; see `src/tools/corpus/`). Each call mixes some of the ingredients below,
 then passes through a simulated telephone channel (band-pass, gain, noise, G.711, packet loss).
 
 ## Ingredients
@@ -106,8 +106,8 @@ then passes through a simulated telephone channel (band-pass, gain, noise, G.711
 | Music on hold: `macroform-cold_day`, `macroform-robot_dity`, `macroform-the_simplicity` | Asterisk MOH "opsound" (Debian package `asterisk-moh-opsound-wav`) | Paul Shuler (Macroform), <http://macroform.bandcamp.com/> | CC-BY-SA-3.0 |
 | Music on hold: `manolo_camp-morning_coffee` | same | Manolo Camp, <http://ccmixter.org/people/ManoloCamp> | CC-BY-SA-3.0 |
 | Music on hold: `reno_project-system` | same | Reno Project, <http://www.jamendo.com/en/album/23661> | CC-BY-SA-3.0 |
-| Synthetic speech (live answers, personal and carrier greetings) | generated with the eSpeak NG text-to-speech program (GPL-3.0-or-later); the texts are trunx's own (`src/corpus/script.rs`) | trunx authors | audio output of the program; no third-party material |
-| Tones (beeps, SIT, fax CNG/CED/V.21, DTMF, doorbell, sung vowel), noise | synthesised by `src/corpus/tones.rs` and `src/corpus/channel.rs` | trunx authors | Apache-2.0 (as trunx) |
+| Synthetic speech (live answers, personal and carrier greetings) | generated with the eSpeak NG text-to-speech program (GPL-3.0-or-later); the texts are trunx's own (`src/tools/corpus/script.rs`) | trunx authors | audio output of the program; no third-party material |
+| Tones (beeps, SIT, fax CNG/CED/V.21, DTMF, doorbell, sung vowel), noise | synthesised by `src/tools/corpus/tones.rs` and `src/tools/corpus/channel.rs` | trunx authors | Apache-2.0 (as trunx) |
 
 ## Licence of the calls
 
