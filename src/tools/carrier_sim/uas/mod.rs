@@ -1,6 +1,6 @@
 //! The simulated carrier's SIP side: a sans-IO user agent server for many calls at once.
 //! Datagrams and `now` go in; datagrams to send, media commands and the next deadline come
-//! out. It reads no clock and owns no socket (the tool in `carrier_sim.rs` does).
+//! out. It reads no clock and owns no socket (the tool in `carrier_sim.rs` and `media.rs` does).
 //!
 //! Per call: INVITE -> `100 Trying` at once, then by the number's scenario: `180 Ringing`
 //! after the post-dial delay and `200 OK` (SDP answer, PCMU or PCMA as the offer prefers) after

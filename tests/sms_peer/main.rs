@@ -4,271 +4,31 @@
 //! from its PDU log. Pacing is real (the contract's defaults wherever a test has one DID per
 //! message), and so is the 07:00-19:00 window: the numbers are chosen in a zone where it is
 //! open now. Needs perl and Net::SMPP: `make deps` (or `apt-get install -y libnet-smpp-perl`).
+//!
+//! Files: this one holds the tests and their small helpers; `carrier` the SMPP carrier
+//! process and its PDU log; `node` the trunx node (API and SMS sender) and its settings.
 
+mod carrier;
+#[path = "../common/mod.rs"]
 mod common;
+mod node;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
-use trunx::api::{AppState, auth};
+use trunx::api::auth;
 use trunx::campaign::sms_pacing::SmsPacingConfig;
-use trunx::runtime::campaigns::smpp::SmppSettings;
-use trunx::runtime::campaigns::sms_sender::{self, SmsSenderSettings, SmsSenderStats};
 use trunx::runtime::clock::wall_ms;
-use trunx::runtime::fetch::{FetchConfig, VoicemailLibrary};
-use trunx::runtime::server::serve_on;
-use trunx::sms::inbound::Replies;
-use trunx::sms::session::{Backoff, SessionConfig, SmppPassword};
 use trunx::store::{MessageStatus, PageRequest, SqliteStore, Store};
+
+use carrier::Carrier;
+use node::{Node, settings, unpaced};
 
 const KEY: &str = "trunx_test_key";
 const STOP_REPLY: &str = "Acme: you are unsubscribed. No more messages.";
 const HELP_REPLY: &str = "Acme help: call +1 212 555 0100";
-
-/// The carrier process, killed on drop.
-struct Carrier {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Carrier {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Carrier {
-    fn start(flags: &[&str]) -> Carrier {
-        let ok = Command::new("perl")
-            .args(["-MNet::SMPP", "-e", "1"])
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "perl with Net::SMPP is required for the SMPP carrier: run `make deps` \
-             (or `apt-get install -y libnet-smpp-perl`)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("pdus.jsonl");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smpp_carrier.pl");
-        let mut child = Command::new("perl")
-            .arg(script)
-            .args(["--port", "0", "--receipt-delay-ms", "100", "--log"])
-            .arg(&log)
-            .args(flags)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("perl runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("carrier did not start ({e}): {line:?}"));
-        assert_eq!(v["event"], "listening", "{v}");
-        Carrier {
-            child,
-            port: v["port"].as_u64().unwrap() as u16,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn logged(&self, command: &str) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["command"] == command)
-            .collect()
-    }
-
-    /// Destinations of the submit_sm received, with `+`, in order.
-    fn submitted_to(&self) -> Vec<String> {
-        self.logged("submit_sm")
-            .iter()
-            .map(|v| format!("+{}", v["destination"].as_str().unwrap()))
-            .collect()
-    }
-}
-
-fn settings(port: u16, pacing: SmsPacingConfig) -> SmsSenderSettings {
-    let session = SessionConfig::new("trunx", SmppPassword::new("secret"));
-    let mut smpp = SmppSettings::new(format!("127.0.0.1:{port}"), session);
-    smpp.reconnect = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
-    SmsSenderSettings {
-        smpp,
-        pacing,
-        replies: Replies {
-            stop: Some(STOP_REPLY.into()),
-            help: Some(HELP_REPLY.into()),
-        },
-        log_phone_numbers: false,
-        claim_batch: 100,
-        caller_id: Default::default(),
-        receipt_timeout: Duration::from_secs(3600),
-        rules: std::sync::Arc::new(trunx::campaign::rules::RuleSet::embedded()),
-    }
-}
-
-/// Pacing out of the way, for tests about the connection rather than the pace.
-fn unpaced() -> SmsPacingConfig {
-    SmsPacingConfig {
-        max_per_hour: 100_000,
-        min_gap_ms: 0,
-        max_jitter_ms: 0,
-    }
-}
-
-/// The API and the SMS sender on one store.
-struct Node {
-    store: Arc<dyn Store>,
-    api: SocketAddr,
-    stop: CancellationToken,
-    sender: tokio::task::JoinHandle<Result<SmsSenderStats, sms_sender::SmsSenderError>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    async fn start(settings: SmsSenderSettings) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteStore::open(&dir.path().join("sms.db"), 9).unwrap();
-        sqlite.create_api_key("t", &auth::hash_key(KEY), 0).unwrap();
-        let store: Arc<dyn Store> = Arc::new(sqlite);
-        Self::start_on(store, settings, dir).await
-    }
-
-    async fn start_on(
-        store: Arc<dyn Store>,
-        settings: SmsSenderSettings,
-        dir: tempfile::TempDir,
-    ) -> Node {
-        let state = AppState {
-            store: store.clone(),
-            now_ms: Arc::new(wall_ms),
-            max_cps: 10.0,
-            log_phone_numbers: false,
-            voicemail: Arc::new(
-                VoicemailLibrary::new(FetchConfig::default(), store.clone()).unwrap(),
-            ),
-            max_abandon_rate: trunx::campaign::abandon::DEFAULT_MAX_RATE,
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let api_stop = stop.clone();
-        tokio::spawn(serve_on(listener, state, async move {
-            api_stop.cancelled().await
-        }));
-        let sender = tokio::spawn(sms_sender::run(settings, store.clone(), stop.clone()));
-        Node {
-            store,
-            api,
-            stop,
-            sender,
-            _dir: dir,
-        }
-    }
-
-    async fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut s = tokio::net::TcpStream::connect(self.api).await.unwrap();
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        let status: u16 = text[9..12].parse().unwrap();
-        let json = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .filter(|b| !b.is_empty())
-            .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}")))
-            .unwrap_or(Value::Null);
-        (status, json)
-    }
-
-    /// Creates and starts an SMS campaign over the API; returns its id.
-    async fn campaign(&self, message: &str, dids: &[String], phones: &[String]) -> String {
-        let (status, c) = self
-            .http(
-                "POST",
-                "/campaigns",
-                Some(
-                    json!({"name": "sms", "channel": "sms", "mode": {"message": message},
-                    "callerIds": dids, "callerIdStrategy": {"selection": "round_robin"}}),
-                ),
-            )
-            .await;
-        assert_eq!(status, 201, "{c}");
-        let id = c["id"].as_str().unwrap().to_string();
-        let (status, added) = self
-            .http(
-                "POST",
-                &format!("/campaigns/{id}/prospects"),
-                Some(json!({ "phones": phones })),
-            )
-            .await;
-        assert_eq!(status, 200, "{added}");
-        let (status, started) = self
-            .http("POST", &format!("/campaigns/{id}/start"), None)
-            .await;
-        assert_eq!(status, 200, "{started}");
-        id
-    }
-
-    async fn stats(&self, id: &str) -> Value {
-        let (status, st) = self
-            .http("GET", &format!("/campaigns/{id}/stats"), None)
-            .await;
-        assert_eq!(status, 200, "{st}");
-        st
-    }
-
-    /// Polls the stats until `done` holds (at most `secs`).
-    async fn wait_stats(&self, id: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = wall_ms() + secs as i64 * 1000;
-        loop {
-            let st = self.stats(id).await;
-            if done(&st) {
-                return st;
-            }
-            assert!(wall_ms() < deadline, "stats never got there: {st}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn messages(&self, id: &str) -> Vec<Value> {
-        let (status, page) = self
-            .http("GET", &format!("/campaigns/{id}/messages?limit=1000"), None)
-            .await;
-        assert_eq!(status, 200, "{page}");
-        page["data"].as_array().unwrap().clone()
-    }
-
-    async fn shutdown(self) -> (Arc<dyn Store>, SmsSenderStats) {
-        self.stop.cancel();
-        let stats = self.sender.await.unwrap().unwrap();
-        (self.store, stats)
-    }
-}
 
 fn dids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("+1312555{:04}", 7000 + i)).collect()
