@@ -87,6 +87,10 @@ pub struct AmdConfig {
     /// event waits this long, so the reported end is the end of the LAST tone. 0 reports at
     /// once.
     pub beep_sequence_wait_ms: u32,
+    /// Speech (not a ringing tone) this long during that wait drops the held beep: after a
+    /// voicemail's beep the line stays quiet for the message, while a tone inside a greeting or
+    /// beside a person talking is followed by more speech. 0 never drops one.
+    pub beep_speech_veto_ms: u32,
     /// Beep-model probability needed to confirm a candidate: chosen with the whole detector on
     /// the dev splits of both generators (0.1-0.5 tried), and the threshold
     /// `models/train_beep.py` reports its figures at (`tests/beep_model.rs` ties the two).
@@ -159,6 +163,7 @@ impl Default for AmdConfig {
             beep_max_ms: 2500,
             beep_gap_ms: 50,
             beep_sequence_wait_ms: 200,
+            beep_speech_veto_ms: 60,
             beep_model_threshold: 0.2,
             greeting_model: true,
             greeting_human_threshold: 0.7,

@@ -164,6 +164,8 @@ pub struct AmdStats {
     pub model_runs: u32,
     pub model_errors: u32,
     pub beeps_rejected: u32,
+    /// Confirmed beeps dropped because speech followed them (`beep_speech_veto_ms`).
+    pub beeps_vetoed_by_speech: u32,
     /// Greeting-model verdicts that waited for a ringing tone group to be judged.
     pub verdicts_held_by_tone: u32,
 }
@@ -205,6 +207,7 @@ pub struct Amd {
     /// `AmdConfig::beep_sequence_wait_ms`).
     held_beep: Option<HeldBeep>,
     sequence_wait_hops: u64,
+    speech_veto_hops: u32,
 }
 
 /// A beep held back while its sequence may still go on: what the event will say.
@@ -221,6 +224,10 @@ struct HeldBeep {
     until_hop: u64,
     /// The hop at which it is released whatever rings (a tone that never stops).
     deadline_hop: u64,
+    /// What the detector was doing before the beep: it goes back to that if speech follows.
+    prior_phase: Phase,
+    /// Hops of speech, with no tone ringing, since the beep was held.
+    speech_hops: u32,
 }
 
 impl HeldBeep {
@@ -275,6 +282,7 @@ impl Amd {
             rules_proposal: None,
             held_beep: None,
             sequence_wait_hops: u64::from(config.beep_sequence_wait_ms.div_ceil(10)),
+            speech_veto_hops: config.beep_speech_veto_ms.div_ceil(10),
             config,
         }
     }
@@ -421,8 +429,9 @@ impl Amd {
         let ctx = self.tone_context();
         let verdict = self.tones.push(&features, &ctx);
         if self.held_beep.is_some() {
-            return self.step_held_beep(verdict);
+            return self.step_held_beep(verdict, speech);
         }
+        let prior_phase = self.phase;
         if let Some(verdict) = verdict
             && let Some(event) = self.on_tone(verdict)
             && self.phase != Phase::Done
@@ -436,6 +445,7 @@ impl Amd {
                 held.until_hop = self.hop + self.sequence_wait_hops;
                 held.deadline_hop =
                     held.until_hop + u64::from(config::hops(self.config.beep_max_ms));
+                held.prior_phase = prior_phase;
                 return None;
             }
             self.held_beep = None;
@@ -563,6 +573,8 @@ impl Amd {
                     confidence,
                     until_hop: u64::MAX,
                     deadline_hop: u64::MAX,
+                    prior_phase: self.phase,
+                    speech_hops: 0,
                 };
                 self.held_beep = Some(held);
                 Some(held.event(at))
@@ -571,13 +583,24 @@ impl Amd {
     }
 
     /// One hop while a beep is held: a next confirmed tone group extends it (the reported end
-    /// becomes that group's end); the beep leaves once no tone rings and the wait is over.
-    fn step_held_beep(&mut self, verdict: Option<ToneVerdict>) -> Option<AmdEvent> {
+    /// becomes that group's end); speech with no tone ringing drops it (the detector goes back
+    /// to what it was doing); the beep leaves once no tone rings and the wait is over.
+    fn step_held_beep(&mut self, verdict: Option<ToneVerdict>, speech: bool) -> Option<AmdEvent> {
         if let Some(ToneVerdict::Candidate(c)) = verdict {
             self.extend_held_beep(&c);
         }
-        let held = self.held_beep?;
+        let held = self.held_beep.as_mut()?;
         let quiet = !self.tones.busy();
+        if speech && quiet && self.speech_veto_hops > 0 {
+            held.speech_hops += 1;
+            if held.speech_hops >= self.speech_veto_hops {
+                self.phase = held.prior_phase;
+                self.held_beep = None;
+                self.stats.beeps_vetoed_by_speech += 1;
+                return None;
+            }
+        }
+        let held = *held;
         if (self.hop >= held.until_hop && quiet) || self.hop >= held.deadline_hop {
             self.held_beep = None;
             return Some(held.event(self.now()));
