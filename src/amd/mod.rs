@@ -431,7 +431,6 @@ impl Amd {
         if self.held_beep.is_some() {
             return self.step_held_beep(verdict, speech);
         }
-        let prior_phase = self.phase;
         if let Some(verdict) = verdict
             && let Some(event) = self.on_tone(verdict)
             && self.phase != Phase::Done
@@ -445,7 +444,6 @@ impl Amd {
                 held.until_hop = self.hop + self.sequence_wait_hops;
                 held.deadline_hop =
                     held.until_hop + u64::from(config::hops(self.config.beep_max_ms));
-                held.prior_phase = prior_phase;
                 return None;
             }
             self.held_beep = None;
